@@ -1,0 +1,169 @@
+"""The ``jetflow`` command line: a thin layer over the Python API.
+
+Plugins add sub-commands through the ``jetflow_cli_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from jetflow import __version__
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"jetflow: error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="jetflow")
+def cli() -> None:
+    """jetflow: deep learning on jets, as coffea processors with pluggy plugins.
+
+    Set JETFLOW_TRACE=1 to trace every hook call.
+    """
+
+
+_plugin_opt = click.option(
+    "--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py", help="Extra plugin (repeatable)."
+)
+_disable_opt = click.option(
+    "--disable", "disable", multiple=True, metavar="NAME", help="Disable a plugin by name (repeatable)."
+)
+
+
+@cli.command()
+@click.argument("config", type=click.Path(dir_okay=False))
+@click.option("--executor", type=click.Choice(["iterative", "futures", "dask"]), default=None,
+              help="Overrides run.executor (default: iterative).")
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (futures, dask LocalCluster).")
+@click.option("--scheduler", default=None, metavar="ADDRESS", help="Connect to this dask scheduler instead of starting a LocalCluster.")
+@click.option("--chunksize", type=click.IntRange(min=1), default=None, help="Events per chunk.")
+@click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to save the result (load it with jetflow.load).")
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default on).")
+@_plugin_opt
+@_disable_opt
+def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progress, plugins, disable):
+    """Run the processor over the datasets of CONFIG and save the result."""
+    import jetflow
+
+    if scheduler and executor not in (None, "dask"):
+        _fail(click.UsageError("--scheduler needs --executor dask"))
+    if scheduler and executor is None:
+        executor = "dask"
+    try:
+        result = jetflow.run(
+            config,
+            executor=executor,
+            workers=workers,
+            scheduler=scheduler,
+            chunksize=chunksize,
+            maxchunks=maxchunks,
+            progress=progress,
+            out=out,
+            plugins=plugins,
+            disable=disable,
+        )
+    except jetflow.JetflowError as exc:
+        _fail(exc)
+    click.echo(result.summary())
+    click.echo(f"\nsaved {out} ({result.meta['executor']}, {result.meta['wall_s']:.1f} s)")
+
+
+@cli.command()
+@click.argument("result", type=click.Path(dir_okay=False))
+def info(result):
+    """Summarise a saved RESULT: datasets, cut-flows, accumulators."""
+    import jetflow
+
+    try:
+        res = jetflow.load(result)
+    except jetflow.JetflowError as exc:
+        _fail(exc)
+    click.echo(res.summary())
+    click.echo(f"\nrun: {res.meta}")
+
+
+def _format_default(value) -> str:
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return "{" + ", ".join(f"{k}: {_format_default(v)}" for k, v in value.model_dump().items()) + "}"
+    return repr(value)
+
+
+@cli.command()
+@_plugin_opt
+@_disable_opt
+def plugins(plugins, disable):
+    """List the plugins, their hooks, their options with defaults and their columns."""
+    from pydantic_core import PydanticUndefined
+
+    import jetflow
+    from jetflow.plugins import describe
+
+    try:
+        pm = jetflow.get_plugin_manager(plugins, disable)
+        entries = describe(pm)
+    except jetflow.JetflowError as exc:
+        _fail(exc)
+    for entry in entries:
+        click.secho(f"{entry['name']}", bold=True, nl=False)
+        click.echo(f"  ({entry['module']}; {entry['distribution']})")
+        if entry["doc"]:
+            click.echo(f"  {entry['doc'][0]}")
+        click.echo(f"  hooks: {', '.join(entry['hooks']) or '(none)'}")
+        for section, model in entry["options"].items():
+            click.echo(f"  options [{section}]:")
+            for name, field in model.model_fields.items():
+                key = field.alias or name
+                default = (
+                    "(required)"
+                    if field.default is PydanticUndefined and field.default_factory is None
+                    else _format_default(field.default_factory() if field.default_factory else field.default)
+                )
+                desc = f"  # {field.description}" if field.description else ""
+                click.echo(f"    {section}.{key} = {default}{desc}")
+        if entry["columns"]:
+            click.echo("  columns:")
+            for col, spec in entry["columns"].items():
+                binning = f"{spec.bins} bins [{spec.start}, {spec.stop}]" if spec.bins else "not histogrammed"
+                desc = f"  # {spec.description}" if spec.description else ""
+                click.echo(f"    {col}: {spec.axis_label}; {binning}{desc}")
+        click.echo()
+
+
+def _plugin_commands() -> None:
+    """Attach the sub-commands that plugins contribute."""
+    if os.environ.get("JETFLOW_NO_PLUGIN_COMMANDS"):
+        return
+    from jetflow.plugins import call_each, get_plugin_manager
+
+    try:
+        pm = get_plugin_manager()
+    except Exception as exc:  # a broken plugin must not break `jetflow --help`
+        click.echo(f"jetflow: warning: plugins not loaded: {exc}", err=True)
+        return
+    for plugin, commands in call_each(pm, "jetflow_cli_commands", {}):
+        for command in commands or []:
+            if command.name in cli.commands:
+                click.echo(
+                    f"jetflow: warning: plugin {plugin!r} adds command {command.name!r}, which exists; ignored",
+                    err=True,
+                )
+                continue
+            cli.add_command(command)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``jetflow`` script."""
+    _plugin_commands()
+    cli.main(args=argv, prog_name="jetflow")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,283 @@
+"""Running the processor over a fileset: ``jetflow.run``, ``jetflow.save``, ``jetflow.load``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jetflow.config import Config, load_config
+from jetflow.errors import ConfigError, InputError, JetflowError, PluginCallError
+
+EXECUTORS = ("iterative", "futures", "dask")
+
+
+@dataclass
+class Result:
+    """What a run produces and ``jetflow.load`` gives back.
+
+    Attributes
+    ----------
+    output : dict
+        ``{dataset: {name: accumulator}}``: ``events`` (EventCount),
+        ``cutflow`` (Cutflow) and whatever the ``jetflow_accumulate`` hooks add
+        (``hists``, ``roc``, ...).
+    config : dict
+        The full configuration of the run, defaults filled in.
+    meta : dict
+        Executor, workers, chunksize, versions, wall time, host.
+    """
+
+    output: dict[str, dict[str, Any]]
+    config: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def datasets(self) -> list[str]:
+        return sorted(self.output)
+
+    def __getitem__(self, dataset: str) -> dict[str, Any]:
+        try:
+            return self.output[dataset]
+        except KeyError:
+            raise KeyError(f"no dataset {dataset!r} in this result (have: {', '.join(self.datasets)})") from None
+
+    def combined(self, name: str) -> Any:
+        """An accumulator summed over every dataset that has it (hists have a dataset axis)."""
+        items = [out[name] for out in self.output.values() if name in out]
+        if not items:
+            raise KeyError(f"no accumulator {name!r} in any dataset")
+        total = items[0]
+        for item in items[1:]:
+            total = total + item
+        return total
+
+    def summary(self) -> str:
+        lines = [f"jetflow result: {len(self.output)} dataset(s)"]
+        for ds in self.datasets:
+            out = self.output[ds]
+            ev = out.get("events")
+            lines.append(f"\n[{ds}] events: {getattr(ev, 'events', '?')}, chunks: {getattr(ev, 'chunks', '?')}")
+            if "cutflow" in out:
+                lines.append(str(out["cutflow"]))
+            others = sorted(k for k in out if k not in {"events", "cutflow"})
+            if others:
+                lines.append("accumulators: " + ", ".join(others))
+        return "\n".join(lines)
+
+
+def save(result: Result, path: str | os.PathLike) -> Path:
+    """Write a result to ``path`` (lz4-compressed cloudpickle, like ``coffea.util.save``).
+
+    The file is written under a temporary name and renamed, so an interrupted
+    save never leaves a file that looks complete.
+    """
+    from coffea.util import save as coffea_save
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    coffea_save(result, str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+def load(path: str | os.PathLike) -> Result:
+    """Load a result saved by ``jetflow run`` / :func:`save`.
+
+    Only open results you trust: like every pickle-based format, loading runs
+    code stored in the file.
+    """
+    from coffea.util import load as coffea_load
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"result file {path} does not exist")
+    try:
+        obj = coffea_load(str(path))
+    except Exception as exc:
+        raise InputError(f"result file {path} cannot be read ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, Result):
+        raise InputError(f"file {path} is not a jetflow result (it holds a {type(obj).__name__})")
+    return obj
+
+
+def build_fileset(cfg: Config) -> dict[str, dict[str, Any]]:
+    """The coffea fileset of a configuration: ``{dataset: {files: {path: tree}, metadata}}``."""
+    fileset = {}
+    for name, ds in cfg.datasets.items():
+        fileset[name] = {
+            "files": {f: ds.tree for f in cfg.files(name)},
+            "metadata": {"label": cfg.label(name), "xsec": ds.xsec, **ds.metadata},
+        }
+    return fileset
+
+
+def resolve_schema(cfg: Config, fileset: dict[str, dict[str, Any]]):
+    """The NanoEvents schema class for the run (detected from each dataset's first file if ``auto``)."""
+    from jetflow.schema import SCHEMAS, detect_schema
+
+    name = cfg.run.schema_
+    if name != "auto":
+        return SCHEMAS[name]
+    found = {}
+    for ds, entry in fileset.items():
+        first, tree = next(iter(entry["files"].items()))
+        found[ds] = detect_schema(first, tree)
+    kinds = set(found.values())
+    if len(kinds) > 1:
+        raise ConfigError(
+            "run.schema: datasets are in different formats ("
+            + ", ".join(f"{ds}: {k}" for ds, k in found.items())
+            + "); run them separately or set run.schema"
+        )
+    return SCHEMAS[kinds.pop()]
+
+
+@contextlib.contextmanager
+def make_executor(
+    kind: str, workers: int, scheduler: str | None, progress: bool, client: Any = None
+) -> Iterator[Any]:
+    """A coffea executor; for dask, a client to ``scheduler`` or a fresh LocalCluster (closed on exit)."""
+    from coffea import processor
+
+    if kind == "iterative":
+        yield processor.IterativeExecutor(status=progress)
+    elif kind == "futures":
+        yield processor.FuturesExecutor(workers=workers, status=progress)
+    elif kind == "dask":
+        if client is not None:
+            yield processor.DaskExecutor(client=client, status=progress)
+            return
+        from distributed import Client, LocalCluster
+
+        if scheduler:
+            with Client(scheduler) as c:
+                yield processor.DaskExecutor(client=c, status=progress)
+        else:
+            with LocalCluster(
+                n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster, Client(cluster) as c:
+                yield processor.DaskExecutor(client=c, status=progress)
+    else:
+        raise ConfigError(f"run.executor: must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+
+
+def _find_jetflow_error(exc: BaseException) -> JetflowError | None:
+    """The JetflowError inside coffea's wrapping, if the chain still has it."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, JetflowError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def run(
+    config: Config | dict[str, Any] | str | os.PathLike,
+    *,
+    executor: str | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    chunksize: int | None = None,
+    maxchunks: int | None = None,
+    out: str | os.PathLike | None = None,
+    plugins: Iterable[Any] = (),
+    disable: Iterable[str] = (),
+    progress: bool | None = None,
+    client: Any = None,
+) -> Result:
+    """Run the jetflow processor over the configured datasets.
+
+    Parameters
+    ----------
+    config
+        YAML path, dict or :class:`Config`.
+    executor, workers, scheduler, chunksize, maxchunks, progress
+        Override the config's ``run`` section.  ``executor="dask"`` with no
+        ``scheduler`` starts a ``distributed.LocalCluster`` of ``workers``
+        single-threaded processes and closes it at the end.
+    out
+        Save the result there (see :func:`load`).
+    plugins, disable
+        Extra plugins and blocked plugin names.
+    client
+        An existing ``distributed.Client`` to run on (dask executor).
+
+    Returns
+    -------
+    Result
+    """
+    from coffea import processor
+
+    from jetflow import __version__
+    from jetflow.processor import JetflowProcessor
+
+    cfg = load_config(config, plugins=tuple(plugins), disable=tuple(disable))
+    overrides = {
+        k: v
+        for k, v in {
+            "executor": executor,
+            "workers": workers,
+            "scheduler": scheduler,
+            "chunksize": chunksize,
+            "maxchunks": maxchunks,
+            "progress": progress,
+        }.items()
+        if v is not None
+    }
+    if client is not None:
+        overrides["executor"] = "dask"
+    if overrides:
+        from pydantic import ValidationError
+
+        from jetflow.config import RunConfig, _format_validation_error
+
+        try:
+            cfg.run = RunConfig.model_validate({**cfg.run.model_dump(by_alias=True), **overrides})
+        except ValidationError as exc:
+            raise ConfigError("invalid run options:\n  " + "\n  ".join(_format_validation_error(exc, "run", RunConfig))) from None
+    fileset = build_fileset(cfg)
+    schema = resolve_schema(cfg, fileset)
+    proc = JetflowProcessor(cfg)
+    r = cfg.run
+    start = time.time()
+    with make_executor(r.executor, r.workers, r.scheduler, r.progress, client) as ex:
+        runner = processor.Runner(
+            executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks
+        )
+        try:
+            output = runner(fileset, processor_instance=proc)
+        except JetflowError:
+            raise
+        except Exception as exc:
+            inner = _find_jetflow_error(exc)
+            if inner is not None:
+                raise inner from exc
+            # coffea wraps worker exceptions; with dask the chain may be cut, but
+            # the message still carries ours
+            if "PluginCallError" in str(exc) or "InputError" in str(exc):
+                raise PluginCallError(str(exc)) from exc
+            raise
+    meta = {
+        "executor": r.executor,
+        "workers": r.workers if r.executor != "iterative" else 1,
+        "scheduler": r.scheduler,
+        "chunksize": r.chunksize,
+        "maxchunks": r.maxchunks,
+        "schema": schema.__name__,
+        "jetflow": __version__,
+        "wall_s": time.time() - start,
+        "host": platform.node(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    result = Result(output=dict(output), config=cfg.to_dict(), meta=meta)
+    if out is not None:
+        save(result, out)
+    return result

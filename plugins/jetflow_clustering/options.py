@@ -1,0 +1,49 @@
+"""Options of the ``jets:`` config section."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+
+class TrimmingOptions(_Strict):
+    """Trimming (Krohn, Thaler, Wang, arXiv:0912.1342) as in seed 000."""
+
+    enabled: bool = True
+    r_sub: float = Field(0.3, gt=0, description="kt subjet radius")
+    f_cut: float = Field(0.05, ge=0, lt=1, description="drop subjets with pT < f_cut * pT(jet)")
+
+
+class TowerOptions(_Strict):
+    """Calorimeter towers of seed 000, eq. 2.1."""
+
+    size: float = Field(0.1, gt=0, description="tower size in eta and phi")
+    max_abs_eta: float = Field(5.0, gt=0, description="calorimeter acceptance")
+
+
+class PFNanoOptions(_Strict):
+    """CMS PFNano FatJets with their PF candidates."""
+
+    collection: str = Field("FatJet", description="jet collection (FatJet)")
+    puppi: bool = Field(True, description="weight the PF candidates' four-momenta by their PUPPI weight")
+
+
+class JetOptions(_Strict):
+    """Where jets come from and how they are built."""
+
+    source: Literal["towers", "particles", "pfnano"] = Field(
+        "towers",
+        description="towers: cluster calorimeter towers of the visible particles (seed 000); "
+        "particles: cluster the visible particles; pfnano: CMS FatJets with their PFCands",
+    )
+    radius: float = Field(1.0, gt=0, description="anti-kt radius R")
+    min_pt: float = Field(100.0, ge=0, description="minimum (untrimmed) jet pT in GeV")
+    max_jets: int | None = Field(2, ge=1, description="keep the N leading jets per event (None: all)")
+    trimming: TrimmingOptions = Field(default_factory=TrimmingOptions)
+    towers: TowerOptions = Field(default_factory=TowerOptions)
+    pfnano: PFNanoOptions = Field(default_factory=PFNanoOptions)
