@@ -147,7 +147,8 @@ def make_executor(
     from coffea import processor
 
     if kind == "iterative":
-        yield processor.IterativeExecutor(status=progress)
+        # a failing chunk fails the same way again: no retries in one process
+        yield processor.IterativeExecutor(status=progress, retries=0)
     elif kind == "futures":
         yield processor.FuturesExecutor(workers=workers, status=progress)
     elif kind == "dask":

@@ -58,7 +58,7 @@ class JetflowSchema(NanoAODSchema):
     mixins = {
         **NanoAODSchema.mixins,
         "Particle": "PtEtaPhiMCandidate",
-        "TruthW": "PtEtaPhiMCandidate",
+        "TruthW": "PtEtaPhiMLorentzVector",
     }
 
 

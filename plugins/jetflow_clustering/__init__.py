@@ -23,6 +23,10 @@ from jetflow import ColumnSpec, hookimpl
 from jetflow_clustering.options import JetOptions
 
 COLUMNS = {
+    "pt_untrimmed": ColumnSpec(r"Untrimmed jet $p_T$", "GeV", 100, 0.0, 1000.0, description="anti-kt jet before trimming"),
+    "eta_untrimmed": ColumnSpec(r"Untrimmed jet $\eta$", "", 50, -5.0, 5.0),
+    "phi_untrimmed": ColumnSpec(r"Untrimmed jet $\phi$", "", 50, -3.1416, 3.1416),
+    "mass_untrimmed": ColumnSpec("Untrimmed jet mass", "GeV", 100, 0.0, 250.0, description="anti-kt jet before trimming"),
     "pt_raw": ColumnSpec(r"Jet raw $p_T$", "GeV", 100, 0.0, 1000.0, description="PFNano: pT before CMS calibration"),
     "mass_softdrop": ColumnSpec("Soft-drop mass (CMS)", "GeV", 100, 0.0, 250.0, description="PFNano: stored msoftdrop"),
     "cms_tau1": ColumnSpec(r"$\tau_1$ (CMS)", "", 50, 0.0, 1.0, description="PFNano: stored tau1"),
@@ -48,4 +52,38 @@ def jetflow_build_jets(events, ctx):
         from jetflow_clustering.pfnano import build_pfnano_jets
 
         return build_pfnano_jets(events, opts, ctx.filename)
-    return None
+    from jetflow_clustering.clustering import cluster_jets
+    from jetflow_clustering.towers import build_towers, particles_table
+
+    particles = _particles(events, ctx.filename)
+    if opts.source == "towers":
+        fields, counts, _ = build_towers(particles, opts.towers.size, opts.towers.max_abs_eta)
+    else:
+        fields, counts = particles_table(particles)
+    return cluster_jets(
+        fields,
+        counts,
+        radius=opts.radius,
+        min_pt=opts.min_pt,
+        max_jets=opts.max_jets,
+        trimming=opts.trimming.enabled,
+        r_sub=opts.trimming.r_sub,
+        f_cut=opts.trimming.f_cut,
+    )
+
+
+def _particles(events, filename):
+    """``events.Particle``, or an error naming the file and the missing branches."""
+    from jetflow.errors import InputError
+    from jetflow.schema import PARTICLE_FIELDS
+
+    if "Particle" not in events.fields:
+        raise InputError(
+            f"file {filename}: no Particle collection (branches nParticle, Particle_*); "
+            "jets.source = 'towers' or 'particles' needs jetflow's particle-level format "
+            "(jetflow generate), or set jets.source = 'pfnano' for CMS PFNano"
+        )
+    missing = [f for f in PARTICLE_FIELDS if f not in events.Particle.fields]
+    if missing:
+        raise InputError(f"file {filename}: missing branch(es) {', '.join('Particle_' + m for m in missing)}")
+    return events.Particle

@@ -1,0 +1,91 @@
+"""Event generation: the schema, reproducibility, safe writes, the signal truth."""
+
+from __future__ import annotations
+
+import glob
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from coffea.nanoevents import NanoEventsFactory
+
+from jetflow import generate as gen
+from jetflow.schema import REQUIRED_BRANCHES, JetflowSchema, detect_schema
+
+
+def read(path):
+    return uproot.open(path)["Events"].arrays(library="ak")
+
+
+def test_schema_branches_and_reading(generated):
+    files = sorted(glob.glob(str(generated["wprime"])))
+    assert len(files) == 2
+    tree = uproot.open(files[0])["Events"]
+    keys = set(tree.keys())
+    assert set(REQUIRED_BRANCHES) <= keys
+    assert {"nTruthW", "TruthW_pt", "TruthW_eta", "TruthW_phi", "TruthW_mass"} <= keys
+    assert tree.num_entries == 300
+    assert detect_schema(files[0]) == "jetflow"
+    ev = NanoEventsFactory.from_root({files[0]: "Events"}, schemaclass=JetflowSchema, mode="eager").events()
+    assert set(ev.Particle.fields) >= {"pt", "eta", "phi", "mass", "pdgId", "charge"}
+    # signal: exactly one truth W per event, with the W mass
+    assert ak.all(ak.num(ev.TruthW) == 1)
+    w_mass = ak.to_numpy(ev.TruthW.mass[:, 0])
+    assert abs(np.median(w_mass) - 80.4) < 1.0  # Breit-Wigner around m_W
+    assert np.mean(np.abs(w_mass - 80.4) < 5) > 0.8  # BW tails: ~13% lie beyond 5 GeV for Gamma = 2.1
+    # visible final state: no neutrinos; charges follow the PDG table
+    ids = ak.to_numpy(ak.flatten(ev.Particle.pdgId))
+    charge = ak.to_numpy(ak.flatten(ev.Particle.charge))
+    assert not np.isin(np.abs(ids), [12, 14, 16]).any()
+    assert (charge[ids == 211] == 1).all() and (charge[ids == -211] == -1).all()
+    assert (charge[ids == 22] == 0).all() and (charge[ids == 11] == -1).all()
+    phi = ak.to_numpy(ak.flatten(ev.Particle.phi))
+    assert (phi > -np.pi - 1e-6).all() and (phi <= np.pi + 1e-6).all()
+    # event numbers are unique across the files of a sample
+    numbers = np.concatenate([ak.to_numpy(read(f)["event"]) for f in files])
+    assert len(np.unique(numbers)) == 600
+
+
+def test_qcd_has_no_truth_w(generated):
+    f = sorted(glob.glob(str(generated["qcd"])))[0]
+    arrays = read(f)
+    assert ak.all(arrays["nTruthW"] == 0)
+    assert ak.all(arrays["processId"] == 2)
+
+
+def test_same_seed_same_content_whatever_the_workers(tmp_path):
+    s = gen.GenSettings("qcd")
+    gen.generate(s, 40, tmp_path / "a", seed=5, workers=1, events_per_file=20, progress=False)
+    gen.generate(s, 40, tmp_path / "b", seed=5, workers=2, events_per_file=20, progress=False)
+    gen.generate(s, 40, tmp_path / "c", seed=6, workers=1, events_per_file=20, progress=False)
+    for name in ("qcd_s5_0000.root", "qcd_s5_0001.root"):
+        a, b = read(tmp_path / "a" / name), read(tmp_path / "b" / name)
+        assert a.fields == b.fields
+        for field in a.fields:
+            assert ak.all(a[field] == b[field]), field
+    a = read(tmp_path / "a" / "qcd_s5_0000.root")
+    c = read(tmp_path / "c" / "qcd_s6_0000.root")
+    assert not ak.all(ak.num(a["Particle_pt"]) == ak.num(c["Particle_pt"]))
+    # file seeds are distinct and derived from the sample seed
+    seeds = {gen.derive_seed(5, "qcd", i) for i in range(100)}
+    assert len(seeds) == 100 and all(1 <= x <= gen.MAX_PYTHIA_SEED for x in seeds)
+
+
+def test_interrupted_write_leaves_no_complete_looking_file(tmp_path, monkeypatch):
+    job = gen.plan(gen.GenSettings("qcd"), 10, tmp_path, seed=1, events_per_file=10)[0]
+
+    def boom(*args, **kwargs):
+        raise KeyboardInterrupt("interrupted while renaming")
+
+    monkeypatch.setattr(gen.os, "replace", boom)
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate_file(job)
+    assert list(tmp_path.iterdir()) == []  # neither the final file nor the partial one
+
+
+def test_bad_settings_rejected(tmp_path):
+    with pytest.raises(ValueError, match="--events must be >= 1"):
+        gen.plan(gen.GenSettings("qcd"), 0, tmp_path, 1, 10)
+    with pytest.raises(ValueError, match="Pythia rejected the setting 'NotASetting:x = 1'"):
+        gen.make_pythia(gen.GenSettings("qcd", extra=("NotASetting:x = 1",)), 1)
