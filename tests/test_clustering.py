@@ -163,3 +163,31 @@ def test_wrong_source_for_file_names_file(pfnano_file):
            "jets": {"source": "towers"}, "run": {"progress": False, "schema": "pfnano"}}
     with pytest.raises(jetflow.PluginCallError, match=r"pfnano.root: no Particle collection"):
         jetflow.run(cfg)
+
+
+def classic_softdrop_mass(constituents, zcut=0.1, beta=0.0, r0=1.0):
+    """Reference soft drop: classic FastJet C/A reclustering, declustered by hand."""
+    pjs = [fastjet.PseudoJet(float(c["pt"] * np.cos(c["phi"])), float(c["pt"] * np.sin(c["phi"])),
+                             float(c["pt"] * np.sinh(c["eta"])), float(np.sqrt((c["pt"] * np.cosh(c["eta"])) ** 2 + c["mass"] ** 2)))
+           for c in constituents]
+    cs = fastjet.ClusterSequence(pjs, fastjet.JetDefinition(fastjet.cambridge_algorithm, 1000.0))
+    jet = cs.exclusive_jets(1)[0]
+    p1, p2 = fastjet.PseudoJet(), fastjet.PseudoJet()
+    while jet.has_parents(p1, p2):
+        z = min(p1.pt(), p2.pt()) / (p1.pt() + p2.pt())
+        if z > zcut * (p1.delta_R(p2) / r0) ** beta:
+            break
+        jet = p1 if p1.pt() >= p2.pt() else p2
+        p1, p2 = fastjet.PseudoJet(), fastjet.PseudoJet()
+    return jet.m()
+
+
+def test_softdrop_mass_matches_manual_declustering(wprime_particles):
+    fields, counts = particles_table(wprime_particles[:40])
+    untrimmed = cluster_jets(fields, counts, min_pt=100.0, max_jets=2, trimming=False)
+    jets = cluster_jets(fields, counts, min_pt=100.0, max_jets=2)
+    assert len(jets) > 20
+    want = [classic_softdrop_mass(ak.to_list(c)) for c in untrimmed.constituents]
+    np.testing.assert_allclose(ak.to_numpy(jets.mass_softdrop), want, rtol=1e-9, atol=1e-9)
+    # grooming removes mass: soft-drop mass <= ungroomed mass
+    assert (ak.to_numpy(jets.mass_softdrop) <= ak.to_numpy(jets.mass_untrimmed) + 1e-9).all()

@@ -28,7 +28,10 @@ COLUMNS = {
     "phi_untrimmed": ColumnSpec(r"Untrimmed jet $\phi$", "", 50, -3.1416, 3.1416),
     "mass_untrimmed": ColumnSpec("Untrimmed jet mass", "GeV", 100, 0.0, 250.0, description="anti-kt jet before trimming"),
     "pt_raw": ColumnSpec(r"Jet raw $p_T$", "GeV", 100, 0.0, 1000.0, description="PFNano: pT before CMS calibration"),
-    "mass_softdrop": ColumnSpec("Soft-drop mass (CMS)", "GeV", 100, 0.0, 250.0, description="PFNano: stored msoftdrop"),
+    "mass_softdrop": ColumnSpec(
+        "Soft-drop mass", "GeV", 100, 0.0, 250.0,
+        description="beta = 0, z_cut = 0.1 on the untrimmed jet (PFNano: CMS's stored msoftdrop)",
+    ),
     "cms_tau1": ColumnSpec(r"$\tau_1$ (CMS)", "", 50, 0.0, 1.0, description="PFNano: stored tau1"),
     "cms_tau2": ColumnSpec(r"$\tau_2$ (CMS)", "", 50, 0.0, 1.0, description="PFNano: stored tau2"),
     "cms_tau3": ColumnSpec(r"$\tau_3$ (CMS)", "", 50, 0.0, 1.0, description="PFNano: stored tau3"),
@@ -69,6 +72,9 @@ def jetflow_build_jets(events, ctx):
         trimming=opts.trimming.enabled,
         r_sub=opts.trimming.r_sub,
         f_cut=opts.trimming.f_cut,
+        softdrop=opts.softdrop.enabled,
+        sd_beta=opts.softdrop.beta,
+        sd_zcut=opts.softdrop.z_cut,
     )
 
 

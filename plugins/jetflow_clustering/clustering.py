@@ -17,6 +17,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from jetflow.physics import ptetaphim, pxpypze
 from jetflow_clustering.towers import CONSTITUENT_FIELDS
 
 
@@ -25,28 +26,6 @@ def _jet_def(algorithm: str, radius: float):
 
     algo = {"antikt": fastjet.antikt_algorithm, "kt": fastjet.kt_algorithm}[algorithm]
     return fastjet.JetDefinition(algo, radius)
-
-
-def _pxpyzE(pt, eta, phi, mass):
-    px = pt * np.cos(phi)
-    py = pt * np.sin(phi)
-    pz = pt * np.sinh(eta)
-    e = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
-    return px, py, pz, e
-
-
-def to_ptetaphim(px, py, pz, e):
-    """(pt, eta, phi, mass) of four-vectors given as numpy arrays.
-
-    ``eta`` of a zero-pT vector is 0; ``mass`` is ``sqrt(max(E^2 - p^2, 0))``.
-    """
-    pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.where(pt > 0, np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0)), 0.0)
-    phi = np.arctan2(py, px)
-    m2 = e**2 - (px**2 + py**2 + pz**2)
-    mass = np.sqrt(np.clip(m2, 0.0, None))
-    return pt, eta, phi, mass
 
 
 def _flat_xyz(array) -> tuple[np.ndarray, ...]:
@@ -73,6 +52,9 @@ def cluster_jets(
     trimming: bool = True,
     r_sub: float = 0.3,
     f_cut: float = 0.05,
+    softdrop: bool = True,
+    sd_beta: float = 0.0,
+    sd_zcut: float = 0.1,
 ) -> ak.Array:
     """Cluster, select and trim.
 
@@ -86,6 +68,10 @@ def cluster_jets(
         Anti-kt radius, minimum untrimmed pT (GeV), leading jets kept per event.
     trimming, r_sub, f_cut
         Trimming switch and parameters.
+    softdrop, sd_beta, sd_zcut
+        Soft drop (Larkoski, Marzani, Soyez, Thaler, arXiv:1402.2657) of the
+        untrimmed jet: Cambridge/Aachen reclustering, declustered until
+        ``z > z_cut (Delta R / R)^beta``; gives ``mass_softdrop``.
 
     Returns
     -------
@@ -101,7 +87,7 @@ def cluster_jets(
     import fastjet
 
     n_events = len(counts)
-    px, py, pz, e = _pxpyzE(fields["pt"], fields["eta"], fields["phi"], fields["mass"])
+    px, py, pz, e = pxpypze(fields["pt"], fields["eta"], fields["phi"], fields["mass"])
     inputs = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), counts)
     cs = fastjet.ClusterSequence(inputs, _jet_def("antikt", radius))
     jets = cs.inclusive_jets(min_pt=min_pt)
@@ -109,7 +95,7 @@ def cluster_jets(
 
     n_jets_evt = ak.to_numpy(ak.num(jets, axis=1)).astype(np.int64)
     jpx, jpy, jpz, je = _flat_xyz(jets)
-    jpt, jeta, jphi, jmass = to_ptetaphim(jpx, jpy, jpz, je)
+    jpt, jeta, jphi, jmass = ptetaphim(jpx, jpy, jpz, je)
     jet_event = np.repeat(np.arange(n_events, dtype=np.int64), n_jets_evt)
 
     # leading jets per event, ordered by pT
@@ -133,6 +119,8 @@ def cluster_jets(
         "phi_untrimmed": jphi[keep],
         "mass_untrimmed": jmass[keep],
     }
+    if softdrop:
+        out["mass_softdrop"] = _softdrop_mass(const, n_const, radius, sd_beta, sd_zcut)
     if trimming:
         trimmed, const, n_const, subjets = _trim(const, n_const, out["pt_untrimmed"], r_sub, f_cut)
         out.update(trimmed)
@@ -156,7 +144,7 @@ def _trim(const, n_const, jet_pt, r_sub, f_cut):
     import fastjet
 
     n_jets = len(n_const)
-    px, py, pz, e = _pxpyzE(const["pt"], const["eta"], const["phi"], const["mass"])
+    px, py, pz, e = pxpypze(const["pt"], const["eta"], const["phi"], const["mass"])
     per_jet = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), n_const)
     cs = fastjet.ClusterSequence(per_jet, _jet_def("kt", r_sub))
     subjets = cs.inclusive_jets()  # [jet][subjet]
@@ -164,7 +152,7 @@ def _trim(const, n_const, jet_pt, r_sub, f_cut):
 
     n_sub = ak.to_numpy(ak.num(subjets, axis=1)).astype(np.int64)
     spx, spy, spz, se = _flat_xyz(subjets)
-    spt, seta, sphi, smass = to_ptetaphim(spx, spy, spz, se)
+    spt, seta, sphi, smass = ptetaphim(spx, spy, spz, se)
     sub_jet = np.repeat(np.arange(n_jets), n_sub)
     kept = spt >= f_cut * jet_pt[sub_jet]
 
@@ -172,12 +160,12 @@ def _trim(const, n_const, jet_pt, r_sub, f_cut):
     def per_jet_sum(x):
         return np.bincount(sub_jet[kept], weights=x[kept], minlength=n_jets)
 
-    tpt, teta, tphi, tmass = to_ptetaphim(per_jet_sum(spx), per_jet_sum(spy), per_jet_sum(spz), per_jet_sum(se))
+    tpt, teta, tphi, tmass = ptetaphim(per_jet_sum(spx), per_jet_sum(spy), per_jet_sum(spz), per_jet_sum(se))
     n_sub_kept = np.bincount(sub_jet[kept], minlength=n_jets).astype(np.int64)
     empty = n_sub_kept == 0  # no subjet survives: a zero trimmed jet along the untrimmed axis
     if empty.any():
         jpx, jpy, jpz, je = (np.bincount(np.repeat(np.arange(n_jets), n_const), weights=x, minlength=n_jets) for x in (px, py, pz, e))
-        _, ueta, uphi, _ = to_ptetaphim(jpx, jpy, jpz, je)
+        _, ueta, uphi, _ = ptetaphim(jpx, jpy, jpz, je)
         teta = np.where(empty, ueta, teta)
         tphi = np.where(empty, uphi, tphi)
 
@@ -195,3 +183,20 @@ def _trim(const, n_const, jet_pt, r_sub, f_cut):
     subjets_out = ak.unflatten(ak.zip({f: v[s_order] for f, v in s.items()}), n_sub_kept)
     trimmed = {"pt": tpt, "eta": teta, "phi": tphi, "mass": tmass}
     return trimmed, const, n_kept, subjets_out
+
+
+def _softdrop_mass(const, n_const, radius, beta, zcut):
+    """Soft-drop groomed mass of every jet at once (FastJet's awkward soft drop, jets as events)."""
+    import fastjet
+
+    n_jets = len(n_const)
+    out = np.zeros(n_jets)
+    has = n_const > 0
+    if not has.any():
+        return out
+    px, py, pz, e = pxpypze(const["pt"], const["eta"], const["phi"], const["mass"])
+    per_jet = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), n_const)[has]
+    cs = fastjet.ClusterSequence(per_jet, fastjet.JetDefinition(fastjet.cambridge_algorithm, 1000.0))
+    groomed = cs.exclusive_jets_softdrop_grooming(njets=1, beta=beta, symmetry_cut=zcut, R0=radius)
+    out[has] = ak.to_numpy(groomed.msoftdrop)
+    return out

@@ -19,6 +19,14 @@ class TrimmingOptions(_Strict):
     f_cut: float = Field(0.05, ge=0, lt=1, description="drop subjets with pT < f_cut * pT(jet)")
 
 
+class SoftDropOptions(_Strict):
+    """Soft drop of the untrimmed jet (arXiv:1402.2657): gives the column mass_softdrop."""
+
+    enabled: bool = True
+    beta: float = Field(0.0, ge=0, description="angular exponent")
+    z_cut: float = Field(0.1, gt=0, lt=0.5, description="momentum-sharing cut")
+
+
 class TowerOptions(_Strict):
     """Calorimeter towers of seed 000, eq. 2.1."""
 
@@ -45,5 +53,6 @@ class JetOptions(_Strict):
     min_pt: float = Field(100.0, ge=0, description="minimum (untrimmed) jet pT in GeV")
     max_jets: int | None = Field(2, ge=1, description="keep the N leading jets per event (None: all)")
     trimming: TrimmingOptions = Field(default_factory=TrimmingOptions)
+    softdrop: SoftDropOptions = Field(default_factory=SoftDropOptions)
     towers: TowerOptions = Field(default_factory=TowerOptions)
     pfnano: PFNanoOptions = Field(default_factory=PFNanoOptions)

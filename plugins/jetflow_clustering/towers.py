@@ -23,6 +23,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from jetflow.physics import particle_channels
+
 CONSTITUENT_FIELDS = (
     "pt",
     "eta",
@@ -35,23 +37,6 @@ CONSTITUENT_FIELDS = (
     "pt_photon",
     "n_charged",
 )
-
-
-def particle_channels(pt: np.ndarray, pdg_id: np.ndarray, charge: np.ndarray) -> dict[str, np.ndarray]:
-    """Channel fields of single particles: all of a particle's pT goes to one channel.
-
-    Charged: ``charge != 0`` (hadrons and leptons); photon: ``pdgId == 22``;
-    neutral hadron: every other neutral visible particle.
-    """
-    charged = charge != 0
-    photon = (pdg_id == 22) & ~charged
-    neutral_hadron = ~charged & ~photon
-    return {
-        "pt_charged": np.where(charged, pt, 0.0),
-        "pt_neutral_hadron": np.where(neutral_hadron, pt, 0.0),
-        "pt_photon": np.where(photon, pt, 0.0),
-        "n_charged": charged.astype(np.float64),
-    }
 
 
 def _flat(array, dtype=np.float64) -> np.ndarray:

@@ -1,0 +1,53 @@
+"""Small columnar physics helpers shared by plugins (numpy in, numpy out).
+
+Plugins never import each other; what two of them both need lives here.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def wrap_phi(dphi: np.ndarray) -> np.ndarray:
+    """Map angles to (-pi, pi]."""
+    out = np.mod(dphi + np.pi, 2 * np.pi) - np.pi
+    return np.where(out == -np.pi, np.pi, out)
+
+
+def pxpypze(pt, eta, phi, mass):
+    """Cartesian four-momenta (GeV) from (pT, eta, phi, m)."""
+    px = pt * np.cos(phi)
+    py = pt * np.sin(phi)
+    pz = pt * np.sinh(eta)
+    e = np.sqrt((pt * np.cosh(eta)) ** 2 + mass**2)
+    return px, py, pz, e
+
+
+def ptetaphim(px, py, pz, e):
+    """(pT, eta, phi, m) from Cartesian four-momenta.
+
+    ``eta`` of a zero-pT vector is 0; ``m = sqrt(max(E^2 - p^2, 0))``.
+    """
+    pt = np.hypot(px, py)
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt, dtype=np.float64), where=pt > 0))
+    phi = np.arctan2(py, px)
+    mass = np.sqrt(np.clip(e**2 - (px**2 + py**2 + pz**2), 0.0, None))
+    return pt, eta, phi, mass
+
+
+def particle_channels(pt: np.ndarray, pdg_id: np.ndarray, charge: np.ndarray) -> dict[str, np.ndarray]:
+    """Image channels of single particles (seed 001): all of a particle's pT goes to one channel.
+
+    Charged: ``charge != 0`` (hadrons and leptons); photon: ``pdgId == 22``;
+    neutral hadron: every other neutral visible particle.  ``n_charged`` is 1
+    for a charged particle (for the charged-multiplicity channel).
+    """
+    charged = charge != 0
+    photon = (np.abs(pdg_id) == 22) & ~charged
+    neutral_hadron = ~charged & ~photon
+    return {
+        "pt_charged": np.where(charged, pt, 0.0),
+        "pt_neutral_hadron": np.where(neutral_hadron, pt, 0.0),
+        "pt_photon": np.where(photon, pt, 0.0),
+        "n_charged": charged.astype(np.float64),
+    }
