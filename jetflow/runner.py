@@ -146,6 +146,19 @@ def make_executor(
     """A coffea executor; for dask, a client to ``scheduler`` or a fresh LocalCluster (closed on exit)."""
     from coffea import processor
 
+    if not progress:
+        # coffea draws its (rich) bars even when status=False; silence the console instead
+        import rich
+
+        console = rich.get_console()
+        quiet, console.quiet = console.quiet, True
+        try:
+            with make_executor(kind, workers, scheduler, True, client) as ex:
+                ex.status = False
+                yield ex
+        finally:
+            console.quiet = quiet
+        return
     if kind == "iterative":
         # a failing chunk fails the same way again: no retries in one process
         yield processor.IterativeExecutor(status=progress, retries=0)

@@ -1,0 +1,136 @@
+"""Built-in plugin ``images``: jet images with the standard preprocessing.
+
+Config section ``images``::
+
+    images:
+      column: image           # the column written
+      npix: 25                # npix x npix pixels
+      pixel_size: 0.1         # in eta and in phi
+      channels: [pt]          # pt, pt_charged, pt_neutral_hadron, pt_photon, n_charged
+      translate: true         # leading subjet at the centre
+      rotate: true            # second subjet (or principal axis) at -pi/2
+      rotation: exact         # exact (constituents) | interpolate (bicubic, on the image)
+      flip: true              # heavier half on the right (dphi > 0)
+      normalize: none         # none | l1 | l2
+
+Reads the jet table's ``constituents`` (``pt, eta, phi`` and, for the
+particle-type channels, ``pt_charged``/... or else ``pdgId``/``charge``),
+``subjets`` and the jet axis.  Writes one float32 column
+``[n_jets, npix, npix, n_channels]``; see :mod:`jetflow_images.images` for the
+axis order and the preprocessing.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import awkward as ak
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from jetflow import ColumnSpec, hookimpl
+from jetflow.errors import ConfigError
+from jetflow.physics import particle_channels
+
+from jetflow_images.images import CHANNELS, build_images
+
+
+class ImageOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    column: str = Field("image", description="name of the image column")
+    npix: int = Field(25, ge=2, le=256, description="pixels per side")
+    pixel_size: float = Field(0.1, gt=0, description="pixel size in eta and phi")
+    channels: list[Literal["pt", "pt_charged", "pt_neutral_hadron", "pt_photon", "n_charged"]] = Field(
+        default_factory=lambda: ["pt"], min_length=1, description="image channels (seed 001 uses all five)"
+    )
+    translate: bool = Field(True, description="leading subjet at the centre")
+    rotate: bool = Field(True, description="second subjet (or principal axis) at -pi/2")
+    rotation: Literal["exact", "interpolate"] = Field(
+        "exact", description="exact: rotate constituents; interpolate: bicubic rotation of the image"
+    )
+    flip: bool = Field(True, description="heavier half on the right")
+    normalize: Literal["none", "l1", "l2"] = Field("none", description="per-channel normalisation")
+
+
+@hookimpl
+def jetflow_options():
+    return {"images": ImageOptions}
+
+
+@hookimpl
+def jetflow_columns():
+    return {
+        "image": ColumnSpec(
+            "Jet image", "GeV", 0, kind="image",
+            description="float32 [n, npix(eta), npix(phi), channels], preprocessed (images.column)",
+        )
+    }
+
+
+def _flat(array, dtype=np.float64) -> np.ndarray:
+    return ak.to_numpy(ak.flatten(array, axis=1)).astype(dtype)
+
+
+def _channel_values(const, channels: list[str]) -> np.ndarray:
+    pt = _flat(const.pt)
+    fields = set(const.fields)
+    derived = None
+    columns = []
+    for name in channels:
+        if name == "pt":
+            columns.append(pt)
+        elif name in fields:
+            columns.append(_flat(const[name]))
+        else:
+            if derived is None:
+                if not {"pdgId", "charge"} <= fields:
+                    raise ConfigError(
+                        f"images.channels: channel {name!r} needs constituent fields {name!r} or "
+                        f"pdgId and charge; the constituents have {', '.join(sorted(fields))}"
+                    )
+                derived = particle_channels(pt, _flat(const.pdgId, np.int64), _flat(const.charge))
+            columns.append(derived[name])
+    return np.stack(columns, axis=1)
+
+
+@hookimpl
+def jetflow_build_images(jets, ctx):
+    opts = ctx.options("images")
+    const = jets.constituents
+    counts = ak.to_numpy(ak.num(const, axis=1)).astype(np.int64)
+    subjets = jets.subjets
+    n_sub = ak.to_numpy(ak.num(subjets, axis=1))
+    jet_eta = ak.to_numpy(jets.eta).astype(np.float64)
+    jet_phi = ak.to_numpy(jets.phi).astype(np.float64)
+    padded = ak.pad_none(subjets, 2, axis=1, clip=True)
+    lead_eta = ak.to_numpy(ak.fill_none(padded.eta[:, 0], np.nan)).astype(np.float64)
+    lead_phi = ak.to_numpy(ak.fill_none(padded.phi[:, 0], np.nan)).astype(np.float64)
+    sec_eta = ak.to_numpy(ak.fill_none(padded.eta[:, 1], 0.0)).astype(np.float64)
+    sec_phi = ak.to_numpy(ak.fill_none(padded.phi[:, 1], 0.0)).astype(np.float64)
+    if opts.translate:
+        center_eta = np.where(n_sub >= 1, lead_eta, jet_eta)
+        center_phi = np.where(n_sub >= 1, lead_phi, jet_phi)
+    else:
+        center_eta, center_phi = jet_eta, jet_phi
+    images = build_images(
+        counts,
+        _flat(const.eta),
+        _flat(const.phi),
+        _channel_values(const, opts.channels),
+        center_eta,
+        center_phi,
+        sec_eta,
+        sec_phi,
+        n_sub >= 2,
+        npix=opts.npix,
+        size=opts.pixel_size,
+        rotate=opts.rotate,
+        rotation=opts.rotation,
+        flip=opts.flip,
+        normalize=opts.normalize,
+    )
+    return {opts.column: images}
+
+
+__all__ = ["CHANNELS", "ImageOptions", "build_images"]

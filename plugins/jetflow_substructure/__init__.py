@@ -1,0 +1,167 @@
+"""Built-in plugin ``substructure``: N-subjettiness, Delta R of subjets, image observables.
+
+Config section ``observables``::
+
+    observables:
+      axes: wta_kt        # kt | wta_kt | onepass_kt | onepass_wta_kt
+      beta: 1.0
+      r0: 1.0             # 1.0 for the study; 0.8 with onepass_kt for CMS AK8
+      image_column: image # image observables from this column, when present
+
+Columns (per jet, computed on the jet's ``constituents``: the trimmed jet for
+jets built by the clustering plugin):
+
+``tau1, tau2, tau3``
+    N-subjettiness, normalised measure (see :mod:`.nsubjettiness`); 0 for a jet
+    with no more constituents than axes.
+``tau21, tau32``
+    ratios; 0 where the denominator is 0 (jets with 0 or 1 constituent).
+``delta_r``
+    Delta R(eta, phi) of the two leading subjets; 0 with fewer than 2 subjets.
+``image_pt, image_mass, image_tau21``
+    from the first channel of the image column (seed 004; see
+    :func:`image_observables`), when the images plugin wrote it.
+
+Mass, pT, eta, phi (trimmed and untrimmed) and the soft-drop mass come from
+the jet builder.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import awkward as ak
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from jetflow import ColumnSpec, hookimpl
+from jetflow.physics import wrap_phi
+
+
+class ObservableOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    axes: Literal["kt", "wta_kt", "onepass_kt", "onepass_wta_kt"] = Field(
+        "wta_kt", description="N-subjettiness axes"
+    )
+    beta: float = Field(1.0, gt=0, description="angular exponent of the measure")
+    r0: float = Field(1.0, gt=0, description="characteristic radius of the normalised measure")
+    image_column: str = Field("image", description="image observables from this column, when present")
+    image_pixel_size: float = Field(
+        0.1, gt=0, description="pixel size of that image; images.pixel_size wins when the images plugin made it"
+    )
+
+
+COLUMNS = {
+    "tau1": ColumnSpec(r"$\tau_1$", "", 50, 0.0, 1.0, description="1-subjettiness"),
+    "tau2": ColumnSpec(r"$\tau_2$", "", 50, 0.0, 0.6, description="2-subjettiness"),
+    "tau3": ColumnSpec(r"$\tau_3$", "", 50, 0.0, 0.4, description="3-subjettiness"),
+    "tau21": ColumnSpec(r"$\tau_{21}$", "", 50, 0.0, 1.0, description="tau2 / tau1 (0 if tau1 = 0)"),
+    "tau32": ColumnSpec(r"$\tau_{32}$", "", 50, 0.0, 1.0, description="tau3 / tau2 (0 if tau2 = 0)"),
+    "delta_r": ColumnSpec(r"$\Delta R$(subjets)", "", 50, 0.0, 1.5, description="leading two subjets (0 if < 2)"),
+    "image_pt": ColumnSpec(r"Image $p_T$", "GeV", 100, 0.0, 1000.0, description="seed 004, from the image"),
+    "image_mass": ColumnSpec("Image mass", "GeV", 100, 0.0, 250.0, description="seed 004, massless pixels"),
+    "image_tau21": ColumnSpec(r"Image $\tau_{21}$", "", 50, 0.0, 1.0, description="seed 004, pixels as particles"),
+}
+
+
+@hookimpl
+def jetflow_options():
+    return {"observables": ObservableOptions}
+
+
+@hookimpl
+def jetflow_columns():
+    return dict(COLUMNS)
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.divide(num, den, out=np.zeros_like(num), where=den > 0)
+
+
+def taus(constituents, axes="wta_kt", beta=1.0, r0=1.0) -> np.ndarray:
+    """tau_1..3 of jets given their jagged constituents (pt, eta, phi[, mass]): float64 [n, 3]."""
+    from jetflow_substructure.nsubjettiness import nsubjettiness
+
+    counts = ak.to_numpy(ak.num(constituents, axis=1)).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    flat = {f: ak.to_numpy(ak.flatten(constituents[f], axis=1)).astype(np.float64) for f in ("pt", "eta", "phi")}
+    mass = (
+        ak.to_numpy(ak.flatten(constituents["mass"], axis=1)).astype(np.float64)
+        if "mass" in constituents.fields
+        else None
+    )
+    return nsubjettiness(offsets, flat["pt"], flat["eta"], flat["phi"], mass, axes=axes, beta=beta, r0=r0)
+
+
+def subjet_delta_r(subjets) -> np.ndarray:
+    """Delta R in (eta, phi) between the two leading subjets; 0 for jets with fewer than two."""
+    padded = ak.pad_none(subjets, 2, axis=1, clip=True)
+    has2 = ak.to_numpy(ak.num(subjets, axis=1)) >= 2
+    e1 = ak.to_numpy(ak.fill_none(padded.eta[:, 0], 0.0))
+    e2 = ak.to_numpy(ak.fill_none(padded.eta[:, 1], 0.0))
+    p1 = ak.to_numpy(ak.fill_none(padded.phi[:, 0], 0.0))
+    p2 = ak.to_numpy(ak.fill_none(padded.phi[:, 1], 0.0))
+    dr = np.hypot(e1 - e2, wrap_phi(p1 - p2))
+    return np.where(has2, dr, 0.0)
+
+
+def image_observables(images: np.ndarray, pixel_size: float, axes="wta_kt", beta=1.0, r0=1.0) -> dict[str, np.ndarray]:
+    """pT, mass and tau21 of images (seed 004), from channel 0.
+
+    Each pixel is a massless particle with pT = intensity at the pixel centre
+    (deta, dphi) of the image frame::
+
+        pT^2(I) = (sum I cos phi)^2 + (sum I sin phi)^2
+        m^2(I)  = (sum I cosh eta)^2 - pT^2(I) - (sum I sinh eta)^2
+        tau_N(I) = sum I min_a Delta R(pixel, axis a) / (R0 sum I)
+
+    Seed 004 writes the energy term as (sum I)^2, its small-eta limit; the
+    exact massless form is used here.  Masses are boost invariant, so the
+    translation to the leading subjet changes nothing; the rotation in the
+    (eta, phi) plane and the pixel grid cause the small differences from the
+    jet mass that the tests measure.
+    """
+    from jetflow_substructure.nsubjettiness import nsubjettiness
+
+    n, h, w = images.shape[:3]
+    inten = images[..., 0].astype(np.float64)
+    eta = (np.arange(h) - (h - 1) / 2) * pixel_size
+    phi = (np.arange(w) - (w - 1) / 2) * pixel_size
+    ceta, seta = np.cosh(eta), np.sinh(eta)
+    cphi, sphi = np.cos(phi), np.sin(phi)
+    # sums over pixels factorise over rows (eta) and columns (phi)
+    e = np.einsum("nij,i->n", inten, ceta)
+    pz = np.einsum("nij,i->n", inten, seta)
+    px = np.einsum("nij,j->n", inten, cphi)
+    py = np.einsum("nij,j->n", inten, sphi)
+    pt = np.hypot(px, py)
+    mass = np.sqrt(np.clip(e**2 - pt**2 - pz**2, 0.0, None))
+    # N-subjettiness of the lit pixels
+    lit = inten > 0
+    counts = lit.sum(axis=(1, 2))
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    ii, jj = np.nonzero(lit.reshape(n * h, w))
+    t = nsubjettiness(offsets, inten[lit], eta[ii % h], phi[jj], None, axes=axes, beta=beta, r0=r0)
+    return {"image_pt": pt, "image_mass": mass, "image_tau21": _ratio(t[:, 1], t[:, 0])}
+
+
+@hookimpl
+def jetflow_observables(jets, ctx):
+    opts = ctx.options("observables")
+    t = taus(jets.constituents, opts.axes, opts.beta, opts.r0)
+    out = {
+        "tau1": t[:, 0],
+        "tau2": t[:, 1],
+        "tau3": t[:, 2],
+        "tau21": _ratio(t[:, 1], t[:, 0]),
+        "tau32": _ratio(t[:, 2], t[:, 1]),
+        "delta_r": subjet_delta_r(jets.subjets),
+    }
+    if opts.image_column in jets.fields:
+        images = ak.to_numpy(jets[opts.image_column])
+        size = opts.image_pixel_size
+        if ctx.config.has_section("images") and ctx.config.section("images").column == opts.image_column:
+            size = ctx.config.section("images").pixel_size  # the geometry the images were made with
+        out.update(image_observables(images, size, opts.axes, opts.beta, opts.r0))
+    return out

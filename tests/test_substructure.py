@@ -1,0 +1,141 @@
+"""Substructure: tau_N against FastJet contrib's N-subjettiness, Delta R, image observables."""
+
+from __future__ import annotations
+
+import glob
+from types import SimpleNamespace
+
+import awkward as ak
+import fastjet
+import numpy as np
+import pytest
+from coffea.nanoevents import NanoEventsFactory
+
+import jetflow_images as JI
+from jetflow.schema import JetflowSchema
+from jetflow_clustering.clustering import cluster_jets
+from jetflow_clustering.towers import build_towers, particles_table
+from jetflow_substructure import image_observables, subjet_delta_r, taus
+from jetflow_substructure.nsubjettiness import nsubjettiness
+
+REFERENCE_AXES = {"kt": "KT_Axes", "wta_kt": "WTA_KT_Axes", "onepass_kt": "OnePass_KT_Axes",
+                  "onepass_wta_kt": "OnePass_WTA_KT_Axes"}
+
+
+def particle_jets(generated, process="wprime", n_events=150, source="particles"):
+    out = []
+    for f in sorted(glob.glob(str(generated[process]))):
+        ev = NanoEventsFactory.from_root({f: "Events"}, schemaclass=JetflowSchema, mode="eager").events()
+        if source == "towers":
+            fields, counts, _ = build_towers(ev.Particle[:n_events])
+        else:
+            fields, counts = particles_table(ev.Particle[:n_events])
+        out.append(cluster_jets(fields, counts, min_pt=150.0, max_jets=2, softdrop=False))
+    return ak.concatenate(out)
+
+
+@pytest.fixture(scope="module")
+def jets(generated):
+    return ak.concatenate([particle_jets(generated, "wprime"), particle_jets(generated, "qcd")])
+
+
+def reference_taus(constituents, axes, r0=1.0, beta=1.0):
+    """FastJet contrib's Nsubjettiness through fastjet's awkward njettiness (each jet an 'event')."""
+    c = constituents
+    e = np.sqrt((c.pt * np.cosh(c.eta)) ** 2 + c.mass**2)
+    vecs = ak.zip({"px": c.pt * np.cos(c.phi), "py": c.pt * np.sin(c.phi), "pz": c.pt * np.sinh(c.eta), "E": e})
+    cs = fastjet.ClusterSequence(vecs, fastjet.JetDefinition(fastjet.antikt_algorithm, 100.0))
+    out = cs.njettiness(measure_definition="NormalizedMeasure", axes_definition=REFERENCE_AXES[axes],
+                        njets=[1, 2, 3], beta=beta, R0=r0)
+    return ak.to_numpy(out)
+
+
+def rel_diff(a, b):
+    d = np.abs(a - b) / np.maximum(np.abs(b), 1e-300)
+    d[(a == 0) & (b == 0)] = 0
+    return d
+
+
+@pytest.mark.parametrize("axes,tol", [("kt", 1e-6), ("wta_kt", 1e-6), ("onepass_kt", 1e-4), ("onepass_wta_kt", 1e-4)])
+def test_taus_match_fastjet_contrib(jets, axes, tol):
+    mine = taus(jets.constituents, axes=axes)
+    ref = reference_taus(jets.constituents, axes)
+    assert len(mine) > 300 and (ref[:, 1] > 0).mean() > 0.95
+    assert rel_diff(mine, ref).max() < tol
+
+
+def test_taus_cms_ak8_settings(jets):
+    mine = taus(jets.constituents, axes="onepass_kt", r0=0.8)
+    ref = reference_taus(jets.constituents, "onepass_kt", r0=0.8)
+    assert rel_diff(mine, ref).max() < 1e-4
+
+
+def test_tower_jets_mostly_match(generated):
+    # tower grids create exactly equidistant pairs; FastJet and jetflow may merge such
+    # ties in another order, which changes the axes of a few percent of tower jets
+    jets = particle_jets(generated, "wprime", 150, source="towers")
+    mine = taus(jets.constituents, axes="wta_kt")
+    ref = reference_taus(jets.constituents, "wta_kt")
+    agree = (rel_diff(mine, ref) < 1e-6).all(axis=1)
+    assert agree.mean() > 0.9
+
+
+def test_degenerate_jets_have_defined_values():
+    offsets = np.array([0, 0, 1, 3, 6])
+    pt = np.array([5.0, 2.0, 1.0, 3.0, 3.0, 3.0])
+    eta = np.array([0.0, 0.1, 0.2, 0.0, 0.3, -0.3])
+    phi = np.array([0.0, 0.0, 0.1, 0.0, 0.3, -0.3])
+    t = nsubjettiness(offsets, pt, eta, phi)
+    assert np.isfinite(t).all()
+    np.testing.assert_array_equal(t[0], 0)        # no constituent
+    np.testing.assert_array_equal(t[1], 0)        # one constituent
+    assert t[2, 0] > 0 and t[2, 1] == 0 == t[2, 2]  # two: tau1 only
+    assert t[3, 0] > t[3, 1] > 0 and t[3, 2] == 0
+    # the plugin's ratios stay finite and defined
+    jets = ak.Array({"constituents": ak.unflatten(ak.zip({"pt": pt, "eta": eta, "phi": phi}), np.diff(offsets)),
+                     "subjets": ak.unflatten(ak.zip({"pt": [1.0], "eta": [0.0], "phi": [0.0]}), [0, 1, 0, 0])})
+    import jetflow_substructure as S
+
+    ctx = SimpleNamespace(options=lambda s: S.ObservableOptions(), config=SimpleNamespace(has_section=lambda s: False))
+    out = S.jetflow_observables(jets, ctx)
+    for name, values in out.items():
+        assert np.isfinite(values).all(), name
+    np.testing.assert_array_equal(out["tau21"][:2], 0)
+    np.testing.assert_array_equal(out["delta_r"], 0)  # fewer than two subjets
+
+
+def test_delta_r_of_subjets(jets):
+    dr = subjet_delta_r(jets.subjets)
+    two = ak.to_numpy(ak.num(jets.subjets)) >= 2
+    s = jets.subjets
+    for k in np.nonzero(two)[0][:50]:
+        d_eta = s.eta[k, 0] - s.eta[k, 1]
+        d_phi = (s.phi[k, 0] - s.phi[k, 1] + np.pi) % (2 * np.pi) - np.pi
+        assert dr[k] == pytest.approx(float(np.hypot(d_eta, d_phi)))
+    assert (dr[~two] == 0).all()
+
+
+def test_image_observables(jets):
+    ctx = SimpleNamespace(options=lambda s: JI.ImageOptions(rotate=False, flip=False))
+    im = JI.jetflow_build_images(jets, ctx)["image"]
+    obs = image_observables(im, 0.1)
+    mass = ak.to_numpy(jets.mass)
+    # pixels inside the window only: compare with jets whose constituents are all inside
+    c = jets.constituents
+    lead = jets.subjets[:, 0]
+    inside = ak.all((np.abs(c.eta - lead.eta) < 1.2) & (np.abs(np.angle(np.exp(1j * (c.phi - lead.phi)))) < 1.2), axis=1)
+    sel = ak.to_numpy(inside) & (mass > 20)
+    rel = obs["image_mass"][sel] / mass[sel] - 1
+    # binning bias: pixel centres replace the directions, and particles sharing a pixel
+    # lose their opening angle; measured median -4% on these particle-level W/QCD jets
+    # (towers, already on a 0.1 grid: about +1%)
+    assert -0.06 < np.median(rel) < 0.0 and np.percentile(np.abs(rel), 90) < 0.25  # p90 ~ 0.2 (light QCD jets)
+    np.testing.assert_allclose(obs["image_pt"][sel], ak.to_numpy(jets.pt)[sel], rtol=0.02)
+    # image tau21 follows the particle tau21
+    t = taus(jets.constituents)
+    tau21 = np.divide(t[:, 1], t[:, 0], out=np.zeros(len(t)), where=t[:, 0] > 0)
+    assert np.corrcoef(obs["image_tau21"][sel], tau21[sel])[0, 1] > 0.8
+    # an empty image gives zeros, not NaN
+    empty = image_observables(np.zeros((2, 25, 25, 1), np.float32), 0.1)
+    for v in empty.values():
+        np.testing.assert_array_equal(v, 0)
