@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -119,6 +120,27 @@ def generate(process, events, out, seed, workers, events_per_file, ecm, wprime_m
         f"wrote {sum(r['events'] for r in records)} {process} events in {len(records)} file(s) to {out} "
         f"(Pythia: {sum(r['events'] for r in records) / max(pythia_s, 1e-9):.0f} events/s per worker)"
     )
+
+
+@cli.command()
+@click.argument("result", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Folder for plots and tables.")
+@click.option("--column", "columns", multiple=True, help="Only these distributions (repeatable; default all).")
+def report(result, out, columns):
+    """Plots and tables from a saved RESULT: ROCs, rejection table, images, distributions."""
+    import jetflow
+    from jetflow.report import make_report
+
+    try:
+        res = jetflow.load(result)
+    except jetflow.JetflowError as exc:
+        _fail(exc)
+    written = make_report(res, out, list(columns) or None)
+    for path in written:
+        click.echo(f"wrote {path}")
+    summary = Path(out) / "summary.md"
+    if summary.exists():
+        click.echo("\n" + summary.read_text())
 
 
 def _format_default(value) -> str:

@@ -48,14 +48,16 @@ class Result:
             raise KeyError(f"no dataset {dataset!r} in this result (have: {', '.join(self.datasets)})") from None
 
     def combined(self, name: str) -> Any:
-        """An accumulator summed over every dataset that has it (hists have a dataset axis)."""
+        """An accumulator merged over every dataset that has it (dicts merged key by key).
+
+        This is how signal and background datasets meet: ``result.combined("roc")``.
+        """
+        from coffea.processor import accumulate
+
         items = [out[name] for out in self.output.values() if name in out]
         if not items:
             raise KeyError(f"no accumulator {name!r} in any dataset")
-        total = items[0]
-        for item in items[1:]:
-            total = total + item
-        return total
+        return accumulate(items)
 
     def summary(self) -> str:
         lines = [f"jetflow result: {len(self.output)} dataset(s)"]
@@ -147,10 +149,9 @@ def make_executor(
     from coffea import processor
 
     if not progress:
-        # coffea draws its (rich) bars even when status=False; silence the console instead
-        import rich
+        # coffea draws its (rich) bars even when status=False; silence its console instead
+        from coffea.util import coffea_console as console
 
-        console = rich.get_console()
         quiet, console.quiet = console.quiet, True
         try:
             with make_executor(kind, workers, scheduler, True, client) as ex:
@@ -180,6 +181,30 @@ def make_executor(
                 yield processor.DaskExecutor(client=c, status=progress)
     else:
         raise ConfigError(f"run.executor: must be one of {', '.join(EXECUTORS)}, got {kind!r}")
+
+
+def generator_weight_sums(items) -> dict[str, float]:
+    """Sum of ``genWeight`` over exactly the entries that will be processed, per dataset.
+
+    Reads only that branch (the event count where a file has no ``genWeight``).
+    The weights plugin divides by it, so that ``maxchunks`` keeps the
+    normalisation right.
+    """
+    import uproot
+
+    by_file: dict[tuple[str, str], list] = {}
+    for item in items:
+        by_file.setdefault((item.filename, item.treename), []).append(item)
+    out: dict[str, float] = {}
+    for (filename, treename), chunks in by_file.items():
+        with uproot.open(filename) as f:
+            tree = f[treename]
+            weights = tree["genWeight"].array(library="np") if "genWeight" in tree else None
+        for item in chunks:
+            n = item.entrystop - item.entrystart
+            w = float(weights[item.entrystart : item.entrystop].astype("f8").sum()) if weights is not None else float(n)
+            out[item.dataset] = out.get(item.dataset, 0.0) + w
+    return out
 
 
 def _find_jetflow_error(exc: BaseException) -> JetflowError | None:
@@ -267,7 +292,14 @@ def run(
             executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks
         )
         try:
-            output = runner(fileset, processor_instance=proc)
+            items = list(runner.preprocess(fileset))
+            sumw = generator_weight_sums(items)
+            for item in items:  # every chunk knows its dataset's normalisation
+                item.usermeta["sumw_gen"] = sumw[item.dataset]
+            wrapped = runner.run(items, processor_instance=proc)
+            if wrapped.get("exception", 0) not in (0, None):
+                raise wrapped["exception"]
+            output = wrapped["out"]
         except JetflowError:
             raise
         except Exception as exc:
@@ -286,6 +318,7 @@ def run(
         "chunksize": r.chunksize,
         "maxchunks": r.maxchunks,
         "schema": schema.__name__,
+        "sumw_gen": sumw,
         "jetflow": __version__,
         "wall_s": time.time() - start,
         "host": platform.node(),

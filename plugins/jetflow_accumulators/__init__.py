@@ -1,11 +1,36 @@
-"""Built-in plugin ``accumulators``: weighted histograms of every declared column.
+"""Built-in plugin ``accumulators``: histograms, ROCs, images, correlations, ADO, exports.
 
 Config section ``outputs``::
 
     outputs:
       histograms: true
-      binning:              # override a column's declared binning
+      binning:                    # override a column's declared binning (histograms and ROCs)
         mass: {bins: 60, start: 0, stop: 300}
+      roc:
+        discriminants:            # column: higher | lower | likelihood
+          mass: likelihood
+          tau21: lower
+          score_convnet: higher
+        bins: 2000                # fine bins of a 1-D discriminant
+        lr_bins: 20               # equal-background bins of its likelihood ratio
+        combinations:             # likelihood ratios of 2 or 3 columns (seed 000)
+          - [mass, tau21]
+        combination_bins: 60
+        combination_lr_bins: 10
+      average_image: image        # average images per label (and their difference)
+      correlations: [score_convnet]   # per-pixel correlation of average_image's pixels with these
+      ado:                        # average decision ordering of pairs (seed 003)
+        - [tau21, score_convnet]
+      export:                     # training export: one Parquet shard per chunk
+        dir: export
+        columns: null             # null: every flat per-jet column; or a list
+        images: [image]
+
+Outputs (per dataset): ``hists`` (dict column -> Hist), ``roc`` (dict name ->
+:class:`jetflow.accumulators.WeightedROC`), ``average_image``,
+``correlation``, ``ado`` (dict), ``export`` (shard records).  ROC halves
+are the parity of the jet's entry number in its file, so results do not depend
+on the chunking.
 
 For every column declared through ``jetflow_columns`` (by any plugin) with a
 binning (``bins > 0``) and present in the selected jets as a flat number, it
@@ -24,10 +49,13 @@ import warnings
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from jetflow import hookimpl
 from jetflow.columns import flat_numeric
+from jetflow.errors import ConfigError
 
 
 class Binning(BaseModel):
@@ -44,11 +72,49 @@ class Binning(BaseModel):
         return self
 
 
+Direction = Literal["higher", "lower", "likelihood"]
+
+
+class RocOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    discriminants: dict[str, Direction] = Field(
+        default_factory=dict, description="column: higher | lower | likelihood (score columns default to higher)"
+    )
+    scores: bool = Field(True, description="add every declared score column (kind 'score') as 'higher'")
+    bins: int = Field(2000, gt=1, description="fine bins of a 1-D discriminant")
+    lr_bins: int = Field(20, gt=1, description="equal-background bins of a 1-D likelihood ratio")
+    combinations: list[list[str]] = Field(default_factory=list, description="2-3 columns per likelihood combination")
+    combination_bins: int = Field(60, gt=1, description="fine bins per axis of a combination")
+    combination_lr_bins: int = Field(10, gt=1, description="equal-background bins per axis of a combination")
+
+    @field_validator("combinations")
+    @classmethod
+    def _sizes(cls, combos):
+        for c in combos:
+            if not 2 <= len(c) <= 3:
+                raise ValueError(f"a combination takes 2 or 3 columns, got {c}")
+        return combos
+
+
+class ExportOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    dir: str = Field(description="folder of the Parquet shards (relative to the config)")
+    columns: list[str] | None = Field(None, description="flat columns to export (null: all)")
+    images: list[str] = Field(default_factory=lambda: ["image"], description="image columns to export")
+
+
 class OutputOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
     histograms: bool = Field(True, description="fill a weighted histogram of every declared column")
     binning: dict[str, Binning] = Field(default_factory=dict, description="per-column binning overrides")
+    roc: RocOptions = Field(default_factory=RocOptions)
+    average_image: str | None = Field(None, description="image column to average per label")
+    correlations: list[str] = Field(default_factory=list, description="discriminants to correlate with pixels")
+    ado: list[tuple[str, str]] = Field(default_factory=list, description="pairs of discriminants")
+    export: ExportOptions | None = Field(None, description="training export")
 
 
 @hookimpl
@@ -72,11 +138,7 @@ def make_hist(name: str, spec, binning: Binning | None = None):
     )
 
 
-@hookimpl
-def jetflow_accumulate(jets, ctx):
-    opts = ctx.options("outputs")
-    if not opts.histograms:
-        return None
+def _histograms(jets, ctx, opts):
     weight = ak.to_numpy(jets["weight"])
     label = ak.to_numpy(jets["label"]).astype(np.int64)
     hists = {}
@@ -101,4 +163,126 @@ def jetflow_accumulate(jets, ctx):
         h = make_hist(name, spec, opts.binning.get(name))
         h.fill(dataset=ctx.dataset, label=label, **{name: values}, weight=weight)
         hists[name] = h
-    return {"hists": hists}
+    return hists
+
+
+def _binning(name: str, ctx, opts, bins: int) -> tuple[int, float, float]:
+    """Fine binning of a discriminant: its declared range (or override), ``bins`` bins."""
+    spec = ctx.columns.get(name)
+    override = opts.binning.get(name)
+    if override is not None:
+        return (bins, override.start, override.stop)
+    if spec is None:
+        raise ConfigError(
+            f"outputs: column {name!r} is not declared by any plugin, so its range is unknown; "
+            f"give outputs.binning.{name} = {{bins, start, stop}}"
+        )
+    if spec.kind == "score":
+        return (bins, 0.0, 1.0)
+    return (bins, spec.start, spec.stop)
+
+
+def _column(jets, name: str, what: str) -> np.ndarray:
+    if name not in jets.fields:
+        raise ConfigError(f"outputs.{what}: no column {name!r} in the jet table (columns: {', '.join(jets.fields)})")
+    values = flat_numeric(jets[name])
+    if values is None:
+        raise ConfigError(f"outputs.{what}: column {name!r} is not one number per jet")
+    return values.astype(np.float64)
+
+
+def discriminants(ctx, opts) -> dict[str, str]:
+    """Every 1-D discriminant of the run and its direction."""
+    out = dict(opts.roc.discriminants)
+    if opts.roc.scores:
+        for name, spec in ctx.columns.items():
+            if spec.kind == "score":
+                out.setdefault(name, "higher")
+    return out
+
+
+def _halves(jets, ctx) -> np.ndarray:
+    """Parity of each jet's entry number in its file: independent of the chunking."""
+    return (ctx.entrystart + ak.to_numpy(jets.event).astype(np.int64)) % 2
+
+
+@hookimpl
+def jetflow_accumulate(jets, ctx):
+    from jetflow.accumulators import AverageImage, DiscriminantOrdering, PixelCorrelation, WeightedROC
+
+    opts = ctx.options("outputs")
+    out = {}
+    if opts.histograms:
+        out["hists"] = _histograms(jets, ctx, opts)
+    weight = ak.to_numpy(jets.weight).astype(np.float64)
+    label = ak.to_numpy(jets.label).astype(np.int64)
+    directions = discriminants(ctx, opts)
+    present = set(jets.fields)
+    rocs = {}
+    half = _halves(jets, ctx)
+    for name, direction in directions.items():
+        if name not in present and ctx.columns.get(name) is not None and ctx.columns[name].kind == "score":
+            continue  # a declared score whose model is not configured in this run
+        roc = WeightedROC([name], [_binning(name, ctx, opts, opts.roc.bins)], direction, opts.roc.lr_bins)
+        roc.fill([_column(jets, name, "roc.discriminants")], label, weight, half)
+        rocs[name] = roc
+    for combo in opts.roc.combinations:
+        binning = [_binning(c, ctx, opts, opts.roc.combination_bins) for c in combo]
+        roc = WeightedROC(combo, binning, "likelihood", opts.roc.combination_lr_bins)
+        roc.fill([_column(jets, c, "roc.combinations") for c in combo], label, weight, half)
+        rocs[roc.name] = roc
+    if rocs:
+        out["roc"] = rocs
+    if opts.average_image is not None or opts.correlations:
+        column = opts.average_image or "image"
+        if column not in present:
+            raise ConfigError(f"outputs.average_image: no image column {column!r} in the jet table")
+        images = ak.to_numpy(jets[column])
+        avg = AverageImage(images.shape[1:])
+        avg.fill(images, label, weight)
+        out["average_image"] = avg
+        if opts.correlations:
+            ys = np.stack([_column(jets, c, "correlations") for c in opts.correlations], axis=1) if len(jets) else np.zeros((0, len(opts.correlations)))
+            corr = PixelCorrelation(images.shape[1:], opts.correlations)
+            corr.fill(images, ys, label, weight)
+            out["correlation"] = corr
+    if opts.ado:
+        ados = {}
+        for a, b in opts.ado:
+            dirs = (directions.get(a), directions.get(b))
+            if any(d not in ("higher", "lower") for d in dirs):
+                raise ConfigError(
+                    f"outputs.ado: [{a}, {b}]: each needs a direction higher or lower in outputs.roc.discriminants "
+                    f"(got {a}: {dirs[0]}, {b}: {dirs[1]}), so that both are ordered signal-like first"
+                )
+            ado = DiscriminantOrdering([a, b], [_binning(a, ctx, opts, 1000), _binning(b, ctx, opts, 1000)], dirs)
+            ado.fill(_column(jets, a, "ado"), _column(jets, b, "ado"), label, weight)
+            ados[f"{a}|{b}"] = ado
+        out["ado"] = ados
+    if opts.export is not None:
+        out["export"] = _export(jets, ctx, opts.export)
+    return out
+
+
+def _export(jets, ctx, opts):
+    from jetflow.accumulators import ExportShards
+    from jetflow.export import shard_name, write_shard
+
+    names = opts.columns
+    if names is None:
+        names = [f for f in jets.fields if flat_numeric(jets[f]) is not None]
+    columns = {}
+    for name in names:
+        columns[name] = _column(jets, name, "export.columns")
+    for name in opts.images:
+        if name in jets.fields:
+            columns[name] = ak.to_numpy(jets[name])
+        else:
+            raise ConfigError(f"outputs.export.images: no image column {name!r} in the jet table")
+    columns["weight"] = ak.to_numpy(jets.weight).astype(np.float64)
+    columns["label"] = ak.to_numpy(jets.label).astype(np.int8)
+    columns["entry"] = ctx.entrystart + ak.to_numpy(jets.event).astype(np.int64)
+    columns["dataset"] = np.full(len(jets), ctx.dataset)
+    path = ctx.config.resolve(opts.dir) / shard_name(ctx.dataset, ctx.filename, ctx.entrystart, ctx.entrystop)
+    rows = write_shard(path, columns)
+    return ExportShards(((str(path), rows, ctx.dataset, ctx.filename, ctx.entrystart, ctx.entrystop),))
