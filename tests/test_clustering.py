@@ -119,6 +119,7 @@ def trimmed_mass_peak(generated, process, label):
         "jets": {"source": "towers"},
         "selection": {"windows": {"pt": [250, 300]}},
         "outputs": {"binning": {"mass": {"bins": 25, "start": 0, "stop": 250}}},
+        "weights": {"normalize": False},  # count jets
         "run": {"progress": False},
     }
     h = jetflow.run(cfg)[process]["hists"]["mass"][{"dataset": process, "label": sum}]

@@ -40,7 +40,7 @@ def test_pickle_round_trip_processes_identically(pfnano_config, pfnano_file):
     ev = events_of(pfnano_file, 0, 10)
     a = p.process(ev)["cms_a"]
     b = clone.process(events_of(pfnano_file, 0, 10))["cms_a"]
-    assert set(a) == set(b) == {"events", "cutflow", "hists"}
+    assert set(a) == set(b) == {"events", "cutflow", "hists", "reweight_spectrum"}
     va, vb = hist_values(a), hist_values(b)
     assert va.keys() == vb.keys() and "n_constituents" in va
     for k in va:
