@@ -216,6 +216,9 @@ def _plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jetflow`` script."""
+    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) buries the CLI's own output;
+    # warnings and errors still show.  Set TF_CPP_MIN_LOG_LEVEL yourself to see everything.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     _plugin_commands()
     cli.main(args=argv, prog_name="jetflow")
 

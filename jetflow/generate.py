@@ -315,8 +315,11 @@ def generate(
                     on_file(rec)
         else:
             import multiprocessing
+            import sys
 
-            ctx = multiprocessing.get_context("spawn")
+            # fork on Linux: works from scripts without a __main__ guard; each worker only
+            # runs Pythia and numpy (no threads are inherited that it could need)
+            ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
             with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
                 futures = [pool.submit(generate_file, job) for job in jobs]
                 for fut in as_completed(futures):

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     from jetflow.columns import ColumnSpec
+    from jetflow.config import Config
     from jetflow.context import ChunkContext
 
 
@@ -72,8 +73,15 @@ def jetflow_options() -> dict[str, type[BaseModel]] | None:
 
 
 @hookspec
-def jetflow_columns() -> dict[str, ColumnSpec] | None:
+def jetflow_columns(config: Config | None) -> dict[str, ColumnSpec] | None:
     """Declare the per-jet columns this plugin writes.
+
+    Parameters
+    ----------
+    config
+        The run's validated configuration, for columns named by it (one
+        ``score_<model>`` per configured model); ``None`` when listing plugins
+        without a configuration.
 
     Returns
     -------

@@ -51,3 +51,24 @@ def particle_channels(pt: np.ndarray, pdg_id: np.ndarray, charge: np.ndarray) ->
         "pt_photon": np.where(photon, pt, 0.0),
         "n_charged": charged.astype(np.float64),
     }
+
+
+def constituent_four_vectors(constituents, n: int) -> np.ndarray:
+    """The ``n`` leading (by pT) constituents of every jet as float32 ``[n_jets, n, 4]`` (E, px, py, pz) in GeV.
+
+    Zero-padded; the input of the Lorentz Boost Network.  Used both by the
+    training export and by inference, so that both see the same numbers.
+    """
+    import awkward as ak
+
+    order = ak.argsort(constituents.pt, axis=1, ascending=False)
+    lead = constituents[order][:, :n]
+    counts = ak.to_numpy(ak.num(lead, axis=1)).astype(np.int64)
+    flat = {f: ak.to_numpy(ak.flatten(lead[f])).astype(np.float64) for f in ("pt", "eta", "phi")}
+    mass = ak.to_numpy(ak.flatten(lead["mass"])).astype(np.float64) if "mass" in constituents.fields else 0.0
+    px, py, pz, e = pxpypze(flat["pt"], flat["eta"], flat["phi"], mass)
+    out = np.zeros((len(counts), n, 4), dtype=np.float32)
+    jet = np.repeat(np.arange(len(counts)), counts)
+    slot = np.arange(len(jet)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    out[jet, slot] = np.stack([e, px, py, pz], axis=1)
+    return out

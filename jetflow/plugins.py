@@ -211,10 +211,10 @@ def collect_options(pm: pluggy.PluginManager) -> dict[str, Declared]:
     return _collect(pm, "jetflow_options", "config section")
 
 
-def collect_columns(pm: pluggy.PluginManager) -> dict[str, Declared]:
-    """Columns declared through ``jetflow_columns``, plus the core columns."""
+def collect_columns(pm: pluggy.PluginManager, config: Any = None) -> dict[str, Declared]:
+    """Columns declared through ``jetflow_columns`` (given the run's config), plus the core columns."""
     out = {name: Declared("jetflow", spec) for name, spec in CORE_COLUMNS.items()}
-    for name, decl in _collect(pm, "jetflow_columns", "column").items():
+    for name, decl in _collect(pm, "jetflow_columns", "column", {"config": config}).items():
         if name in out:
             raise PluginError(
                 f"plugin {decl.plugin!r} declares column {name!r}, which the core already defines"
@@ -228,9 +228,9 @@ def collect_columns(pm: pluggy.PluginManager) -> dict[str, Declared]:
     return out
 
 
-def _collect(pm: pluggy.PluginManager, hook: str, what: str) -> dict[str, Declared]:
+def _collect(pm: pluggy.PluginManager, hook: str, what: str, kwargs: dict | None = None) -> dict[str, Declared]:
     out: dict[str, Declared] = {}
-    for plugin_name, result in call_each(pm, hook, {}):
+    for plugin_name, result in call_each(pm, hook, kwargs or {}):
         if result is None:
             continue
         if not isinstance(result, dict):

@@ -101,7 +101,7 @@ class JetflowProcessor(processor.ProcessorABC):
             cfg.plugin_specs, cfg.disabled = self._plugin_specs, self._disabled
         pm = cfg.pm
         BUILDS["count"] += 1
-        return _WorkerState(pm=pm, config=cfg, columns=collect_columns(pm))
+        return _WorkerState(pm=pm, config=cfg, columns=collect_columns(pm, cfg))
 
     def _state(self) -> _WorkerState:
         state = _STATE.get(self._key)

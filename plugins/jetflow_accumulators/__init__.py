@@ -25,6 +25,7 @@ Config section ``outputs``::
         dir: export
         columns: null             # null: every flat per-jet column; or a list
         images: [image]
+        constituents: 30          # N leading four-vectors (E, px, py, pz) for the LBN
 
 Outputs (per dataset): ``hists`` (dict column -> Hist), ``roc`` (dict name ->
 :class:`jetflow.accumulators.WeightedROC`), ``average_image``,
@@ -103,6 +104,9 @@ class ExportOptions(BaseModel):
     dir: str = Field(description="folder of the Parquet shards (relative to the config)")
     columns: list[str] | None = Field(None, description="flat columns to export (null: all)")
     images: list[str] = Field(default_factory=lambda: ["image"], description="image columns to export")
+    constituents: int | None = Field(
+        None, ge=1, description="also export the N leading constituents' four-vectors (E, px, py, pz) for the LBN"
+    )
 
 
 class OutputOptions(BaseModel):
@@ -279,6 +283,10 @@ def _export(jets, ctx, opts):
             columns[name] = ak.to_numpy(jets[name])
         else:
             raise ConfigError(f"outputs.export.images: no image column {name!r} in the jet table")
+    if opts.constituents is not None:
+        from jetflow.physics import constituent_four_vectors
+
+        columns["constituents"] = constituent_four_vectors(jets.constituents, opts.constituents)
     columns["weight"] = ak.to_numpy(jets.weight).astype(np.float64)
     columns["label"] = ak.to_numpy(jets.label).astype(np.int8)
     columns["entry"] = ctx.entrystart + ak.to_numpy(jets.event).astype(np.int64)

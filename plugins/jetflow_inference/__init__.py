@@ -1,0 +1,256 @@
+"""Built-in plugin ``inference``: TensorFlow/Keras 3 models scoring jets, and ``jetflow train``.
+
+Config section ``models``::
+
+    models:
+      models:
+        convnet:                       # writes the column score_convnet
+          path: convnet.keras          # relative to the config
+          input: image                 # image | constituents
+          column: image                # the image column (input: image)
+          batch_size: 1024
+          device: auto                 # auto | cpu | gpu
+          mixed_precision: false       # float16 compute on a GPU
+      threads: null                    # TensorFlow threads; default: the worker's cores
+
+Models load with ``safe_mode=True`` (no arbitrary code from a model file),
+once per worker process: a cache keyed by the file's path and the SHA-256 of
+its content (so a changed file is reloaded, an unchanged one never).  Jets are
+scored in batches by a compiled ``tf.function`` on a GPU when one is visible
+(``device: auto``), else on the CPU.  Inside a dask worker TensorFlow uses
+that worker's threads only.
+
+Each model writes ``score_<name>``, declared with kind ``"score"`` so that the
+ROC accumulators pick it up.  A model whose input shape does not match, or a
+missing input column, gives an error naming the model and the expected shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import Counter
+from pathlib import Path
+from typing import Literal
+
+import awkward as ak
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from jetflow import ColumnSpec, hookimpl
+from jetflow.errors import ConfigError
+
+
+class ModelOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    path: str = Field(description="the .keras file, relative to the config")
+    input: Literal["image", "constituents"] = Field("image", description="what the model reads")
+    column: str = Field("image", description="image column (input: image)")
+    batch_size: int = Field(1024, gt=0, description="jets per inference batch")
+    device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: a GPU when one is visible")
+    mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
+
+
+class InferenceOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True)
+
+    models: dict[str, ModelOptions] = Field(default_factory=dict, description="name -> model; writes score_<name>")
+    threads: int | None = Field(None, ge=1, description="TensorFlow intra-op threads (default: the worker's cores)")
+
+
+@hookimpl
+def jetflow_options():
+    return {"models": InferenceOptions}
+
+
+@hookimpl
+def jetflow_columns(config):
+    if config is None or not config.has_section("models"):
+        return None
+    return {
+        f"score_{name}": ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score", description=f"output of {m.path}")
+        for name, m in config.section("models").models.items()
+    }
+
+
+@hookimpl
+def jetflow_cli_commands():
+    from jetflow_inference.cli import train_command
+
+    return [train_command]
+
+
+# ---------------------------------------------------------------------------
+# per-process model cache
+# ---------------------------------------------------------------------------
+
+LOADS: Counter = Counter()
+"""How many times each model file was loaded in this process (tests count it)."""
+
+_CACHE: dict[tuple[str, str, str, bool], object] = {}
+_LOCK = threading.Lock()
+_THREADS_SET = {"done": False}
+
+
+def _worker_threads(requested: int | None) -> int:
+    if requested:
+        return requested
+    try:  # inside a dask worker: its own thread count
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        pass
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def configure_threads(requested: int | None = None) -> None:
+    """Bound TensorFlow's thread pools once per process (before it starts them)."""
+    if _THREADS_SET["done"]:
+        return
+    import tensorflow as tf
+
+    n = _worker_threads(requested)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, n)))
+    except RuntimeError:
+        pass  # TensorFlow already running in this process: it keeps its pools
+    _THREADS_SET["done"] = True
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class LoadedModel:
+    """A model, its device and a compiled batch predictor."""
+
+    def __init__(self, name: str, path: Path, device: str, mixed_precision: bool) -> None:
+        import keras
+        import tensorflow as tf
+
+        import jetflow_inference.models  # noqa: F401  (registers the custom layers)
+
+        self.name = name
+        self.path = path
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:
+            raise ConfigError(
+                f"models.models.{name}: {path} cannot be loaded as a Keras model with safe_mode=True "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        gpus = tf.config.list_logical_devices("GPU")
+        if device == "gpu" and not gpus:
+            raise ConfigError(f"models.models.{name}.device: gpu, but TensorFlow sees no GPU here")
+        self.device = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
+        if mixed_precision:
+            with _policy("mixed_float16"):
+                clone = keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+            model = clone
+        self.model = model
+        self.input_shape = tuple(model.input_shape[1:])
+
+        @tf.function(reduce_retracing=True)
+        def predict(x):
+            return tf.cast(model(x, training=False), tf.float32)
+
+        self._predict = predict
+
+    def __call__(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+        import tensorflow as tf
+
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ConfigError(
+                f"model {self.name!r} ({self.path}) expects inputs of shape {('n',) + self.input_shape}, "
+                f"got {x.shape}; check its models.models.{self.name} input and column"
+            )
+        out = np.empty(len(x), dtype=np.float64)
+        with tf.device(self.device):
+            for start in range(0, len(x), batch_size):
+                batch = x[start : start + batch_size]
+                if len(batch) < batch_size and len(x) > batch_size:
+                    # pad the last batch: one static shape, one trace
+                    pad = np.zeros((batch_size - len(batch),) + batch.shape[1:], batch.dtype)
+                    scores = self._predict(tf.constant(np.concatenate([batch, pad])))[: len(batch)]
+                else:
+                    scores = self._predict(tf.constant(batch))
+                out[start : start + len(batch)] = np.asarray(scores).reshape(len(batch), -1)[:, 0]
+        return out
+
+
+class _policy:
+    """Context manager setting the global Keras dtype policy for the layers built inside it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        import keras
+
+        self.old = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.name)
+
+    def __exit__(self, *exc):
+        import keras
+
+        keras.config.set_dtype_policy(self.old)
+
+
+def get_model(name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> LoadedModel:
+    """The loaded model for a file, from the per-process cache (loaded at most once per content)."""
+    if not path.is_file():
+        raise ConfigError(f"models.models.{name}.path: {path} does not exist")
+    key = (str(path.resolve()), file_digest(path), device, mixed_precision)
+    model = _CACHE.get(key)
+    if model is None:
+        with _LOCK:
+            model = _CACHE.get(key)
+            if model is None:
+                model = LoadedModel(name, path, device, mixed_precision)
+                LOADS[str(path.resolve())] += 1
+                _CACHE[key] = model
+    return model
+
+
+def model_inputs(jets, name: str, opts: ModelOptions, loaded: LoadedModel) -> np.ndarray:
+    if opts.input == "image":
+        if opts.column not in jets.fields:
+            raise ConfigError(
+                f"model {name!r} reads the image column {opts.column!r}, which is not in the jet table "
+                f"(enable the images plugin or set models.models.{name}.column); it expects {('n',) + loaded.input_shape}"
+            )
+        return ak.to_numpy(jets[opts.column]).astype(np.float32)
+    from jetflow.physics import constituent_four_vectors
+
+    if len(loaded.input_shape) != 2 or loaded.input_shape[1] != 4:
+        raise ConfigError(
+            f"model {name!r} has input shape {loaded.input_shape}, not (N, 4) four-vectors; "
+            f"is models.models.{name}.input right?"
+        )
+    return constituent_four_vectors(jets.constituents, loaded.input_shape[0])
+
+
+@hookimpl
+def jetflow_infer(jets, ctx):
+    opts = ctx.options("models")
+    if not opts.models:
+        return None
+    configure_threads(opts.threads)
+    out = {}
+    for name, m in opts.models.items():
+        loaded = get_model(name, ctx.config.resolve(m.path), m.device, m.mixed_precision)
+        x = model_inputs(jets, name, m, loaded)
+        out[f"score_{name}"] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
+    return out

@@ -1,0 +1,39 @@
+"""``jetflow train``, contributed to the command line through ``jetflow_cli_commands``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command("train")
+@click.option("--model", "model_name", type=click.Choice(["convnet", "maxout", "lbn"]), required=True)
+@click.option("--data", required=True, type=click.Path(exists=True), help="Export folder (outputs.export.dir of a run).")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="MODEL.keras to write.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
+@click.option("--validation-split", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True, help="Early stopping patience.")
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="LBN: leading constituents.")
+@click.option("--progress/--no-progress", default=True)
+def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles, progress):
+    """Train a ConvNet, MaxOut or LBN on a jetflow export (labels, pT weights, images or four-vectors)."""
+    from jetflow_inference.training import train
+
+    try:
+        record = train(
+            model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
+            patience=patience, learning_rate=learning_rate, seed=seed, n_particles=n_particles, progress=progress,
+        )
+    except ValueError as exc:
+        click.echo(f"jetflow: error: {exc}", err=True)
+        sys.exit(2)
+    v = record["validation"]
+    click.echo(
+        f"saved {out} ({record['training']['epochs_run']} epochs, {record['training']['seconds']:.0f} s); "
+        f"validation AUC {v['auc']:.3f}, 1/eps_B at eps_S=0.5: {v['rej@0.5']:.1f}; "
+        f"history {out}.history.png, configuration {out}.json"
+    )

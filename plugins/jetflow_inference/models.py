@@ -1,0 +1,198 @@
+"""Keras 3 models of the seeds: ConvNet and MaxOut on jet images (seed 000), the
+Lorentz Boost Network on constituent four-vectors (seed 002, arXiv:1812.09722).
+
+Every custom layer is registered (package ``jetflow``) so that a saved
+``.keras`` file loads with ``safe_mode=True``: no Lambda layer, no pickled code.
+Input scaling lives inside the models (a ``Rescaling`` layer), so a saved model
+is all that inference needs.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+PT_SCALE = 100.0
+"""Images and four-vectors are fed in units of 100 GeV."""
+
+
+@keras.saving.register_keras_serializable(package="jetflow")
+class MaxOut(layers.Layer):
+    """MaxOut units (Goodfellow et al., arXiv:1302.4389): the max over ``pieces`` affine maps."""
+
+    def __init__(self, units: int, pieces: int = 5, kernel_initializer="he_uniform", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.pieces = pieces
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+
+    def build(self, input_shape):
+        self.dense = layers.Dense(self.units * self.pieces, kernel_initializer=self.kernel_initializer)
+        self.dense.build(input_shape)
+
+    def call(self, x):
+        y = self.dense(x)
+        y = ops.reshape(y, (-1, self.units, self.pieces))
+        return ops.max(y, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.units)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "units": self.units,
+            "pieces": self.pieces,
+            "kernel_initializer": keras.initializers.serialize(self.kernel_initializer),
+        }
+
+
+def boost(p, r, eps: float = 1e-7):
+    """Boost four-vectors ``p`` into the rest frames of ``r`` (both ``[..., 4]`` as E, px, py, pz).
+
+    With beta = p_r / E_r and gamma = 1 / sqrt(1 - beta^2)::
+
+        E' = gamma (E - beta . p)
+        p' = p + beta ((gamma - 1) (beta . p) / beta^2 - gamma E)
+
+    which is the boost matrix of seed 002 applied to ``p``.  |beta| is kept
+    below 1 - eps so that massless frames stay finite.
+    """
+    e, vec = p[..., :1], p[..., 1:]
+    er = ops.maximum(r[..., :1], eps)
+    beta = r[..., 1:] / er
+    b2_raw = ops.sum(beta * beta, axis=-1, keepdims=True)
+    b2 = ops.minimum(b2_raw, (1.0 - eps) ** 2)
+    beta = beta * ops.sqrt(b2 / ops.maximum(b2_raw, 1e-30))  # shortened only where |beta| was clipped
+    gamma = 1.0 / ops.sqrt(1.0 - b2)
+    bp = ops.sum(beta * vec, axis=-1, keepdims=True)
+    # (gamma - 1) / beta^2 = gamma^2 / (gamma + 1): finite at beta -> 0
+    coef = gamma * gamma / (gamma + 1.0) * bp - gamma * e
+    e_new = gamma * (e - bp)
+    vec_new = vec + beta * coef
+    return ops.concatenate([e_new, vec_new], axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="jetflow")
+class LorentzBoost(layers.Layer):
+    """The Lorentz Boost Network layer (Erdmann, Geiser, Rath, Rieger, arXiv:1812.09722).
+
+    Input ``[batch, n_particles, 4]`` four-vectors (E, px, py, pz), zero-padded.
+    It learns ``n_combinations`` particle combinations and as many rest-frame
+    combinations (non-negative weights: sums of physical four-vectors stay
+    physical), boosts each combined particle into its rest frame ("pairs"
+    mode), and returns per boosted particle E, pT, eta, phi, m and the cosine
+    of the angle between every pair: ``5 M + M (M - 1) / 2`` features.
+    """
+
+    def __init__(self, n_combinations: int = 10, eps: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.n_combinations = n_combinations
+        self.eps = eps
+
+    def build(self, input_shape):
+        n = input_shape[1]
+        # two initialiser instances: one instance would give both the same values, and every
+        # particle would then be boosted into its own rest frame
+        self.particle_weights = self.add_weight(
+            name="particle_weights", shape=(n, self.n_combinations), initializer=keras.initializers.RandomUniform(0.0, 1.0)
+        )
+        self.frame_weights = self.add_weight(
+            name="frame_weights", shape=(n, self.n_combinations), initializer=keras.initializers.RandomUniform(0.0, 1.0)
+        )
+
+    def combine(self, x):
+        """Combined particles and rest frames: ``[batch, M, 4]`` each."""
+        wp = ops.abs(self.particle_weights)
+        wr = ops.abs(self.frame_weights)
+        particles = ops.einsum("bnc,nm->bmc", x, wp)
+        frames = ops.einsum("bnc,nm->bmc", x, wr)
+        return particles, frames
+
+    def features(self, boosted):
+        eps = self.eps
+        e = boosted[..., 0]
+        px, py, pz = boosted[..., 1], boosted[..., 2], boosted[..., 3]
+        pt = ops.sqrt(px * px + py * py + eps)
+        eta = ops.arcsinh(pz / pt)
+        phi = ops.arctan2(py, px + eps)  # finite gradient for a vector at rest
+        m = ops.sqrt(ops.maximum(e * e - px * px - py * py - pz * pz, 0.0) + eps)
+        p3 = boosted[..., 1:]
+        norm = ops.sqrt(ops.sum(p3 * p3, axis=-1, keepdims=True) + eps)
+        unit = p3 / norm
+        cos = ops.einsum("bic,bjc->bij", unit, unit)
+        m_ = self.n_combinations
+        iu = [(i, j) for i in range(m_) for j in range(i + 1, m_)]
+        flat = ops.reshape(cos, (-1, m_ * m_))
+        pairs = ops.take(flat, [i * m_ + j for i, j in iu], axis=1)
+        return ops.concatenate([e, pt, eta, phi, m, pairs], axis=-1)
+
+    def call(self, x):
+        particles, frames = self.combine(x)
+        return self.features(boost(particles, frames))
+
+    def compute_output_shape(self, input_shape):
+        m = self.n_combinations
+        return (input_shape[0], 5 * m + m * (m - 1) // 2)
+
+    def get_config(self):
+        return {**super().get_config(), "n_combinations": self.n_combinations, "eps": self.eps}
+
+
+def convnet(
+    input_shape=(25, 25, 1),
+    filters: int = 32,
+    kernels=(11, 3, 3),
+    pools=((2, 2), (3, 3), (3, 3)),
+    dropout: float = 0.2,
+    l2: float = 1e-4,
+    dense: int = 64,
+) -> keras.Model:
+    """Seed 000's ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid."""
+    reg = keras.regularizers.L2(l2) if l2 else None
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    for k, pool in zip(kernels, pools):
+        x = layers.Dropout(dropout)(x)
+        x = layers.Conv2D(filters, k, padding="same", kernel_regularizer=reg)(x)
+        x = layers.Activation("relu")(x)
+        x = layers.MaxPooling2D(pool, padding="same")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(dropout)(x)
+    x = layers.Dense(dense, kernel_regularizer=reg)(x)
+    x = layers.Activation("relu")(x)
+    x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(inputs, outputs, name="convnet")
+
+
+def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3) -> keras.Model:
+    """Seed 000's MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    x = layers.Flatten()(x)
+    for u in units:
+        x = MaxOut(u, pieces)(x)
+        x = layers.Dropout(dropout)(x)
+    for d in dense:
+        x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(inputs, outputs, name="maxout")
+
+
+def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1) -> keras.Model:
+    """LBN on the ``n_particles`` leading constituents: LBN features -> BatchNorm -> dense head -> sigmoid."""
+    inputs = keras.Input(shape=(n_particles, 4), name="constituents")
+    x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    x = LorentzBoost(n_combinations)(x)
+    x = layers.BatchNormalization()(x)
+    for d in dense:
+        x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
+        x = layers.Dropout(dropout)(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(inputs, outputs, name="lbn")
+
+
+BUILDERS = {"convnet": convnet, "maxout": maxout, "lbn": lbn}
+INPUTS = {"convnet": "image", "maxout": "image", "lbn": "constituents"}

@@ -1,0 +1,176 @@
+"""Models: LBN physics, MaxOut, training to AUC > 0.7, the inference plugin."""
+
+from __future__ import annotations
+
+import glob
+import json
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import roc_auc_score
+
+import jetflow
+import jetflow_inference as JI
+from jetflow.export import read
+from jetflow_inference.models import LorentzBoost, MaxOut, boost, convnet, lbn
+from jetflow_inference.training import train
+
+
+def four_vectors(rng, n, mass_range=(0.0, 50.0)):
+    p3 = rng.normal(0, 80, (n, 3))
+    m = rng.uniform(*mass_range, n)
+    return np.concatenate([np.sqrt((p3**2).sum(1) + m**2)[:, None], p3], axis=1), m
+
+
+def test_boost_keeps_mass_and_stops_a_particle_in_its_rest_frame():
+    rng = np.random.default_rng(0)
+    p, m = four_vectors(rng, 200)
+    r, _ = four_vectors(rng, 200, (5.0, 100.0))
+    b = keras.ops.convert_to_numpy(boost(p, r))
+    np.testing.assert_allclose(np.sqrt(b[:, 0] ** 2 - (b[:, 1:] ** 2).sum(1)), m, atol=1e-6)
+    own = keras.ops.convert_to_numpy(boost(p[m > 1], p[m > 1]))
+    np.testing.assert_allclose(own[:, 1:], 0, atol=1e-7 * np.abs(p).max())
+    np.testing.assert_allclose(own[:, 0], m[m > 1], rtol=1e-8)
+    # against the explicit boost matrix of seed 002
+    beta = r[0, 1:] / r[0, 0]
+    g = 1 / np.sqrt(1 - beta @ beta)
+    nvec = beta / np.linalg.norm(beta)
+    lam = np.empty((4, 4))
+    lam[0, 0] = g
+    lam[0, 1:] = lam[1:, 0] = -g * np.linalg.norm(beta) * nvec
+    lam[1:, 1:] = np.eye(3) + (g - 1) * np.outer(nvec, nvec)
+    np.testing.assert_allclose(b[0], lam @ p[0], rtol=1e-9, atol=1e-9)
+
+
+def test_lbn_layer_features():
+    rng = np.random.default_rng(1)
+    x = np.abs(rng.normal(0, 1, (8, 12, 4))).astype("float32")
+    x[..., 0] = np.linalg.norm(x[..., 1:], axis=-1) + 0.1  # physical: E > |p|
+    layer = LorentzBoost(5)
+    f = keras.ops.convert_to_numpy(layer(x))
+    assert f.shape == (8, 5 * 5 + 10) and np.isfinite(f).all()
+    particles, frames = (keras.ops.convert_to_numpy(t) for t in layer.combine(x))
+    boosted = keras.ops.convert_to_numpy(boost(particles, frames))
+    np.testing.assert_allclose(f[:, :5], boosted[..., 0], rtol=1e-4)  # energies come first
+    # the pairwise features are cosines
+    assert (np.abs(f[:, 25:]) <= 1 + 1e-5).all()
+
+
+def test_maxout_is_max_of_affine_pieces():
+    rng = np.random.default_rng(2)
+    layer = MaxOut(3, pieces=4)
+    x = rng.normal(size=(5, 7)).astype("float32")
+    y = keras.ops.convert_to_numpy(layer(x))
+    kernel, bias = (keras.ops.convert_to_numpy(w) for w in layer.dense.weights)
+    manual = (x @ kernel + bias).reshape(5, 3, 4).max(axis=-1)
+    np.testing.assert_allclose(y, manual, rtol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def exports(generated, tmp_path_factory):
+    """A training export (its own Pythia sample) and a held-out export (the session sample)."""
+    from jetflow.generate import GenSettings, generate
+
+    tmp = tmp_path_factory.mktemp("models")
+    for process in ("wprime", "qcd"):
+        generate(GenSettings(process), 1200, tmp / "train", seed=31, workers=2, events_per_file=600, progress=False)
+    base = {
+        "jets": {"source": "towers", "max_jets": 1, "min_pt": 150},
+        "selection": {"windows": {"pt": [200, 400]}},
+        "weights": {"normalize": False},
+        "run": {"progress": False, "chunksize": 600},
+    }
+    train_cfg = dict(base, datasets={
+        "w": {"files": [str(tmp / "train" / "wprime_*.root")], "label": "signal"},
+        "q": {"files": [str(tmp / "train" / "qcd_*.root")], "label": "background"},
+    }, outputs={"histograms": False, "export": {"dir": str(tmp / "export_train"), "constituents": 20}})
+    test_cfg = dict(base, datasets={
+        "w": {"files": [str(generated["wprime"])], "label": "signal"},
+        "q": {"files": [str(generated["qcd"])], "label": "background"},
+    }, outputs={"histograms": False, "export": {"dir": str(tmp / "export_test"), "constituents": 20}})
+    jetflow.run(train_cfg)
+    jetflow.run(test_cfg)
+    return {"tmp": tmp, "train": tmp / "export_train", "test": tmp / "export_test", "test_cfg": test_cfg}
+
+
+@pytest.fixture(scope="module")
+def trained(exports):
+    tmp = exports["tmp"]
+    conv = train("convnet", exports["train"], tmp / "convnet.keras", epochs=8, batch_size=64, seed=3, progress=False,
+                 model_args={"filters": 8, "dense": 16})
+    lb = train("lbn", exports["train"], tmp / "lbn.keras", epochs=12, batch_size=64, seed=3, n_particles=20, progress=False,
+               model_args={"n_combinations": 6, "dense": (32,)})
+    return {"convnet": tmp / "convnet.keras", "lbn": tmp / "lbn.keras", "records": (conv, lb)}
+
+
+def test_tiny_models_reach_auc_on_held_out_jets(exports, trained):
+    test = read(exports["test"])
+    assert len(test["label"]) > 500
+    for name, column in (("convnet", "image"), ("lbn", "constituents")):
+        model = keras.saving.load_model(trained[name], safe_mode=True)
+        scores = model.predict(test[column], verbose=0)[:, 0]
+        auc = roc_auc_score(test["label"], scores)
+        assert auc > 0.7, (name, auc)
+    for record in trained["records"]:
+        assert record["validation"]["auc"] > 0.7
+    # the training wrote its history plot and its configuration
+    for name in ("convnet", "lbn"):
+        cfg = json.loads(open(f"{trained[name]}.json").read())
+        assert cfg["model"] == name and cfg["training"]["seed"] == 3 and cfg["history"]["loss"]
+        assert (exports["tmp"] / f"{name}.keras.history.png").stat().st_size > 1000
+
+
+def test_plugin_scores_equal_predict_and_models_load_once(exports, trained):
+    JI.LOADS.clear()
+    JI._CACHE.clear()
+    cfg = dict(exports["test_cfg"])
+    cfg["models"] = {"models": {
+        "convnet": {"path": str(trained["convnet"]), "batch_size": 100},
+        "lbn": {"path": str(trained["lbn"]), "input": "constituents"},
+    }}
+    cfg["outputs"] = {"histograms": False, "export": {"dir": str(exports["tmp"] / "scored"), "constituents": 20}}
+    res = jetflow.run(cfg, chunksize=100)  # many chunks, one process
+    n_chunks = sum(res[d]["events"].chunks for d in res.datasets)
+    assert n_chunks >= 10
+    assert dict(JI.LOADS) == {str(trained["convnet"].resolve()): 1, str(trained["lbn"].resolve()): 1}
+    scored = read(exports["tmp"] / "scored")
+    for name, column in (("convnet", "image"), ("lbn", "constituents")):
+        model = keras.saving.load_model(trained[name])
+        # oneDNN picks convolution algorithms by batch size: float32 differences up to ~1e-4 on a few jets
+        np.testing.assert_allclose(scored[f"score_{name}"], model.predict(scored[column], verbose=0)[:, 0], atol=1e-3)
+    # score columns are declared: the ROC accumulators found them
+    res2 = jetflow.run(dict(cfg, outputs={"histograms": False}), maxchunks=2)
+    assert {"score_convnet", "score_lbn"} <= set(res2.combined("roc"))
+
+
+def test_mixed_precision_close_to_float32(trained):
+    rng = np.random.default_rng(0)
+    x = rng.exponential(2.0, (64, 25, 25, 1)).astype("float32")
+    full = JI.LoadedModel("c", trained["convnet"], "cpu", False)(x, 32)
+    half = JI.LoadedModel("c", trained["convnet"], "cpu", True)(x, 32)
+    np.testing.assert_allclose(half, full, atol=2e-2)
+
+
+def test_model_errors(exports, trained, tmp_path):
+    cfg = dict(exports["test_cfg"], outputs={"histograms": False})
+    # wrong input shape: 20 x 20 images into a 25 x 25 ConvNet
+    bad = dict(cfg, images={"npix": 20}, models={"models": {"convnet": {"path": str(trained["convnet"])}}})
+    with pytest.raises(jetflow.JetflowError, match=r"model 'convnet'.*expects inputs of shape \('n', 25, 25, 1\)"):
+        jetflow.run(bad, maxchunks=1)
+    # a missing input column
+    missing = dict(cfg, models={"models": {"convnet": {"path": str(trained["convnet"]), "column": "nope"}}})
+    with pytest.raises(jetflow.JetflowError, match=r"model 'convnet' reads the image column 'nope'"):
+        jetflow.run(missing, maxchunks=1)
+    # not a Keras file
+    junk = tmp_path / "junk.keras"
+    junk.write_bytes(b"this is not a model")
+    with pytest.raises(jetflow.JetflowError, match="cannot be loaded as a Keras model with safe_mode=True"):
+        JI.get_model("junk", junk)
+    # a Lambda layer (arbitrary code) is refused by safe mode
+    inp = keras.Input((3,))
+    lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2)(inp))
+    path = tmp_path / "lambda.keras"
+    lam.save(path)
+    with pytest.raises(jetflow.JetflowError, match="safe_mode"):
+        JI.get_model("lambda", path)
