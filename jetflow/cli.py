@@ -143,6 +143,43 @@ def report(result, out, columns):
         click.echo("\n" + summary.read_text())
 
 
+def _print_study(record) -> None:
+    from pathlib import Path as _P
+
+    click.echo(f"\nwrote {record['report']} in {record['timings_s']['total']:.0f} s "
+               f"(evaluation jets: {record['evaluation_jets']})")
+    summary = _P(record["report"]) / "summary.md"
+    if summary.exists():
+        click.echo("\n" + summary.read_text())
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default="jetflow-demo", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+def demo(out, workers, progress):
+    """The main job on small embedded defaults: Pythia W' and QCD -> jets, images, tau21 ->
+    selection and reweighting -> a small ConvNet trained and applied -> the report (a few minutes)."""
+    from jetflow.study import DEMO, StudyPlan, run_study
+
+    record = run_study(StudyPlan(out=out, workers=workers, progress=progress, **DEMO))
+    _print_study(record)
+
+
+@cli.command()
+@click.option("--scale", type=click.FloatRange(min=0.05), default=1.0, show_default=True,
+              help="1: 4,000 W' and 16,000 QCD events in each of the training and evaluation samples.")
+@click.option("--out", type=click.Path(file_okay=False), default="jetflow-study", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--progress/--no-progress", default=True)
+def reproduce(scale, out, workers, progress):
+    """The full seed-000 study: mass, tau21, Delta R, 2-D likelihoods, Fisher, MaxOut, ConvNet, LBN, mass + DNN."""
+    from jetflow.study import reproduce_plan, run_study
+
+    record = run_study(reproduce_plan(out, scale, workers, progress))
+    _print_study(record)
+
+
 def _format_default(value) -> str:
     from pydantic import BaseModel
 
@@ -216,9 +253,10 @@ def _plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jetflow`` script."""
-    # TensorFlow's C++ start-up chatter (oneDNN, CUDA probing) buries the CLI's own output;
-    # warnings and errors still show.  Set TF_CPP_MIN_LOG_LEVEL yourself to see everything.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow's C++ start-up chatter (oneDNN notes, CUDA probing on machines without a
+    # GPU) buries the CLI's own output; Python exceptions still surface.  Set
+    # TF_CPP_MIN_LOG_LEVEL=0 to see all of it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     _plugin_commands()
     cli.main(args=argv, prog_name="jetflow")
 

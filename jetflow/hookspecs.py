@@ -109,6 +109,31 @@ def jetflow_cli_commands() -> list[click.Command] | None:
     """
 
 
+@hookspec(firstresult=True)
+def jetflow_train_model(model: str, data: str, out: str, options: dict[str, Any]) -> dict[str, Any] | None:
+    """Train a model on a training export (what ``jetflow train`` does), for workflows such as ``jetflow demo``.
+
+    Parameters
+    ----------
+    model
+        Model name (``convnet``, ``maxout``, ``lbn``, ``fisher``, ...).
+    data
+        The export folder.
+    out
+        The ``.keras`` file to write.
+    options
+        Training options (epochs, batch_size, seed, model_args, ...).
+
+    Returns
+    -------
+    dict or None
+        The training record (configuration, history, validation metrics);
+        ``None``: this plugin does not train that model.
+
+    firstresult: the first plugin that trains it answers.
+    """
+
+
 # --------------------------------------------------------------------------
 # processing: called once per chunk on the worker
 # --------------------------------------------------------------------------

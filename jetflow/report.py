@@ -84,10 +84,15 @@ def plot_rocs(rocs: dict[str, Any], path: Path, title: str = "") -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 8))
     rows = summary_rows(rocs)
-    for r in rows:
-        curve = rocs[r["discriminant"]].curve()
+    colors = plt.get_cmap("tab10").colors
+    for i, r in enumerate(rows):
+        name = r["discriminant"]
+        curve = rocs[name].curve()
         keep = (curve.eff_b > 0) & (curve.eff_s >= 0.05)
-        ax.plot(curve.eff_s[keep], 1 / curve.eff_b[keep], label=f"{r['discriminant']} (area {r['area_0.2_0.8']:.1f})", lw=2)
+        # networks solid, likelihood combinations dash-dotted, single observables dashed
+        style = "-." if "+" in name else ("-" if name.startswith("score_") else "--")
+        ax.plot(curve.eff_s[keep], 1 / curve.eff_b[keep], style, color=colors[i % len(colors)], lw=2,
+                label=f"{name} (area {r['area_0.2_0.8']:.1f})")
     ax.plot(np.linspace(0.05, 1, 50), 1 / np.linspace(0.05, 1, 50), "k:", lw=1, label="random")
     ax.axvspan(0.2, 0.8, color="0.93", zorder=0)
     ax.set_yscale("log")

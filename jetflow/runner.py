@@ -164,7 +164,13 @@ def make_executor(
         # a failing chunk fails the same way again: no retries in one process
         yield processor.IterativeExecutor(status=progress, retries=0)
     elif kind == "futures":
-        yield processor.FuturesExecutor(workers=workers, status=progress)
+        import warnings
+
+        with warnings.catch_warnings():
+            # loky (coffea's process pool) restarts a worker whose memory grew by 300 MB, which
+            # loading TensorFlow does once; it says so with a "memory leak" warning.  Harmless.
+            warnings.filterwarnings("ignore", message="A worker was restarted", category=UserWarning)
+            yield processor.FuturesExecutor(workers=workers, status=progress)
     elif kind == "dask":
         if client is not None:
             yield processor.DaskExecutor(client=client, status=progress)

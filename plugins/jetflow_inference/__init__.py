@@ -76,6 +76,16 @@ def jetflow_columns(config):
 
 
 @hookimpl
+def jetflow_train_model(model, data, out, options):
+    from jetflow_inference.models import BUILDERS
+    from jetflow_inference.training import train
+
+    if model not in BUILDERS:
+        return None
+    return train(model, data, out, **options)
+
+
+@hookimpl
 def jetflow_cli_commands():
     from jetflow_inference.cli import train_command
 

@@ -8,7 +8,7 @@ import click
 
 
 @click.command("train")
-@click.option("--model", "model_name", type=click.Choice(["convnet", "maxout", "lbn"]), required=True)
+@click.option("--model", "model_name", type=click.Choice(["convnet", "maxout", "lbn", "fisher"]), required=True)
 @click.option("--data", required=True, type=click.Path(exists=True), help="Export folder (outputs.export.dir of a run).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="MODEL.keras to write.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
@@ -20,7 +20,7 @@ import click
 @click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="LBN: leading constituents.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles, progress):
-    """Train a ConvNet, MaxOut or LBN on a jetflow export (labels, pT weights, images or four-vectors)."""
+    """Train a ConvNet, MaxOut, LBN (or set a Fisher discriminant) on a jetflow export (labels, pT weights, images or four-vectors)."""
     from jetflow_inference.training import train
 
     try:

@@ -194,5 +194,18 @@ def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout
     return keras.Model(inputs, outputs, name="lbn")
 
 
-BUILDERS = {"convnet": convnet, "maxout": maxout, "lbn": lbn}
-INPUTS = {"convnet": "image", "maxout": "image", "lbn": "constituents"}
+def fisher(input_shape=(25, 25, 1)) -> keras.Model:
+    """Fisher's linear discriminant on flattened images (seed 000): sigmoid(w . x + b).
+
+    The weights are not learned by gradient descent: ``jetflow train --model
+    fisher`` sets them in closed form (see :func:`jetflow_inference.training.fisher_weights`).
+    """
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    x = layers.Flatten()(x)
+    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
+    return keras.Model(inputs, outputs, name="fisher")
+
+
+BUILDERS = {"convnet": convnet, "maxout": maxout, "lbn": lbn, "fisher": fisher}
+INPUTS = {"convnet": "image", "maxout": "image", "lbn": "constituents", "fisher": "image"}

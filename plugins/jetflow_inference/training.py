@@ -53,6 +53,31 @@ def load_inputs(data, model_name: str, n_particles: int = 30) -> tuple[np.ndarra
     return x.astype(np.float32), y, w, {"column": column, "shape": list(x.shape[1:])}
 
 
+def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Fisher's discriminant direction (Sigma_S + Sigma_B + lambda I)^-1 (mu_S - mu_B), weighted.
+
+    ``lambda`` is ``ridge`` times the mean variance (empty pixels make the
+    covariance singular).  The direction is scaled so that the projection has
+    unit standard deviation and zero mean, so the sigmoid output does not
+    saturate.
+    """
+    x = x.reshape(len(x), -1).astype(np.float64)
+    mus, covs = [], []
+    for lab in (1, 0):
+        sel = y == lab
+        ws = w[sel] / w[sel].sum()
+        mu = ws @ x[sel]
+        d = x[sel] - mu
+        covs.append((d * ws[:, None]).T @ d)
+        mus.append(mu)
+    cov = covs[0] + covs[1]
+    cov += ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
+    direction = np.linalg.solve(cov, mus[0] - mus[1])
+    proj = x @ direction
+    scale = proj.std() or 1.0
+    return direction / scale, float(-proj.mean() / scale)
+
+
 def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
     import matplotlib
 
@@ -135,17 +160,25 @@ def train(
         weighted_metrics=[keras.metrics.AUC(name="auc")],
     )
     t0 = time.time()
-    fit = model.fit(
-        xt,
-        yt,
-        sample_weight=wt,
-        validation_data=(xv, yv, wv),
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        verbose=1 if progress else 0,
-        callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)],
-    )
+    if model_name == "fisher":
+        from jetflow_inference.models import PT_SCALE
+
+        direction, bias = fisher_weights(xt / PT_SCALE, yt, wt)
+        dense = model.get_layer("score")
+        dense.set_weights([direction[:, None].astype(np.float32), np.array([bias], np.float32)])
+        fit = None
+    else:
+        fit = model.fit(
+            xt,
+            yt,
+            sample_weight=wt,
+            validation_data=(xv, yv, wv),
+            epochs=epochs,
+            batch_size=batch_size,
+            shuffle=True,
+            verbose=1 if progress else 0,
+            callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)],
+        )
     seconds = time.time() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
@@ -153,7 +186,7 @@ def train(
     roc = WeightedROC(["score"], [(2000, 0.0, 1.0)], "higher")
     roc.fill([scores], yv.astype(int), wv, np.zeros(len(yv), dtype=int))
     summary = roc.summary()
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()} if fit is not None else {"loss": []}
     record = {
         "model": model_name,
         "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()},
@@ -168,5 +201,6 @@ def train(
         "keras": keras.__version__,
     }
     Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
-    plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: validation AUC {summary['auc']:.3f}")
+    if fit is not None:
+        plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: validation AUC {summary['auc']:.3f}")
     return record

@@ -1,0 +1,105 @@
+"""Inference throughput (jets/s) against batch size: jetflow's plugin path and a bare ``model.predict``.
+
+    python benchmarks/bench_inference.py --jets 20000                  # here: TensorFlow, CPU
+    KERAS_BACKEND=jax python bench_inference.py --bare-only ...         # a GPU machine without TensorFlow
+
+Models are the study's ConvNet (25 x 25 x 1 images) and LBN (30 constituents),
+freshly initialised (throughput does not depend on the weights).  Inputs are
+random but realistic in shape and sparsity.  Each point is the best of
+``--repeat`` timed passes after one warm-up pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+sys.path.insert(0, str(PLUGINS))
+
+
+def inputs(kind: str, n: int, rng) -> np.ndarray:
+    if kind == "convnet":
+        x = np.zeros((n, 25, 25, 1), np.float32)
+        lit = rng.random((n, 25, 25)) < 0.12  # ~12% of pixels lit, as in seed 000
+        x[..., 0][lit] = rng.exponential(5.0, lit.sum())
+        return x
+    p3 = rng.normal(0, 20, (n, 30, 3)).astype(np.float32)
+    e = np.linalg.norm(p3, axis=-1, keepdims=True) + 0.2
+    return np.concatenate([e, p3], axis=-1)
+
+
+def best(fn, repeat):
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--jets", type=int, default=20000)
+    ap.add_argument("--batches", default="64,256,1024,4096")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--bare-only", action="store_true", help="only model.predict (no TensorFlow needed)")
+    args = ap.parse_args()
+    import keras
+
+    if args.bare_only:  # no jetflow install needed: the model builders alone
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location("jetflow_models", PLUGINS / "jetflow_inference" / "models.py")
+        models = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(models)
+        convnet, lbn = models.convnet, models.lbn
+    else:
+        from jetflow_inference.models import convnet, lbn
+
+    backend = keras.config.backend()
+    device = "CPU"
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        gpus = tf.config.list_logical_devices("GPU")
+        device = gpus[0].name if gpus else f"CPU ({os.cpu_count()} cores)"
+    elif backend == "jax":
+        import jax
+
+        device = str(jax.devices()[0])
+    print(f"# {platform.node()} {platform.machine()}, python {platform.python_version()}, keras {keras.__version__} "
+          f"backend {backend}, device {device}")
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, build in (("convnet", convnet), ("lbn", lbn)):
+            path = Path(tmp) / f"{name}.keras"
+            build().save(path)
+            x = inputs(name, args.jets, rng)
+            model = keras.saving.load_model(path, safe_mode=True)
+            loaded = None
+            if not args.bare_only:
+                import jetflow_inference as JI
+
+                loaded = JI.LoadedModel(name, path, "auto", False)
+            print(f"\n## {name}: {args.jets} jets, input {x.shape[1:]}")
+            print(f"{'batch':>6} {'model.predict jets/s':>22} {'jetflow plugin jets/s':>22}")
+            for b in map(int, args.batches.split(",")):
+                t_bare = best(lambda: model.predict(x, batch_size=b, verbose=0), args.repeat)
+                plugin = ""
+                if loaded is not None:
+                    t_plugin = best(lambda: loaded(x, b), args.repeat)
+                    plugin = f"{args.jets / t_plugin:>22.0f}"
+                print(f"{b:>6} {args.jets / t_bare:>22.0f} {plugin}")
+
+
+if __name__ == "__main__":
+    main()
