@@ -378,3 +378,26 @@ class ExportShards:
     @property
     def paths(self) -> list[str]:
         return [r[0] for r in self.records]
+
+
+@dataclass
+class Skipped:
+    """Files or chunks left out under ``--skip-bad-files``, each with the reason.
+
+    ``records``: tuples ``(filename, entrystart, entrystop, reason)``; a whole
+    file that could not be opened has entrystart 0 and entrystop -1.
+    """
+
+    records: tuple = ()
+
+    def __add__(self, other: Skipped) -> Skipped:
+        if not isinstance(other, Skipped):
+            return NotImplemented
+        return Skipped(tuple(sorted(set(self.records) | set(other.records))))
+
+    def __str__(self) -> str:
+        lines = []
+        for filename, start, stop, reason in self.records:
+            where = "whole file" if stop < 0 else f"entries [{start}, {stop})"
+            lines.append(f"  {filename}, {where}: {reason}")
+        return "\n".join(lines)

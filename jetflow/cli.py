@@ -46,9 +46,11 @@ _disable_opt = click.option(
 @click.option("--maxchunks", type=click.IntRange(min=1), default=None, help="At most this many chunks per dataset.")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to save the result (load it with jetflow.load).")
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default on).")
+@click.option("--skip-bad-files", is_flag=True, default=None,
+              help="Record unreadable files and chunks with bad input, and go on without them.")
 @_plugin_opt
 @_disable_opt
-def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progress, plugins, disable):
+def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progress, skip_bad_files, plugins, disable):
     """Run the processor over the datasets of CONFIG and save the result."""
     import jetflow
 
@@ -65,6 +67,7 @@ def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progres
             chunksize=chunksize,
             maxchunks=maxchunks,
             progress=progress,
+            skip_bad_files=skip_bad_files,
             out=out,
             plugins=plugins,
             disable=disable,

@@ -6,7 +6,8 @@ Top-level sections owned by the core:
     ``{name: {files, tree, label, xsec, metadata}}``.  ``files`` are paths or
     glob patterns, relative to the config file's folder.
 ``run``
-    executor, workers, scheduler, chunksize, maxchunks, schema, progress.
+    executor, workers, scheduler, chunksize, maxchunks, schema, progress,
+    skip_bad_files.
 ``plugins``
     ``load`` (extra plugin modules or ``.py`` files) and ``disable`` (names).
 
@@ -61,6 +62,9 @@ class RunConfig(_Strict):
         "auto", alias="schema", description="input schema; auto looks at the first file"
     )
     progress: bool = True
+    skip_bad_files: bool = Field(
+        False, description="record unreadable files and chunks with bad input, and go on without them"
+    )
 
     model_config = ConfigDict(extra="forbid", validate_default=True, populate_by_name=True)
 

@@ -84,3 +84,40 @@ def _rebuild_plugin_call_error(detail, plugin, hook, dataset, filename, start, s
         entrystart=start,
         entrystop=stop,
     )
+
+
+class BadInputError(PluginCallError, InputError):
+    """A plugin stopped on bad input (an unreadable chunk, invalid values): both a
+    :class:`PluginCallError` (with the coordinates) and an :class:`InputError`."""
+
+    def __reduce__(self):
+        return (
+            _rebuild_bad_input_error,
+            (self.detail, self.plugin, self.hook, self.dataset, self.filename, self.entrystart, self.entrystop),
+        )
+
+
+def _rebuild_bad_input_error(detail, plugin, hook, dataset, filename, start, stop):
+    return BadInputError(
+        detail, plugin=plugin, hook=hook, dataset=dataset, filename=filename, entrystart=start, entrystop=stop
+    )
+
+
+def input_error(exc: BaseException | None) -> str | None:
+    """The reason, if ``exc`` comes from bad input (unreadable data, invalid values), else None.
+
+    Plugin bugs are not input errors: they always stop the run.
+    """
+    import zlib
+
+    try:
+        from uproot.deserialization import DeserializationError
+    except ImportError:  # pragma: no cover
+        DeserializationError = OSError  # noqa: N806
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, (InputError, OSError, DeserializationError, zlib.error, EOFError)):
+            return f"{type(exc).__name__}: {exc}"
+        exc = exc.__cause__ or exc.__context__
+    return None

@@ -28,7 +28,7 @@ import pluggy
 from jetflow import hookspecs
 from jetflow._markers import PROJECT_NAME
 from jetflow.columns import CORE_COLUMNS, ColumnSpec
-from jetflow.errors import PluginCallError, PluginError
+from jetflow.errors import BadInputError, PluginCallError, PluginError, input_error
 
 TRACE_ENV = "JETFLOW_TRACE"
 """Environment variable: when set to a non-empty value other than 0, hook calls are traced to stderr."""
@@ -298,9 +298,8 @@ def call_each(
         except PluginCallError:
             raise
         except Exception as exc:
-            raise PluginCallError(
-                f"{type(exc).__name__}: {exc}", plugin=plugin_name, hook=hook, **(where or {})
-            ) from exc
+            kind = BadInputError if input_error(exc) is not None else PluginCallError
+            raise kind(f"{type(exc).__name__}: {exc}", plugin=plugin_name, hook=hook, **(where or {})) from exc
         # a subset caller of a firstresult hook returns the value, of others a list
         if isinstance(value, list) and not getattr(pm.hook, hook).spec.opts.get("firstresult"):
             value = value[0] if value else None

@@ -15,10 +15,10 @@ import cloudpickle
 import numpy as np
 from coffea import processor
 
-from jetflow.accumulators import Cutflow, EventCount
+from jetflow.accumulators import Cutflow, EventCount, Skipped
 from jetflow.config import Config, load_config
 from jetflow.context import ChunkContext
-from jetflow.errors import PluginCallError
+from jetflow.errors import PluginCallError, input_error
 from jetflow.plugins import Declared, call_each, collect_columns, get_plugin_manager
 
 REQUIRED_JET_FIELDS = ("pt", "eta", "phi", "mass", "constituents", "subjets", "event")
@@ -157,7 +157,14 @@ class JetflowProcessor(processor.ProcessorABC):
             metadata=meta,
             columns={name: decl.value for name, decl in state.columns.items()},
         )
-        return {dataset: run_stages(state.pm, events, ctx, where)}
+        try:
+            return {dataset: run_stages(state.pm, events, ctx, where)}
+        except Exception as exc:
+            reason = input_error(exc)
+            if reason is None or not cfg.run.skip_bad_files:
+                raise
+            skipped = Skipped(((ctx.filename, ctx.entrystart, ctx.entrystop, reason),))
+            return {dataset: {"skipped": skipped, "events": EventCount(0, 0.0, 0)}}
 
     def postprocess(self, accumulator: dict[str, Any]) -> dict[str, Any]:
         return accumulator

@@ -67,9 +67,15 @@ class Result:
             lines.append(f"\n[{ds}] events: {getattr(ev, 'events', '?')}, chunks: {getattr(ev, 'chunks', '?')}")
             if "cutflow" in out:
                 lines.append(str(out["cutflow"]))
-            others = sorted(k for k in out if k not in {"events", "cutflow"})
+            others = sorted(k for k in out if k not in {"events", "cutflow", "skipped"})
             if others:
                 lines.append("accumulators: " + ", ".join(others))
+        skipped = self.meta.get("skipped") or []
+        if skipped:
+            lines.append(f"\nskipped ({len(skipped)}), nothing else was left out:")
+            for filename, start, stop, reason in skipped:
+                where = "whole file" if stop < 0 else f"entries [{start}, {stop})"
+                lines.append(f"  {filename}, {where}: {reason}")
         return "\n".join(lines)
 
 
@@ -109,14 +115,45 @@ def load(path: str | os.PathLike) -> Result:
     return obj
 
 
-def build_fileset(cfg: Config) -> dict[str, dict[str, Any]]:
-    """The coffea fileset of a configuration: ``{dataset: {files: {path: tree}, metadata}}``."""
+def check_file(filename: str, tree: str) -> int:
+    """Entries in ``tree`` of a file; raises :class:`InputError` naming the file and what is wrong."""
+    import uproot
+
+    if "://" not in filename and not Path(filename).is_file():
+        raise InputError(f"file {filename} does not exist")
+    try:
+        with uproot.open(filename) as f:
+            if tree not in f:
+                raise InputError(f"file {filename}: no tree {tree!r} (it has: {', '.join(f.keys(cycle=False)) or 'nothing'})")
+            return int(f[tree].num_entries)
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"file {filename}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
+
+
+def build_fileset(cfg: Config, skipped: list | None = None) -> dict[str, dict[str, Any]]:
+    """The coffea fileset of a configuration: ``{dataset: {files: {path: tree}, metadata}}``.
+
+    Every file is opened once first.  An unreadable file stops the run with an
+    error naming it, or, with ``run.skip_bad_files``, is appended to
+    ``skipped`` as ``(file, 0, -1, reason)`` and left out.
+    """
     fileset = {}
     for name, ds in cfg.datasets.items():
-        fileset[name] = {
-            "files": {f: ds.tree for f in cfg.files(name)},
-            "metadata": {"label": cfg.label(name), "xsec": ds.xsec, **ds.metadata},
-        }
+        files = {}
+        for f in cfg.files(name):
+            try:
+                check_file(f, ds.tree)
+            except InputError as exc:
+                if not cfg.run.skip_bad_files or skipped is None:
+                    raise
+                skipped.append((f, 0, -1, str(exc)))
+                continue
+            files[f] = ds.tree
+        if not files:
+            raise InputError(f"dataset {name!r}: no readable file left (see the skipped files)")
+        fileset[name] = {"files": files, "metadata": {"label": cfg.label(name), "xsec": ds.xsec, **ds.metadata}}
     return fileset
 
 
@@ -203,9 +240,12 @@ def generator_weight_sums(items) -> dict[str, float]:
         by_file.setdefault((item.filename, item.treename), []).append(item)
     out: dict[str, float] = {}
     for (filename, treename), chunks in by_file.items():
-        with uproot.open(filename) as f:
-            tree = f[treename]
-            weights = tree["genWeight"].array(library="np") if "genWeight" in tree else None
+        try:
+            with uproot.open(filename) as f:
+                tree = f[treename]
+                weights = tree["genWeight"].array(library="np") if "genWeight" in tree else None
+        except Exception as exc:
+            raise InputError(f"file {filename}, branch genWeight: cannot be read ({type(exc).__name__}: {exc})") from exc
         for item in chunks:
             n = item.entrystop - item.entrystart
             w = float(weights[item.entrystart : item.entrystop].astype("f8").sum()) if weights is not None else float(n)
@@ -236,6 +276,7 @@ def run(
     plugins: Iterable[Any] = (),
     disable: Iterable[str] = (),
     progress: bool | None = None,
+    skip_bad_files: bool | None = None,
     client: Any = None,
 ) -> Result:
     """Run the jetflow processor over the configured datasets.
@@ -244,8 +285,10 @@ def run(
     ----------
     config
         YAML path, dict or :class:`Config`.
-    executor, workers, scheduler, chunksize, maxchunks, progress
-        Override the config's ``run`` section.  ``executor="dask"`` with no
+    executor, workers, scheduler, chunksize, maxchunks, progress, skip_bad_files
+        Override the config's ``run`` section.  With ``skip_bad_files``,
+        unreadable files and chunks with bad input are left out and listed in
+        every affected dataset's ``skipped`` accumulator and in ``meta``.  ``executor="dask"`` with no
         ``scheduler`` starts a ``distributed.LocalCluster`` of ``workers``
         single-threaded processes and closes it at the end.
     out
@@ -274,6 +317,7 @@ def run(
             "chunksize": chunksize,
             "maxchunks": maxchunks,
             "progress": progress,
+            "skip_bad_files": skip_bad_files,
         }.items()
         if v is not None
     }
@@ -288,7 +332,8 @@ def run(
             cfg.run = RunConfig.model_validate({**cfg.run.model_dump(by_alias=True), **overrides})
         except ValidationError as exc:
             raise ConfigError("invalid run options:\n  " + "\n  ".join(_format_validation_error(exc, "run", RunConfig))) from None
-    fileset = build_fileset(cfg)
+    skipped_files: list = []
+    fileset = build_fileset(cfg, skipped_files)
     schema = resolve_schema(cfg, fileset)
     proc = JetflowProcessor(cfg)
     r = cfg.run
@@ -298,7 +343,13 @@ def run(
             executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks
         )
         try:
-            items = list(runner.preprocess(fileset))
+            items = [i for i in runner.preprocess(fileset) if i.entrystop > i.entrystart]
+            empty = sorted(set(fileset) - {i.dataset for i in items})
+            if empty:
+                raise InputError(
+                    f"dataset(s) {', '.join(map(repr, empty))} have no events in their files "
+                    f"({', '.join(f for d in empty for f in fileset[d]['files'])})"
+                )
             sumw = generator_weight_sums(items)
             for item in items:  # every chunk knows its dataset's normalisation
                 item.usermeta["sumw_gen"] = sumw[item.dataset]
@@ -330,7 +381,13 @@ def run(
         "host": platform.node(),
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    result = Result(output=dict(output), config=cfg.to_dict(), meta=meta)
+    output = dict(output)
+    skipped = [list(r) for r in skipped_files]
+    for acc in output.values():
+        if "skipped" in acc:
+            skipped += [list(r) for r in acc["skipped"].records]
+    meta["skipped"] = skipped
+    result = Result(output=output, config=cfg.to_dict(), meta=meta)
     if out is not None:
         save(result, out)
     return result

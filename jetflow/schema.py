@@ -28,7 +28,8 @@ Visible means: final-state particles other than neutrinos (and other
 invisible particles, by Pythia's ``isVisible``).
 
 Coffea reads it with :class:`JetflowSchema`: ``events.Particle`` and
-``events.TruthW`` are candidate collections with ``pt, eta, phi, mass``.
+``events.TruthW`` are Lorentz-vector collections with ``pt, eta, phi, mass``
+(and, for particles, ``pdgId`` and ``charge``).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class JetflowSchema(NanoAODSchema):
     warn_missing_crossrefs = False
     mixins = {
         **NanoAODSchema.mixins,
-        "Particle": "PtEtaPhiMCandidate",
+        "Particle": "PtEtaPhiMLorentzVector",
         "TruthW": "PtEtaPhiMLorentzVector",
     }
 

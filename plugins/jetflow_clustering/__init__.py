@@ -59,6 +59,7 @@ def jetflow_build_jets(events, ctx):
     from jetflow_clustering.towers import build_towers, particles_table
 
     particles = _particles(events, ctx.filename)
+    _check_particles(particles, ctx)
     if opts.source == "towers":
         fields, counts, _ = build_towers(particles, opts.towers.size, opts.towers.max_abs_eta)
     else:
@@ -76,6 +77,31 @@ def jetflow_build_jets(events, ctx):
         sd_beta=opts.softdrop.beta,
         sd_zcut=opts.softdrop.z_cut,
     )
+
+
+def _check_particles(particles, ctx) -> None:
+    """Refuse non-finite momenta and phi outside (-pi, pi], naming the file, branch, entry and value."""
+    import awkward as ak
+    import numpy as np
+
+    from jetflow.errors import InputError
+
+    counts = ak.to_numpy(ak.num(particles, axis=1))
+    for field in ("pt", "eta", "phi", "mass"):
+        values = ak.to_numpy(ak.flatten(particles[field])).astype(np.float64)
+        bad = ~np.isfinite(values)
+        what = "non-finite"
+        if field == "phi" and not bad.any():
+            bad = (values <= -np.pi - 1e-6) | (values > np.pi + 1e-6)
+            what = "outside (-pi, pi]"
+        if bad.any():
+            first = int(np.argmax(bad))
+            entry = ctx.entrystart + int(np.searchsorted(np.cumsum(counts), first, side="right"))
+            raise InputError(
+                f"file {ctx.filename}, branch Particle_{field}: {int(bad.sum())} value(s) {what} in entries "
+                f"[{ctx.entrystart}, {ctx.entrystop}), first at entry {entry}: {values[first]!r}; "
+                "fix the producer of this file (or run with --skip-bad-files to record and skip the chunk)"
+            )
 
 
 def _particles(events, filename):

@@ -1,0 +1,129 @@
+"""Bad input: each case a clear error naming the culprit, or a recorded skip.
+
+Also covered elsewhere: a plugin that raises and a column of the wrong length
+(test_processor), config errors (test_config), a misspelt hook (test_plugins),
+a model file that is not Keras and a Lambda layer refused by safe mode
+(test_models).
+"""
+
+from __future__ import annotations
+
+import glob
+import shutil
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+
+import jetflow
+from jetflow.errors import InputError, JetflowError
+
+
+def source(generated):
+    return sorted(glob.glob(str(generated["qcd"])))[0]
+
+
+def rewrite(src, dst, change=None, drop=(), entries=None):
+    """Copy a jetflow file, changing or dropping branches, as the generator writes them."""
+    arrays = uproot.open(src)["Events"].arrays(library="ak")
+    n = len(arrays) if entries is None else entries
+    arrays = arrays[:n]
+    particle = ak.zip({f: arrays[f"Particle_{f}"] for f in ("pt", "eta", "phi", "mass", "pdgId", "charge") if f"Particle_{f}" not in drop})
+    truth = ak.zip({f: arrays[f"TruthW_{f}"] for f in ("pt", "eta", "phi", "mass")})
+    branches = {k: ak.to_numpy(arrays[k]) for k in ("run", "luminosityBlock", "event", "genWeight", "processId")}
+    branches["Particle"] = particle
+    branches["TruthW"] = truth
+    if change:
+        branches = change(branches)
+    with uproot.recreate(dst) as f:
+        tree = f.mktree("Events", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()})
+        if n:
+            tree.extend(branches)
+    return dst
+
+
+def config(*files, **run):
+    return {
+        "datasets": {"qcd": {"files": [str(f) for f in files], "label": "background"}},
+        "jets": {"source": "towers"},
+        "selection": {"windows": {}},
+        "run": {"progress": False, "chunksize": 100, **run},
+    }
+
+
+def test_truncated_and_corrupt_files(generated, tmp_path):
+    good = source(generated)
+    truncated = tmp_path / "truncated.root"
+    data = open(good, "rb").read()
+    truncated.write_bytes(data[: len(data) // 2])
+    corrupt = tmp_path / "corrupt.root"
+    corrupt.write_bytes(b"not a ROOT file at all" * 100)
+    for bad in (truncated, corrupt):
+        with pytest.raises(InputError, match=str(bad.name)):
+            jetflow.run(config(good, bad))
+    # with --skip-bad-files the run goes on and says what it left out and why
+    res = jetflow.run(config(good, truncated, corrupt), skip_bad_files=True)
+    skipped = res.meta["skipped"]
+    assert {s[0] for s in skipped} == {str(truncated), str(corrupt)}
+    # the corrupt file does not open: skipped whole; the truncated one opens, its lost chunks are skipped
+    assert [s[1:3] for s in skipped if s[0] == str(corrupt)] == [[0, -1]]
+    assert "cannot be read as ROOT" in next(s[3] for s in skipped if s[0] == str(corrupt))
+    lost = [s for s in skipped if s[0] == str(truncated)]
+    assert lost and all(s[2] > s[1] and "OSError" in s[3] for s in lost)
+    kept = 300 + 300 - sum(s[2] - s[1] for s in lost)
+    assert res["qcd"]["events"].events == kept  # the good file whole, and what the truncated one still had
+    assert f"skipped ({len(skipped)})" in res.summary()
+
+
+def test_missing_branch_names_file_and_branch(generated, tmp_path):
+    bad = rewrite(source(generated), tmp_path / "nocharge.root", drop=("Particle_charge",))
+    with pytest.raises(JetflowError, match=r"nocharge.root.*missing branch\(es\) Particle_charge"):
+        jetflow.run(config(bad))
+
+
+def test_empty_file_and_events_without_particles(generated, tmp_path):
+    empty = rewrite(source(generated), tmp_path / "empty.root", entries=0)
+    def strip(branches):
+        p = branches["Particle"]
+        keep = np.arange(len(p)) % 3 != 0  # every third event has no particle at all
+        branches["Particle"] = p[ak.unflatten(np.repeat(keep, ak.to_numpy(ak.num(p))), ak.num(p))]
+        return branches
+    holes = rewrite(source(generated), tmp_path / "holes.root", change=strip)
+    res = jetflow.run(config(empty, holes))
+    assert res["qcd"]["events"].events == 300  # the empty file adds nothing and breaks nothing
+    assert res["qcd"]["cutflow"].counts["all"] > 0
+    only_empty = config(empty)
+    with pytest.raises(JetflowError, match="no events"):
+        jetflow.run(only_empty)
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("pt", np.nan, r"branch Particle_pt: 1 value\(s\) non-finite"),
+    ("eta", np.inf, r"branch Particle_eta: 1 value\(s\) non-finite"),
+    ("phi", 4.0, r"branch Particle_phi: 1 value\(s\) outside \(-pi, pi\]"),
+])
+def test_bad_values_named_or_skipped(generated, tmp_path, field, value, message):
+    def poison(branches):
+        p = branches["Particle"]
+        flat = ak.to_numpy(ak.flatten(p[field])).copy()
+        flat[ak.to_numpy(ak.num(p))[:150].sum() + 2] = value  # a particle of entry 150
+        branches["Particle"] = ak.with_field(p, ak.unflatten(flat, ak.num(p)), field)
+        return branches
+    bad = rewrite(source(generated), tmp_path / f"bad_{field}.root", change=poison)
+    with pytest.raises(InputError, match=message + r".*first at entry 150"):
+        jetflow.run(config(bad))
+    res = jetflow.run(config(bad), skip_bad_files=True)
+    (record,) = res.meta["skipped"]
+    assert record[0] == str(bad) and record[1] <= 150 < record[2] and "Particle_" + field in record[3]
+    # every other chunk was processed
+    assert res["qcd"]["events"].events == 300 - (record[2] - record[1])
+
+
+def test_plugin_bug_is_never_skipped(generated, tmp_path):
+    plugin = tmp_path / "buggy.py"
+    plugin.write_text("from jetflow import hookimpl\n@hookimpl\ndef jetflow_observables(jets):\n    return 1 / 0\n")
+    cfg = config(source(generated))
+    cfg["plugins"] = {"load": [str(plugin)]}
+    with pytest.raises(JetflowError, match="plugin 'buggy', hook jetflow_observables.*ZeroDivisionError"):
+        jetflow.run(cfg, skip_bad_files=True)
