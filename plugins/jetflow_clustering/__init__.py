@@ -119,3 +119,42 @@ def _particles(events, filename):
     if missing:
         raise InputError(f"file {filename}: missing branch(es) {', '.join('Particle_' + m for m in missing)}")
     return events.Particle
+
+
+# ---------------------------------------------------------------------------
+# plain functions for a user's own coffea processor
+# ---------------------------------------------------------------------------
+
+
+def pfnano_jets(events, *, min_pt: float = 0.0, max_jets: int | None = None, puppi: bool = True, collection: str = "FatJet"):
+    """The jet table of (PF)NanoAOD events: FatJets with their (PUPPI-weighted) PF candidates.
+
+    ``events`` are coffea NanoEvents (PFNanoAOD schema, eager or virtual).
+    Returns the flat per-jet table the processor uses (``pt, eta, phi, mass,
+    pt_raw, mass_softdrop, cms_tau1..3, event, constituents, subjets``).
+    """
+    from jetflow_clustering.pfnano import build_pfnano_jets
+
+    opts = JetOptions(source="pfnano", min_pt=min_pt, max_jets=max_jets, pfnano={"puppi": puppi, "collection": collection})
+    return build_pfnano_jets(events, opts, filename=str(getattr(events, "metadata", {}).get("filename", "?")))
+
+
+def particle_jets(particles, *, source: str = "towers", **options):
+    """Anti-kt (+ trimming, soft drop) jets of jagged particles (``pt, eta, phi, mass, pdgId, charge``).
+
+    ``options`` are those of the ``jets`` config section (radius, min_pt,
+    max_jets, trimming={...}, softdrop={...}, towers={...}).
+    """
+    from jetflow_clustering.clustering import cluster_jets
+    from jetflow_clustering.towers import build_towers, particles_table
+
+    opts = JetOptions(source=source, **options)
+    if opts.source == "towers":
+        fields, counts, _ = build_towers(particles, opts.towers.size, opts.towers.max_abs_eta)
+    else:
+        fields, counts = particles_table(particles)
+    return cluster_jets(
+        fields, counts, radius=opts.radius, min_pt=opts.min_pt, max_jets=opts.max_jets,
+        trimming=opts.trimming.enabled, r_sub=opts.trimming.r_sub, f_cut=opts.trimming.f_cut,
+        softdrop=opts.softdrop.enabled, sd_beta=opts.softdrop.beta, sd_zcut=opts.softdrop.z_cut,
+    )

@@ -134,3 +134,11 @@ def jetflow_build_images(jets, ctx):
 
 
 __all__ = ["CHANNELS", "ImageOptions", "build_images"]
+
+
+def jet_images(jets, **options) -> np.ndarray:
+    """Images of a jet table (float32 ``[n, npix, npix, channels]``); ``options`` as the ``images`` section."""
+    from types import SimpleNamespace
+
+    opts = ImageOptions(**options)
+    return jetflow_build_images(jets, SimpleNamespace(options=lambda section: opts))[opts.column]

@@ -264,3 +264,10 @@ def jetflow_infer(jets, ctx):
         x = model_inputs(jets, name, m, loaded)
         out[f"score_{name}"] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
     return out
+
+
+def score(model_path, inputs: np.ndarray, *, batch_size: int = 1024, device: str = "auto") -> np.ndarray:
+    """Scores of a saved model on ``inputs`` (images or four-vectors), through the per-process cache."""
+    configure_threads(None)
+    loaded = get_model(Path(model_path).stem, Path(model_path), device, False)
+    return loaded(np.asarray(inputs, dtype=np.float32), batch_size)

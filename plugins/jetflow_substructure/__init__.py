@@ -149,15 +149,7 @@ def image_observables(images: np.ndarray, pixel_size: float, axes="wta_kt", beta
 @hookimpl
 def jetflow_observables(jets, ctx):
     opts = ctx.options("observables")
-    t = taus(jets.constituents, opts.axes, opts.beta, opts.r0)
-    out = {
-        "tau1": t[:, 0],
-        "tau2": t[:, 1],
-        "tau3": t[:, 2],
-        "tau21": _ratio(t[:, 1], t[:, 0]),
-        "tau32": _ratio(t[:, 2], t[:, 1]),
-        "delta_r": subjet_delta_r(jets.subjets),
-    }
+    out = substructure(jets, **opts.model_dump())
     if opts.image_column in jets.fields:
         images = ak.to_numpy(jets[opts.image_column])
         size = opts.image_pixel_size
@@ -165,3 +157,14 @@ def jetflow_observables(jets, ctx):
             size = ctx.config.section("images").pixel_size  # the geometry the images were made with
         out.update(image_observables(images, size, opts.axes, opts.beta, opts.r0))
     return out
+
+
+def substructure(jets, **options) -> dict[str, np.ndarray]:
+    """tau1..3, tau21, tau32 and delta_r of a jet table; ``options`` as the ``observables`` section."""
+    opts = ObservableOptions(**options)
+    t = taus(jets.constituents, opts.axes, opts.beta, opts.r0)
+    return {
+        "tau1": t[:, 0], "tau2": t[:, 1], "tau3": t[:, 2],
+        "tau21": _ratio(t[:, 1], t[:, 0]), "tau32": _ratio(t[:, 2], t[:, 1]),
+        "delta_r": subjet_delta_r(jets.subjets),
+    }
