@@ -76,7 +76,7 @@ def main(argv=None):
     runner = processor.Runner(executor=processor.IterativeExecutor(status=False), schema=QuietPFNanoAODSchema, chunksize=5)
     out = runner({"pfnano": [args.file]}, processor_instance=FatJetTagger(model), treename="Events")
     h = out["hist"]
-    print(f"{h.sum().value:.0f} jets filled; tau21 (ours, one-pass kt axes, R0 = 0.8) vs CMS's stored:")
+    print(f"{h.sum(flow=True).value:.0f} jets filled; tau21 (ours, one-pass kt axes, R0 = 0.8) vs CMS's stored:")
     for ours, cms in zip(out["our_tau21"][:8], out["cms_tau21"][:8]):
         print(f"  {ours:.4f}  {cms:.4f}")
     return out
