@@ -207,6 +207,21 @@ def _check_finite(value: Any, *, plugin: str, hook: str, name: str, where: dict)
             )
 
 
+def _mappings(results: list[tuple[str, Any]], hook: str, what: str, where: dict):
+    """``(plugin, dict)`` for every non-None hook result; anything else than a dict is an error."""
+    for plugin, mapping in results:
+        if mapping is None:
+            continue
+        if not isinstance(mapping, dict):
+            raise PluginCallError(
+                f"must return a dict {{{what}}} or None, got {type(mapping).__name__}",
+                plugin=plugin,
+                hook=hook,
+                **where,
+            )
+        yield plugin, mapping
+
+
 def _add_columns(
     jets: ak.Array,
     results: list[tuple[str, Any]],
@@ -217,16 +232,7 @@ def _add_columns(
     image: bool = False,
 ) -> ak.Array:
     n = len(jets)
-    for plugin, mapping in results:
-        if mapping is None:
-            continue
-        if not isinstance(mapping, dict):
-            raise PluginCallError(
-                f"must return a dict {{column: array}} or None, got {type(mapping).__name__}",
-                plugin=plugin,
-                hook=hook,
-                **where,
-            )
+    for plugin, mapping in _mappings(results, hook, "column: array", where):
         for name, value in mapping.items():
             if name in jets.fields:
                 raise PluginCallError(
@@ -257,16 +263,7 @@ def _select(pm, jets: ak.Array, ctx: ChunkContext, cutflow: Cutflow, where: dict
     n = len(jets)
     weights = ak.to_numpy(jets["weight"])
     passed = np.ones(n, dtype=bool)
-    for plugin, masks in results:
-        if masks is None:
-            continue
-        if not isinstance(masks, dict):
-            raise PluginCallError(
-                f"must return a dict {{step: boolean mask}} or None, got {type(masks).__name__}",
-                plugin=plugin,
-                hook=hook,
-                **where,
-            )
+    for plugin, masks in _mappings(results, hook, "step: boolean mask", where):
         for step, mask in masks.items():
             mask = _per_jet(mask, n, plugin=plugin, hook=hook, name=step, where=where)
             mask = np.asarray(ak.to_numpy(mask) if isinstance(mask, ak.Array) else mask)
@@ -342,16 +339,7 @@ def run_stages(
     # 2. weights
     weight = np.ones(n, dtype=np.float64)
     factors = call_each(pm, "jetflow_weights", {"jets": jets, "events": events, "ctx": ctx}, where=where)
-    for plugin, mapping in factors:
-        if mapping is None:
-            continue
-        if not isinstance(mapping, dict):
-            raise PluginCallError(
-                f"must return a dict {{factor: array or scalar}} or None, got {type(mapping).__name__}",
-                plugin=plugin,
-                hook="jetflow_weights",
-                **where,
-            )
+    for plugin, mapping in _mappings(factors, "jetflow_weights", "factor: array or scalar", where):
         for name, factor in mapping.items():
             factor = np.asarray(ak.to_numpy(factor) if isinstance(factor, ak.Array) else factor, dtype=np.float64)
             if factor.ndim:
@@ -382,16 +370,8 @@ def run_stages(
 
     # 5. accumulators
     acc_owner: dict[str, str] = {}
-    for plugin, mapping in call_each(pm, "jetflow_accumulate", {"jets": jets, "ctx": ctx}, where=where):
-        if mapping is None:
-            continue
-        if not isinstance(mapping, dict):
-            raise PluginCallError(
-                f"must return a dict {{name: accumulator}} or None, got {type(mapping).__name__}",
-                plugin=plugin,
-                hook="jetflow_accumulate",
-                **where,
-            )
+    accumulated = call_each(pm, "jetflow_accumulate", {"jets": jets, "ctx": ctx}, where=where)
+    for plugin, mapping in _mappings(accumulated, "jetflow_accumulate", "name: accumulator", where):
         for name, acc in mapping.items():
             if name in out:
                 raise PluginCallError(
