@@ -178,11 +178,46 @@ def resolve_schema(cfg: Config, fileset: dict[str, dict[str, Any]]):
     return SCHEMAS[kinds.pop()]
 
 
+class _ResourceClient:
+    """A ``distributed.Client`` stand-in that asks for worker resources for chunk processing.
+
+    coffea's ``DaskExecutor`` maps the processing function and its reducers
+    through ``client.map``; the reducers (merging outputs) run anywhere, the
+    processing goes to workers that have ``resources`` (GPU workers).
+    """
+
+    def __init__(self, client: Any, resources: dict[str, float]) -> None:
+        self._client = client
+        self._resources = resources
+
+    def map(self, func, *iterables, **kwargs):
+        from coffea.processor.executor import _reduce
+
+        if not isinstance(func, _reduce):
+            kwargs.setdefault("resources", self._resources)
+        return self._client.map(func, *iterables, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+
+def gpu_resources(client: Any, name: str = "GPU") -> dict[str, float] | None:
+    """``{name: 1}`` if some worker of the cluster declares that resource, else None."""
+    workers = client.scheduler_info().get("workers", {})
+    if any(w.get("resources", {}).get(name, 0) >= 1 for w in workers.values()):
+        return {name: 1}
+    return None
+
+
 @contextlib.contextmanager
 def make_executor(
-    kind: str, workers: int, scheduler: str | None, progress: bool, client: Any = None
+    kind: str, workers: int, scheduler: str | None, progress: bool, client: Any = None, gpu_work: bool = False
 ) -> Iterator[Any]:
-    """A coffea executor; for dask, a client to ``scheduler`` or a fresh LocalCluster (closed on exit)."""
+    """A coffea executor; for dask, a client to ``scheduler`` or a fresh LocalCluster (closed on exit).
+
+    With ``gpu_work`` (models configured) and a dask cluster some of whose
+    workers declare the resource ``GPU``, chunks are processed on those workers.
+    """
     from coffea import processor
 
     if not progress:
@@ -191,7 +226,7 @@ def make_executor(
 
         quiet, console.quiet = console.quiet, True
         try:
-            with make_executor(kind, workers, scheduler, True, client) as ex:
+            with make_executor(kind, workers, scheduler, True, client, gpu_work) as ex:
                 ex.status = False
                 yield ex
         finally:
@@ -209,19 +244,24 @@ def make_executor(
             warnings.filterwarnings("ignore", message="A worker was restarted", category=UserWarning)
             yield processor.FuturesExecutor(workers=workers, status=progress)
     elif kind == "dask":
+
+        def executor(c):
+            resources = gpu_resources(c) if gpu_work else None
+            return processor.DaskExecutor(client=_ResourceClient(c, resources) if resources else c, status=progress)
+
         if client is not None:
-            yield processor.DaskExecutor(client=client, status=progress)
+            yield executor(client)
             return
         from distributed import Client, LocalCluster
 
         if scheduler:
             with Client(scheduler) as c:
-                yield processor.DaskExecutor(client=c, status=progress)
+                yield executor(c)
         else:
             with LocalCluster(
                 n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
             ) as cluster, Client(cluster) as c:
-                yield processor.DaskExecutor(client=c, status=progress)
+                yield executor(c)
     else:
         raise ConfigError(f"run.executor: must be one of {', '.join(EXECUTORS)}, got {kind!r}")
 
@@ -338,7 +378,8 @@ def run(
     proc = JetflowProcessor(cfg)
     r = cfg.run
     start = time.time()
-    with make_executor(r.executor, r.workers, r.scheduler, r.progress, client) as ex:
+    gpu_work = cfg.has_section("models") and bool(cfg.section("models").models)
+    with make_executor(r.executor, r.workers, r.scheduler, r.progress, client, gpu_work) as ex:
         runner = processor.Runner(
             executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks
         )

@@ -82,3 +82,37 @@ def test_existing_client_recipe(generated):
         res = jetflow.run(cfg, client=client, maxchunks=2)
     assert res.meta["executor"] == "dask"
     assert all(res[d]["events"].chunks == 2 for d in res.datasets)
+
+
+def test_chunks_with_models_go_to_gpu_workers(generated, tmp_path):
+    """A cluster with one worker declaring the resource GPU and one without: the model's chunks go to the first."""
+    import subprocess
+    import sys
+
+    from distributed import Client, LocalCluster
+
+    from jetflow_inference.models import convnet
+
+    model = tmp_path / "convnet.keras"
+    convnet(filters=4, dense=8).save(model)
+    cfg = study(generated)
+    cfg["plugins"] = {"load": [str(PLUGINS / "where_plugin.py")]}
+    cfg["models"] = {"models": {"convnet": {"path": str(model)}}}
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                      resources={"GPU": 1}) as cluster, Client(cluster) as client:
+        gpu_worker = next(iter(client.scheduler_info()["workers"]))
+        cpu = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", cluster.scheduler_address,
+                                "--nthreads", "1", "--nworkers", "1", "--no-dashboard"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            client.wait_for_workers(2, timeout=60)
+            res = jetflow.run(cfg, client=client, maxchunks=3)
+            without_models = dict(cfg, models={"models": {}})
+            res_cpu = jetflow.run(without_models, client=client)
+        finally:
+            cpu.terminate()
+            cpu.wait(30)
+    where = res.combined("processed_on")
+    assert set(where) == {gpu_worker} and sum(where.values()) == 6
+    # without models nothing asks for a GPU: both workers share the chunks
+    assert len(res_cpu.combined("processed_on")) == 2
