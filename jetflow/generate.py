@@ -274,6 +274,7 @@ def generate(
     events_per_file: int = 1000,
     progress: bool = True,
     on_file: Callable[[dict], None] | None = None,
+    reuse: bool = False,
 ) -> list[dict]:
     """Generate a sample into ``out`` (created if needed).
 
@@ -289,15 +290,28 @@ def generate(
         Worker processes generating files in parallel.
     events_per_file
         Events per output file (and per task).
+    reuse
+        If ``out`` already holds this sample (its manifest has the same settings,
+        seed and sizes, and every file is there), return it without generating.
 
     Returns
     -------
     list of dict
         One record per file: path, events, seed, timings.
     """
+    import json
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(settings, events, out, seed, events_per_file)
+    manifest_path = out / f"{settings.process}_s{seed}_manifest.json"
+    wanted = {"settings": json.loads(json.dumps(asdict(settings))), "seed": seed, "events": events,
+              "events_per_file": events_per_file}
+    if reuse and manifest_path.is_file():
+        old = json.loads(manifest_path.read_text())
+        same = all(old.get(k) == v for k, v in wanted.items())
+        if same and all(Path(job.path).is_file() for job in jobs):
+            return old["files"]
     bar = None
     if progress:
         from tqdm import tqdm
@@ -333,8 +347,5 @@ def generate(
         if bar is not None:
             bar.close()
     records.sort(key=lambda r: r["path"])
-    manifest = {"settings": asdict(settings), "seed": seed, "events": events, "files": records}
-    import json
-
-    (out / f"{settings.process}_s{seed}_manifest.json").write_text(json.dumps(manifest, indent=2))
+    manifest_path.write_text(json.dumps({**wanted, "files": records}, indent=2))
     return records

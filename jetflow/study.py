@@ -109,7 +109,7 @@ def run_study(plan: StudyPlan) -> dict[str, Any]:
             settings = GenSettings(process, wprime_mass=plan.wprime_mass, pthat_min=plan.pthat_min, pthat_max=plan.pthat_max)
             _say(plan, f"generating {n} {process} events ({sample} sample)")
             generate(settings, n, root / "samples" / sample, seed=seed, workers=plan.workers,
-                     events_per_file=plan.events_per_file, progress=plan.progress)
+                     events_per_file=plan.events_per_file, progress=plan.progress, reuse=True)
     timings["generate"] = time.time() - t0
 
     t0 = time.time()

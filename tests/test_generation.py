@@ -89,3 +89,14 @@ def test_bad_settings_rejected(tmp_path):
         gen.plan(gen.GenSettings("qcd"), 0, tmp_path, 1, 10)
     with pytest.raises(ValueError, match="Pythia rejected the setting 'NotASetting:x = 1'"):
         gen.make_pythia(gen.GenSettings("qcd", extra=("NotASetting:x = 1",)), 1)
+
+
+def test_reuse_returns_an_existing_sample(tmp_path):
+    s = gen.GenSettings("qcd")
+    first = gen.generate(s, 20, tmp_path, seed=4, events_per_file=20, progress=False)
+    stamp = (tmp_path / "qcd_s4_0000.root").stat().st_mtime_ns
+    again = gen.generate(s, 20, tmp_path, seed=4, events_per_file=20, progress=False, reuse=True)
+    assert again == first and (tmp_path / "qcd_s4_0000.root").stat().st_mtime_ns == stamp
+    # other settings: generated anew
+    gen.generate(gen.GenSettings("qcd", pthat_min=250.0), 20, tmp_path, seed=4, events_per_file=20, progress=False, reuse=True)
+    assert (tmp_path / "qcd_s4_0000.root").stat().st_mtime_ns != stamp
