@@ -178,4 +178,33 @@ def run_study(plan: StudyPlan) -> dict[str, Any]:
     record = {"plan": asdict(plan), "timings_s": timings, "validation": records, "evaluation_jets": jets,
               "summary": rows, "report": str(root / "report")}
     (root / "study.json").write_text(json.dumps(record, indent=2, default=str))
+    write_markdown(record, root / "study.md")
     return record
+
+
+def write_markdown(record: dict[str, Any], path: Path, plots: str = "report") -> None:
+    """A Markdown account of a study run: sizes, timings, validation, the rejection table."""
+    plan = record["plan"]
+    t = record["timings_s"]
+    lines = [
+        "# jetflow study run",
+        "",
+        f"Samples (training and evaluation each): {plan['events']['wprime']} W' (m = {plan['wprime_mass']:.0f} GeV) "
+        f"and {plan['events']['qcd']} QCD ({plan['pthat_min']:.0f} < pTHat < {plan['pthat_max']:.0f} GeV) events, "
+        f"seeds {plan['seed']} and {plan['seed'] + 1000}.",
+        f"Selected evaluation jets (250 < pT < 300 GeV, 65 < m < 95 GeV): {record['evaluation_jets']}.",
+        f"Networks: {', '.join(plan['models'])}; at most {plan['epochs']} epochs, early stopping.",
+        "",
+        "Wall time on this run's machine: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + ".",
+        "",
+        "Validation (training sample's held-out quarter): "
+        + ", ".join(f"{m} AUC {v['auc']:.3f}" for m, v in record["validation"].items()) + ".",
+        "",
+        "## Rejection 1/eps_B at signal efficiency eps_S (evaluation sample)",
+        "",
+    ]
+    lines += (Path(record["report"]) / "summary.md").read_text().splitlines()
+    lines += ["", f"![ROC curves]({plots}/roc.png)", "", f"![Average images]({plots}/average_images.png)", ""]
+    if (Path(record["report"]) / "correlation_score_convnet.png").exists():
+        lines += [f"![Per-pixel correlation with the ConvNet]({plots}/correlation_score_convnet.png)", ""]
+    path.write_text("\n".join(lines) + "\n")
