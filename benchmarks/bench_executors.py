@@ -19,7 +19,6 @@ import tempfile
 import time
 
 import awkward as ak
-import numpy as np
 
 import jetflow
 from jetflow.generate import GenSettings, generate

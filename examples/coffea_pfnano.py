@@ -22,7 +22,6 @@ from pathlib import Path
 
 import awkward as ak
 import hist
-import numpy as np
 from coffea import processor
 
 from jetflow.schema import QuietPFNanoAODSchema

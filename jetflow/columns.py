@@ -9,6 +9,10 @@ histogrammed and plotted without any edit to jetflow.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ CORE_COLUMNS: dict[str, ColumnSpec] = {
 constituents and subjets; the processor adds event, weight, label, dataset."""
 
 
-def flat_numeric(column) -> "np.ndarray | None":
+def flat_numeric(column) -> np.ndarray | None:
     """The column as a 1-D numpy array if it is one number per jet, else None.
 
     Works for any awkward layout (indexed, masked-free) and for numpy input;

@@ -73,8 +73,8 @@ def base_config(plan: StudyPlan, sample: str) -> dict[str, Any]:
     root = Path(plan.out).resolve()
     return {
         "datasets": {
-            "wprime": {"files": [str(root / "samples" / sample / f"wprime_s*.root")], "label": "signal", "xsec": 1.0},
-            "qcd": {"files": [str(root / "samples" / sample / f"qcd_s*.root")], "label": "background", "xsec": 1.0},
+            "wprime": {"files": [str(root / "samples" / sample / "wprime_s*.root")], "label": "signal", "xsec": 1.0},
+            "qcd": {"files": [str(root / "samples" / sample / "qcd_s*.root")], "label": "background", "xsec": 1.0},
         },
         "jets": {"source": "towers", "radius": 1.0, "min_pt": 200.0, "max_jets": 2},
         "selection": {"windows": {"pt": [250.0, 300.0], "mass": [65.0, 95.0]}},

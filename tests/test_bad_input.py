@@ -9,7 +9,6 @@ a model file that is not Keras and a Lambda layer refused by safe mode
 from __future__ import annotations
 
 import glob
-import shutil
 
 import awkward as ak
 import numpy as np

@@ -8,7 +8,6 @@ import awkward as ak
 import fastjet
 import numpy as np
 import pytest
-import uproot
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow

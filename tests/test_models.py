@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import glob
 import json
 
 import keras
@@ -13,7 +12,7 @@ from sklearn.metrics import roc_auc_score
 import jetflow
 import jetflow_inference as JI
 from jetflow.export import read
-from jetflow_inference.models import LorentzBoost, MaxOut, boost, convnet, lbn
+from jetflow_inference.models import LorentzBoost, MaxOut, boost
 from jetflow_inference.training import train
 
 

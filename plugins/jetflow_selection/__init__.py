@@ -50,7 +50,7 @@ def jetflow_options():
     return {"selection": SelectionOptions}
 
 
-def _column(jets: ak.Array, name: str) -> np.ndarray:
+def _column(jets, name: str) -> np.ndarray:
     values = flat_numeric(jets[name])
     if values is None:
         raise ConfigError(f"selection.windows.{name}: column {name!r} is not a flat per-jet number")

@@ -526,7 +526,6 @@ def _axis_sums(pt, rap, phi, which, weight, a, axis_phi):
 def _one_pass(pt, rap, phi, ax_rap, ax_phi, n_axes, beta, accuracy, max_attempts, which, weight):
     """FastJet contrib's axis refinement for the pT-R measure (``UpdateAxes``),
     iterated until the axes move by less than ``accuracy`` on average."""
-    n = pt.shape[0]
     old_rap = ax_rap[:n_axes].copy()
     old_phi = ax_phi[:n_axes].copy()
     new_rap = np.empty(n_axes)
