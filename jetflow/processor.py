@@ -122,12 +122,6 @@ class JetflowProcessor(processor.ProcessorABC):
     def plugin_manager(self):
         return self._state().pm
 
-    def __getstate__(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-
     # -- processing ----------------------------------------------------------
 
     def process(self, events: ak.Array) -> dict[str, Any]:

@@ -34,6 +34,8 @@ Two passes: every run accumulates the spectra (``reweight_spectrum``: label x
 
 from __future__ import annotations
 
+import os
+
 import awkward as ak
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,17 +68,18 @@ def jetflow_options():
 
 
 _RATIO_CACHE: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+"""Per process: (result path, column, mtime) -> (edges, ratio, bins with signal)."""
 
 
 def spectrum_has_signal(path, column: str) -> np.ndarray:
     """Per bin of the first pass's spectrum: did it have signal (so a ratio)?"""
     spectrum_ratio(path, column)
-    return _RATIO_CACHE[(str(path), column)][2]
+    return _RATIO_CACHE[(str(path), column, os.stat(path).st_mtime_ns)][2]
 
 
 def spectrum_ratio(path, column: str) -> tuple[np.ndarray, np.ndarray]:
     """Bin edges and the background/signal shape ratio per bin, from a saved result."""
-    key = (str(path), column)
+    key = (str(path), column, os.stat(path).st_mtime_ns)  # a rewritten result is read again
     if key not in _RATIO_CACHE:
         import jetflow
 
