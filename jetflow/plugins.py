@@ -113,6 +113,23 @@ def _explain_validation_error(exc: pluggy.PluginValidationError, name: str) -> P
     return PluginError(f"plugin {name!r}: {text}.{hint} Known hooks: {', '.join(known)}.")
 
 
+def _entry_point_error(pm: pluggy.PluginManager) -> PluginError | None:
+    """Find the entry point that does not import, and say which."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=PROJECT_NAME):
+        if pm.is_blocked(ep.name):
+            continue
+        try:
+            ep.load()
+        except Exception as exc:
+            return PluginError(
+                f"plugin {ep.name!r} (entry point {ep.value!r} of {ep.dist.name if ep.dist else '?'}) cannot be "
+                f"imported: {type(exc).__name__}: {exc}. Fix or uninstall it, or --disable {ep.name}."
+            )
+    return None
+
+
 def get_plugin_manager(
     plugins: Iterable[PluginLike] = (),
     disable: Iterable[str] = (),
@@ -169,7 +186,9 @@ def get_plugin_manager(
         try:
             pm.load_setuptools_entrypoints(PROJECT_NAME)
         except pluggy.PluginValidationError as exc:
-            raise _explain_validation_error(exc, exc.plugin_name if hasattr(exc, "plugin_name") else "?") from exc
+            raise _explain_validation_error(exc, pm.get_name(exc.plugin) or "?") from exc
+        except Exception as exc:
+            raise _entry_point_error(pm) or PluginError(f"loading the jetflow entry points failed: {exc}") from exc
     for name, plugin in loaded_extra:
         if pm.is_blocked(name):
             continue

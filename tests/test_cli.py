@@ -70,3 +70,18 @@ def test_load_rejects_non_result(tmp_path):
         jetflow.load(p)
     with pytest.raises(jetflow.InputError, match="does not exist"):
         jetflow.load(tmp_path / "nope.coffea")
+
+
+def test_example_plugin_with_its_own_section(pfnano_config):
+    from conftest import REPO
+
+    cfg = dict(pfnano_config, my_plugin={"min_constituent_pt": 5.0})
+    res = jetflow.run(cfg, plugins=[str(REPO / "examples" / "my_plugin.py")])
+    hists = res["cms_a"]["hists"]
+    assert {"n_hard_constituents", "leading_fraction"} <= set(hists)
+    assert hists["leading_fraction"].sum(flow=True).value == res["cms_a"]["cutflow"].sumw["selection:pt"]
+    # its section is validated like any other
+    import pytest
+
+    with pytest.raises(jetflow.ConfigError, match="my_plugin.min_pt: unknown key"):
+        jetflow.run(dict(pfnano_config, my_plugin={"min_pt": 5.0}), plugins=[str(REPO / "examples" / "my_plugin.py")])
