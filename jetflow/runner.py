@@ -370,6 +370,8 @@ def run(
 
         try:
             cfg.run = RunConfig.model_validate({**cfg.run.model_dump(by_alias=True), **overrides})
+            # the workers rebuild the config from its raw form: it carries the overrides too
+            cfg.raw = {**cfg.raw, "run": {**(cfg.raw.get("run") or {}), **overrides}}
         except ValidationError as exc:
             raise ConfigError("invalid run options:\n  " + "\n  ".join(_format_validation_error(exc, "run", RunConfig))) from None
     skipped_files: list = []

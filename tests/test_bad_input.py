@@ -126,3 +126,16 @@ def test_plugin_bug_is_never_skipped(generated, tmp_path):
     cfg["plugins"] = {"load": [str(plugin)]}
     with pytest.raises(JetflowError, match="plugin 'buggy', hook jetflow_observables.*ZeroDivisionError"):
         jetflow.run(cfg, skip_bad_files=True)
+
+
+def test_skip_bad_files_reaches_dask_workers(generated, tmp_path):
+    """The option given to jetflow.run (not in the YAML) must reach worker processes that rebuild the config."""
+    def poison(branches):
+        p = branches["Particle"]
+        flat = ak.to_numpy(ak.flatten(p["pt"])).copy()
+        flat[5] = np.nan
+        branches["Particle"] = ak.with_field(p, ak.unflatten(flat, ak.num(p)), "pt")
+        return branches
+    bad = rewrite(source(generated), tmp_path / "bad_dask.root", change=poison)
+    res = jetflow.run(config(bad), executor="dask", workers=1, skip_bad_files=True)
+    assert len(res.meta["skipped"]) == 1 and res["qcd"]["events"].events == 200
