@@ -71,6 +71,44 @@ def _geometric_nn(k, alive, m, rap, phi):
 
 
 @nb.njit(cache=True)
+def _initial_neighbours(n, rap, phi, srt, sr, sp, gnn, gdist):
+    """Geometric nearest neighbour (and squared distance) of each of ``n`` points.
+
+    Points are visited in rapidity order (``srt``, an argsort of ``rap``); the
+    scan from each point outwards stops once the rapidity gap alone exceeds the
+    best distance found.  ``sr``, ``sp`` are scratch space for contiguous
+    sorted copies.  On exactly equal distances the first point found wins.
+    """
+    for p in range(n):
+        sr[p] = rap[srt[p]]
+        sp[p] = phi[srt[p]]
+    for p in range(n):
+        best = np.inf
+        best_q = -1
+        rp = sr[p]
+        pp = sp[p]
+        for q in range(p + 1, n):
+            dy = sr[q] - rp
+            if dy * dy >= best:
+                break
+            d = _dist2(rp, pp, sr[q], sp[q])
+            if d < best:
+                best = d
+                best_q = q
+        for q in range(p - 1, -1, -1):
+            dy = rp - sr[q]
+            if dy * dy >= best:
+                break
+            d = _dist2(rp, pp, sr[q], sp[q])
+            if d < best:
+                best = d
+                best_q = q
+        k = srt[p]
+        gnn[k] = srt[best_q] if best_q >= 0 else -1
+        gdist[k] = best
+
+
+@nb.njit(cache=True)
 def _set_direction(k, px, py, pz, e, pt2, rap, phi):
     pt2[k] = px[k] * px[k] + py[k] * py[k]
     p = np.arctan2(py[k], px[k])
@@ -97,8 +135,8 @@ def _exclusive_kt_axes(n, rap_in, phi_in, pt_in, px_in, py_in, pz_in, e_in, wta,
     only disturbs the clusters whose neighbour disappeared.  The alive clusters
     are kept packed in a list, so every pass touches only those.
 
-    out_rap/out_phi: [3, 3]; row N-1 holds the N axes.  buf_f: [10, >= n]
-    float work space, buf_i: [4, >= n] int work space.
+    out_rap/out_phi: [3, 3]; row N-1 holds the N axes.  buf_f: [11, >= n]
+    float work space, buf_i: [4, >= n] int work space (row 1 unused).
     """
     c_pt = buf_f[0]
     c_pt2 = buf_f[1]
@@ -111,7 +149,6 @@ def _exclusive_kt_axes(n, rap_in, phi_in, pt_in, px_in, py_in, pz_in, e_in, wta,
     c_e = buf_f[8]
     dkt = buf_f[9]
     gnn = buf_i[0]
-    order = buf_i[1]
     alive = buf_i[2]
     pos = buf_i[3]
     for k in range(n):
@@ -123,39 +160,9 @@ def _exclusive_kt_axes(n, rap_in, phi_in, pt_in, px_in, py_in, pz_in, e_in, wta,
         c_py[k] = py_in[k]
         c_pz[k] = pz_in[k]
         c_e[k] = e_in[k]
-        gdist[k] = np.inf
-        gnn[k] = -1
         alive[k] = k
         pos[k] = k
-    # geometric nearest neighbours: scan outwards in rapidity order, stop once
-    # the rapidity gap alone exceeds the best distance found
-    srt = np.argsort(c_rap[:n])
-    for p in range(n):
-        order[p] = srt[p]
-    for p in range(n):
-        i = order[p]
-        best = gdist[i]
-        ri = c_rap[i]
-        pi_ = c_phi[i]
-        for q in range(p + 1, n):
-            j = order[q]
-            dy = c_rap[j] - ri
-            if dy * dy >= best:
-                break
-            d = _dist2(ri, pi_, c_rap[j], c_phi[j])
-            if d < best or (d == best and j < gnn[i]):
-                best = d
-                gnn[i] = j
-        for q in range(p - 1, -1, -1):
-            j = order[q]
-            dy = ri - c_rap[j]
-            if dy * dy >= best:
-                break
-            d = _dist2(ri, pi_, c_rap[j], c_phi[j])
-            if d < best or (d == best and j < gnn[i]):
-                best = d
-                gnn[i] = j
-        gdist[i] = best
+    _initial_neighbours(n, c_rap, c_phi, np.argsort(c_rap[:n]), dkt, buf_f[10], gnn, gdist)
     i_min = -1
     best = np.inf
     for k in range(n):
@@ -249,7 +256,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi, tree):
     those.  The smallest kt distance comes from a tournament tree (argmin of
     the distances, O(log n) per change).
 
-    wf: [4, >= n] floats, wi: [8, >= n] ints, tree: int [>= 2 * 2^ceil(log2 n)].
+    wf: [6, >= n] floats, wi: [8, >= n] ints, tree: int [>= 2 * 2^ceil(log2 n)].
     """
     pt = wf[0]
     pt2 = wf[1]
@@ -276,40 +283,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi, tree):
         prev[k] = srt[p - 1] if p > 0 else -1
         nxt[k] = srt[p + 1] if p + 1 < n else -1
     head = srt[0]
-    # initial neighbours on contiguous rapidity-sorted copies (no pointer chasing)
-    sr = dkt  # borrow as scratch: sorted rapidities
-    sp = gd  # and sorted phis, overwritten below
-    for p in range(n):
-        sr[p] = rap[srt[p]]
-        sp[p] = phi[srt[p]]
-    for p in range(n):
-        best = np.inf
-        best_q = -1
-        rp = sr[p]
-        pp = sp[p]
-        for q in range(p + 1, n):
-            dy = sr[q] - rp
-            if dy * dy >= best:
-                break
-            d = _dist2(rp, pp, sr[q], sp[q])
-            if d < best:
-                best = d
-                best_q = q
-        for q in range(p - 1, -1, -1):
-            dy = rp - sr[q]
-            if dy * dy >= best:
-                break
-            d = _dist2(rp, pp, sr[q], sp[q])
-            if d < best:
-                best = d
-                best_q = q
-        k = srt[p]
-        gnn[k] = srt[best_q] if best_q >= 0 else -1
-        in_prev[k] = -1  # scratch reuse below; in-lists are rebuilt next
-        pt[k] = best  # temporarily hold the distance
-    for k in range(n):
-        gd[k] = pt[k]
-        pt[k] = pt_in[k]
+    _initial_neighbours(n, rap, phi, srt, wf[4], wf[5], gnn, gd)
     for k in range(n):
         _in_add(k, gnn[k], in_head, in_next, in_prev)
         dkt[k] = min(pt2[k], pt2[gnn[k]]) * gd[k] if gnn[k] >= 0 else np.inf
@@ -559,11 +533,11 @@ def _taus_kernel(offsets, pt, rap, phi, px, py, pz, e, mode, beta, r0, accuracy,
     max_n = 1
     for j in range(n_jets):
         max_n = max(max_n, offsets[j + 1] - offsets[j])
-    buf_f = np.empty((10, max_n))
+    buf_f = np.empty((11, max_n))
     buf_i = np.empty((4, max_n), dtype=np.int64)
     which = np.empty(max_n, dtype=np.int64)
     weight = np.empty(max_n)
-    wf = np.empty((4, max_n))
+    wf = np.empty((6, max_n))
     wi = np.empty((8, max_n), dtype=np.int64)
     tree = np.empty(4 * max_n + 4, dtype=np.int64)
     wta = mode == 1 or mode == 3
