@@ -20,11 +20,11 @@ import argparse
 import glob
 import platform
 import tempfile
-import time
 
 import awkward as ak
 import fastjet
 import numpy as np
+from _timing import best_time
 from coffea.nanoevents import NanoEventsFactory
 
 from jetflow.generate import GenSettings, generate
@@ -33,15 +33,6 @@ from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
 from jetflow_images.images import build_images
 from jetflow_substructure.nsubjettiness import nsubjettiness
-
-
-def best_of(fn, repeat):
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def images_loop(jets, npix=25, size=0.1):
@@ -132,8 +123,8 @@ def main() -> None:
     print("\n## images, 25 x 25, translate + rotate + flip (trimmed tower jets)")
     n = len(towers)
     loop_n = min(n, 2000)
-    t_col = best_of(lambda: images_columnar(towers), args.repeat)
-    t_loop = best_of(lambda: images_loop(towers[:loop_n]), 1)
+    t_col = best_time(lambda: images_columnar(towers), args.repeat)
+    t_loop = best_time(lambda: images_loop(towers[:loop_n]), 1)
     np.testing.assert_allclose(images_columnar(towers[:200])[..., 0], images_loop(towers[:200]), rtol=1e-4, atol=1e-4)
     print(f"jetflow columnar : {n / t_col:>10.0f} jets/s  ({n} jets)")
     print(f"per-jet loop     : {loop_n / t_loop:>10.0f} jets/s  ({loop_n} jets)")
@@ -144,8 +135,8 @@ def main() -> None:
         print(f"\n## tau_1..3, {label} ({len(c)} jets, {mean_n:.0f} constituents on average)")
         for axes, ref in (("wta_kt", "WTA_KT_Axes"), ("onepass_wta_kt", "OnePass_WTA_KT_Axes")):
             taus_jetflow(c[:2], axes)  # compile
-            t_j = best_of(lambda: taus_jetflow(c, axes), args.repeat)
-            t_f = best_of(lambda: taus_fastjet(c, ref), args.repeat)
+            t_j = best_time(lambda: taus_jetflow(c, axes), args.repeat)
+            t_f = best_time(lambda: taus_fastjet(c, ref), args.repeat)
             diff = np.max(np.abs(taus_jetflow(c, axes) - ak.to_numpy(taus_fastjet(c, ref))))
             print(f"{axes:<15} jetflow {len(c) / t_j:>9.0f} jets/s   fastjet {len(c) / t_f:>8.0f} jets/s   "
                   f"x{t_f / t_j:>5.1f}   max |diff| {diff:.1e}")

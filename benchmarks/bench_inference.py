@@ -16,10 +16,10 @@ import os
 import platform
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from _timing import best_time
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 sys.path.insert(0, str(PLUGINS))
@@ -34,16 +34,6 @@ def inputs(kind: str, n: int, rng) -> np.ndarray:
     p3 = rng.normal(0, 20, (n, 30, 3)).astype(np.float32)
     e = np.linalg.norm(p3, axis=-1, keepdims=True) + 0.2
     return np.concatenate([e, p3], axis=-1)
-
-
-def best(fn, repeat):
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main() -> None:
@@ -93,10 +83,10 @@ def main() -> None:
             print(f"\n## {name}: {args.jets} jets, input {x.shape[1:]}")
             print(f"{'batch':>6} {'model.predict jets/s':>22} {'jetflow plugin jets/s':>22}")
             for b in map(int, args.batches.split(",")):
-                t_bare = best(lambda: model.predict(x, batch_size=b, verbose=0), args.repeat)
+                t_bare = best_time(lambda: model.predict(x, batch_size=b, verbose=0), args.repeat, warmup=True)
                 plugin = ""
                 if loaded is not None:
-                    t_plugin = best(lambda: loaded(x, b), args.repeat)
+                    t_plugin = best_time(lambda: loaded(x, b), args.repeat, warmup=True)
                     plugin = f"{args.jets / t_plugin:>22.0f}"
                 print(f"{b:>6} {args.jets / t_bare:>22.0f} {plugin}")
 

@@ -264,6 +264,23 @@ def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, 
     return jobs
 
 
+def _run_jobs(jobs: list[FileJob], workers: int):
+    """Records of the generated files, as they complete: in this process, or in a pool."""
+    if workers <= 1 or len(jobs) == 1:
+        yield from map(generate_file, jobs)
+        return
+    import multiprocessing
+    import sys
+
+    # fork on Linux: works from scripts without a __main__ guard; each worker only
+    # runs Pythia and numpy (no threads are inherited that it could need)
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(generate_file, job) for job in jobs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
 def generate(
     settings: GenSettings,
     events: int,
@@ -319,30 +336,12 @@ def generate(
         bar = tqdm(total=events, unit="ev", desc=f"generate {settings.process}")
     records = []
     try:
-        if workers <= 1 or len(jobs) == 1:
-            for job in jobs:
-                rec = generate_file(job)
-                records.append(rec)
-                if bar is not None:
-                    bar.update(rec["events"])
-                if on_file:
-                    on_file(rec)
-        else:
-            import multiprocessing
-            import sys
-
-            # fork on Linux: works from scripts without a __main__ guard; each worker only
-            # runs Pythia and numpy (no threads are inherited that it could need)
-            ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(generate_file, job) for job in jobs]
-                for fut in as_completed(futures):
-                    rec = fut.result()
-                    records.append(rec)
-                    if bar is not None:
-                        bar.update(rec["events"])
-                    if on_file:
-                        on_file(rec)
+        for rec in _run_jobs(jobs, workers):
+            records.append(rec)
+            if bar is not None:
+                bar.update(rec["events"])
+            if on_file:
+                on_file(rec)
     finally:
         if bar is not None:
             bar.close()

@@ -1,0 +1,17 @@
+"""Shared by the benchmark scripts (run as ``python benchmarks/NAME.py``)."""
+
+from __future__ import annotations
+
+import time
+
+
+def best_time(fn, repeat: int, warmup: bool = False) -> float:
+    """The shortest of ``repeat`` timed calls of ``fn`` (after one untimed call if ``warmup``)."""
+    if warmup:
+        fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
