@@ -281,6 +281,27 @@ def _run_jobs(jobs: list[FileJob], workers: int):
             yield fut.result()
 
 
+def _reusable(old: dict, wanted: dict, jobs: list[FileJob]) -> tuple[list[dict], list[FileJob]]:
+    """Split ``jobs`` into files an earlier run already made and files still to generate.
+
+    A file is reused when the earlier manifest has the same settings, seed and file size,
+    and lists a file of that name (in this directory) with the same event count and
+    Pythia seed: its content is then the same.  So a larger sample extends a smaller one
+    made with the same seed, and a sample directory can be copied elsewhere.
+    """
+    if any(old.get(k) != wanted[k] for k in ("settings", "seed", "events_per_file")):
+        return [], jobs
+    done = {Path(rec["path"]).name: rec for rec in old.get("files", [])}
+    kept, todo = [], []
+    for job in jobs:
+        rec = done.get(Path(job.path).name)
+        if rec is not None and rec["events"] == job.events and rec["seed"] == job.seed and Path(job.path).is_file():
+            kept.append({**rec, "path": job.path, "reused": True})
+        else:
+            todo.append(job)
+    return kept, todo
+
+
 def generate(
     settings: GenSettings,
     events: int,
@@ -308,8 +329,9 @@ def generate(
     events_per_file
         Events per output file (and per task).
     reuse
-        If ``out`` already holds this sample (its manifest has the same settings,
-        seed and sizes, and every file is there), return it without generating.
+        Keep the files of an earlier run into ``out`` with the same settings, seed and
+        ``events_per_file`` (its manifest says which) and generate only the rest: the
+        same sample again costs nothing, and a larger one extends a smaller one.
 
     Returns
     -------
@@ -324,17 +346,19 @@ def generate(
     manifest_path = out / f"{settings.process}_s{seed}_manifest.json"
     wanted = {"settings": json.loads(json.dumps(asdict(settings))), "seed": seed, "events": events,
               "events_per_file": events_per_file}
+    kept: list[dict] = []
     if reuse and manifest_path.is_file():
-        old = json.loads(manifest_path.read_text())
-        same = all(old.get(k) == v for k, v in wanted.items())
-        if same and all(Path(job.path).is_file() for job in jobs):
-            return old["files"]
+        kept, jobs = _reusable(json.loads(manifest_path.read_text()), wanted, jobs)
+        if not jobs:
+            return kept
     bar = None
     if progress:
         from tqdm import tqdm
 
         bar = tqdm(total=events, unit="ev", desc=f"generate {settings.process}")
-    records = []
+    records = list(kept)
+    if bar is not None and kept:
+        bar.update(sum(rec["events"] for rec in kept))
     try:
         for rec in _run_jobs(jobs, workers):
             records.append(rec)

@@ -35,6 +35,7 @@ class StudyPlan:
     events: dict[str, int]  # per sample (training and evaluation each): process -> events
     models: list[str]
     epochs: int = 30
+    patience: int = 5  # early stopping on the validation loss
     model_args: dict[str, dict[str, Any]] = field(default_factory=dict)
     workers: int = 2
     events_per_file: int = 2500
@@ -64,6 +65,7 @@ def reproduce_plan(out: str, scale: float, workers: int = 2, progress: bool = Tr
         events={"wprime": int(4000 * scale), "qcd": int(16000 * scale)},
         models=["fisher", "maxout", "convnet", "lbn"],
         epochs=40,
+        patience=10,
         workers=workers,
         progress=progress,
     )
@@ -104,12 +106,17 @@ def run_study(plan: StudyPlan) -> dict[str, Any]:
     t_all = time.time()
 
     t0 = time.time()
+    generated: dict[str, dict[str, int]] = {}
     for sample, seed in (("train", plan.seed), ("eval", plan.seed + 1000)):
         for process, n in plan.events.items():
             settings = GenSettings(process, wprime_mass=plan.wprime_mass, pthat_min=plan.pthat_min, pthat_max=plan.pthat_max)
             _say(plan, f"generating {n} {process} events ({sample} sample)")
-            generate(settings, n, root / "samples" / sample, seed=seed, workers=plan.workers,
-                     events_per_file=plan.events_per_file, progress=plan.progress, reuse=True)
+            files = generate(settings, n, root / "samples" / sample, seed=seed, workers=plan.workers,
+                             events_per_file=plan.events_per_file, progress=plan.progress, reuse=True)
+            reused = sum(rec["events"] for rec in files if rec.get("reused"))
+            generated[f"{sample}_{process}"] = {"events": n, "reused": reused}
+            if reused:
+                _say(plan, f"  {reused} of them reused from an earlier run into {plan.out}")
     timings["generate"] = time.time() - t0
 
     t0 = time.time()
@@ -135,7 +142,7 @@ def run_study(plan: StudyPlan) -> dict[str, Any]:
         t0 = time.time()
         _say(plan, f"training {name}")
         path = root / "models" / f"{name}.keras"
-        options = {"epochs": plan.epochs, "seed": plan.seed, "progress": plan.progress,
+        options = {"epochs": plan.epochs, "patience": plan.patience, "seed": plan.seed, "progress": plan.progress,
                    "model_args": plan.model_args.get(name, {}), "n_particles": plan.n_particles}
         record = pm.hook.jetflow_train_model(model=name, data=str(root / "export_train"), out=str(path), options=options)
         if record is None:
@@ -175,7 +182,7 @@ def run_study(plan: StudyPlan) -> dict[str, Any]:
 
     rows = summary_rows(result.combined("roc"))
     jets = {ds: result[ds]["cutflow"].counts[result[ds]["cutflow"].steps[-1]] for ds in result.datasets}
-    record = {"plan": asdict(plan), "timings_s": timings, "validation": records, "evaluation_jets": jets,
+    record = {"plan": asdict(plan), "timings_s": timings, "generated": generated, "validation": records, "evaluation_jets": jets,
               "summary": rows, "report": str(root / "report")}
     (root / "study.json").write_text(json.dumps(record, indent=2, default=str))
     write_markdown(record, root / "study.md")
@@ -193,9 +200,16 @@ def write_markdown(record: dict[str, Any], path: Path, plots: str = "report") ->
         f"and {plan['events']['qcd']} QCD ({plan['pthat_min']:.0f} < pTHat < {plan['pthat_max']:.0f} GeV) events, "
         f"seeds {plan['seed']} and {plan['seed'] + 1000}.",
         f"Selected evaluation jets (250 < pT < 300 GeV, 65 < m < 95 GeV): {record['evaluation_jets']}.",
-        f"Networks: {', '.join(plan['models'])}; at most {plan['epochs']} epochs, early stopping.",
+        f"Networks: {', '.join(plan['models'])}; at most {plan['epochs']} epochs, "
+        f"early stopping (patience {plan.get('patience', 5)}).",
         "",
         "Wall time on this run's machine: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + ".",
+    ]
+    reused = {k: v["reused"] for k, v in record.get("generated", {}).items() if v["reused"]}
+    if reused:
+        lines.append("Events reused from an earlier run (not generated in this one): "
+                     + ", ".join(f"{k} {v}" for k, v in reused.items()) + ".")
+    lines += [
         "",
         "Validation (training sample's held-out quarter): "
         + ", ".join(f"{m} AUC {v['auc']:.3f}" for m, v in record["validation"].items()) + ".",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import glob
+import shutil
+from pathlib import Path
 
 import awkward as ak
 import numpy as np
@@ -96,7 +98,30 @@ def test_reuse_returns_an_existing_sample(tmp_path):
     first = gen.generate(s, 20, tmp_path, seed=4, events_per_file=20, progress=False)
     stamp = (tmp_path / "qcd_s4_0000.root").stat().st_mtime_ns
     again = gen.generate(s, 20, tmp_path, seed=4, events_per_file=20, progress=False, reuse=True)
+    assert all(rec.pop("reused") for rec in again)
     assert again == first and (tmp_path / "qcd_s4_0000.root").stat().st_mtime_ns == stamp
     # other settings: generated anew
     gen.generate(gen.GenSettings("qcd", pthat_min=250.0), 20, tmp_path, seed=4, events_per_file=20, progress=False, reuse=True)
     assert (tmp_path / "qcd_s4_0000.root").stat().st_mtime_ns != stamp
+
+
+def test_reuse_extends_a_smaller_sample(tmp_path):
+    s = gen.GenSettings("qcd")
+    small, big, fresh = tmp_path / "small", tmp_path / "big", tmp_path / "fresh"
+    gen.generate(s, 20, small, seed=5, events_per_file=10, progress=False)
+    shutil.copytree(small, big)  # a copied sample directory is reused too
+    stamps = {p.name: p.stat().st_mtime_ns for p in big.glob("*.root")}
+    records = gen.generate(s, 35, big, seed=5, events_per_file=10, progress=False, reuse=True)
+    assert [Path(r["path"]).parent for r in records] == [big] * 4
+    assert [r["events"] for r in records] == [10, 10, 10, 5]
+    for name, stamp in stamps.items():  # the first two files were not touched
+        assert (big / name).stat().st_mtime_ns == stamp
+    gen.generate(s, 35, fresh, seed=5, events_per_file=10, progress=False)
+    for name in ("qcd_s5_0000.root", "qcd_s5_0003.root"):
+        with uproot.open(big / name) as a, uproot.open(fresh / name) as b:
+            ta, tb = a[gen.TREE_NAME], b[gen.TREE_NAME]
+            assert ak.to_list(ta["Particle_pt"].array()) == ak.to_list(tb["Particle_pt"].array())
+            assert ta["event"].array().tolist() == tb["event"].array().tolist()
+    # a different file size: nothing is reused, all files made again
+    gen.generate(s, 35, big, seed=5, events_per_file=7, progress=False, reuse=True)
+    assert len(list(big.glob("qcd_s5_*.root"))) == 5
