@@ -64,6 +64,15 @@ def test_taus_match_fastjet_contrib(jets, axes, tol):
     assert rel_diff(mine, ref).max() < tol
 
 
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_taus_other_beta_match_fastjet_contrib(jets, beta):
+    # each beta case has its own compiled axis-update loop
+    for axes in ("wta_kt", "onepass_wta_kt"):
+        mine = taus(jets.constituents, axes=axes, beta=beta)
+        ref = reference_taus(jets.constituents, axes, beta=beta)
+        assert rel_diff(mine, ref).max() < 1e-6
+
+
 def test_taus_cms_ak8_settings(jets):
     mine = taus(jets.constituents, axes="onepass_kt", r0=0.8)
     ref = reference_taus(jets.constituents, "onepass_kt", r0=0.8)
