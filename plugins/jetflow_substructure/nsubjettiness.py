@@ -21,7 +21,16 @@ Delta R in (rapidity, phi), as FastJet contrib's ``Nsubjettiness`` with
 One exclusive-kt clustering per jet serves N = 1, 2, 3 (the axes of N jets are
 the clustering's state with N jets left).  The clustering keeps a
 nearest-neighbour table (FastJet's N2Plain idea): O(n^2) per jet instead of
-O(n^3).  A jet with n <= N constituents has tau_N = 0 (as in FastJet contrib).
+O(n^3).  With WTA recombination points never move, so the clusters stay in
+rapidity-sorted arrays and a nearest-neighbour search scans a short window
+(``_wta_kt_axes``).  The one-pass update and tau itself are single
+vectorised passes over the particles.  A jet with n <= N constituents has
+tau_N = 0 (as in FastJet contrib).
+
+Where the time goes (100-constituent jets, one core of the 2-core VM, WTA
+axes): ~7 us initial nearest neighbours, ~21 us the 99 merges, ~0.4 us the
+three tau sums; one-pass iterations add ~13 us (about 60 iterations over
+N = 1, 2, 3).
 
 Exact ties (two pairs at exactly the same kt distance, common on a tower grid)
 may be merged in another order than FastJet's, which can change the axes of a
@@ -324,12 +333,13 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
 
     The survivor of a WTA merge keeps its direction, so the geometry only loses
     points.  The clusters sit in arrays sorted in rapidity; a merged-away
-    cluster gets phi = inf, at infinite distance from everything, and once
-    half the entries are dead the arrays are compacted.  A nearest-neighbour
-    search scans outwards from a point and stops once the rapidity gap alone
-    exceeds the best distance.  Each cluster knows who has it as nearest
-    neighbour (linked "in" lists), so a merge revisits only those.  The
-    smallest kt distance comes from per-block minima (blocks of ``BLOCK``).
+    cluster gets phi = inf, at infinite distance from everything (squeezing
+    the dead out as they accumulate gained nothing measurable at n = 100).  A
+    nearest-neighbour search scans outwards from a point and stops once the
+    rapidity gap alone exceeds the best distance.  Each cluster knows who has
+    it as nearest neighbour (linked "in" lists), so a merge revisits only
+    those.  The smallest kt distance comes from per-block minima (blocks of
+    ``BLOCK``).
 
     wf: [7, >= n] floats, wi: [7, >= n + 1] ints.
     """
@@ -345,8 +355,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     in_head = wi[2]
     in_next = wi[3]
     in_prev = wi[4]
-    counts = wi[5]
-    _rapidity_order(n, rap, ids, counts)
+    _rapidity_order(n, rap, ids, wi[5])
     for q in range(n):
         k = ids[q]
         y[q] = rap[k]
@@ -356,13 +365,17 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     _sorted_neighbours(n, y, p, gnn, gd)
     for q in range(n):
         dkt[q] = min(pt2[q], pt2[gnn[q]]) * gd[q] if gnn[q] >= 0 else np.inf
-    size = n  # entries in the arrays, alive or dead
-    _index(size, gnn, dkt, bmin, in_head, in_next, in_prev)
+    for q in range(n):
+        in_head[q] = -1
+    for q in range(n):
+        _in_add(q, gnn[q], in_head, in_next, in_prev)
+    for q in range(0, n, BLOCK):
+        _block_min(dkt, bmin, q, n)
     m = n
     if m <= 3:
-        _snapshot(size, y, p, m, out_rap, out_phi)
+        _snapshot(n, y, p, m, out_rap, out_phi)
     while m > 1:
-        i = _argmin(dkt, ids, bmin, size)
+        i = _argmin(dkt, ids, bmin, n)
         j = gnn[i]
         if pt[j] > pt[i]:
             s, r = j, i
@@ -373,7 +386,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
         # r merges away: infinitely far from everything, out of its target's in-list
         p[r] = np.inf
         dkt[r] = np.inf
-        _block_min(dkt, bmin, r, size)
+        _block_min(dkt, bmin, r, n)
         _in_remove(r, gnn[r], in_head, in_next, in_prev)
         m -= 1
         if m == 1:
@@ -384,52 +397,22 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
         k = in_head[r]
         while k >= 0:
             after = in_next[k]
-            _find_nn(k, size, y, p, gnn, gd)
+            _find_nn(k, n, y, p, gnn, gd)
             _in_add(k, gnn[k], in_head, in_next, in_prev)
             dkt[k] = min(pt2[k], pt2[gnn[k]]) * gd[k]
-            _block_min(dkt, bmin, k, size)
+            _block_min(dkt, bmin, k, n)
             k = after
         in_head[r] = -1
         # s is harder now: its distance and those of its followers change
         dkt[s] = min(pt2[s], pt2[gnn[s]]) * gd[s]
-        _block_min(dkt, bmin, s, size)
+        _block_min(dkt, bmin, s, n)
         k = in_head[s]
         while k >= 0:
             dkt[k] = min(pt2[k], pt2[s]) * gd[k]
-            _block_min(dkt, bmin, k, size)
+            _block_min(dkt, bmin, k, n)
             k = in_next[k]
         if m <= 3:
-            _snapshot(size, y, p, m, out_rap, out_phi)
-        if 2 * m <= size and size > 2 * BLOCK:
-            # squeeze out the dead: same order, so the same results, shorter scans
-            t = 0
-            for q in range(size):
-                if p[q] != np.inf:
-                    counts[q] = t
-                    y[t] = y[q]
-                    p[t] = p[q]
-                    pt[t] = pt[q]
-                    pt2[t] = pt2[q]
-                    gd[t] = gd[q]
-                    dkt[t] = dkt[q]
-                    ids[t] = ids[q]
-                    gnn[t] = gnn[q]
-                    t += 1
-            size = t
-            for q in range(size):
-                gnn[q] = counts[gnn[q]]
-            _index(size, gnn, dkt, bmin, in_head, in_next, in_prev)
-
-
-@nb.njit(cache=True)
-def _index(size, gnn, dkt, bmin, in_head, in_next, in_prev):
-    """The in-lists and the block minima of the WTA clustering, from scratch."""
-    for q in range(size):
-        in_head[q] = -1
-    for q in range(size):
-        _in_add(q, gnn[q], in_head, in_next, in_prev)
-    for q in range(0, size, BLOCK):
-        _block_min(dkt, bmin, q, size)
+            _snapshot(n, y, p, m, out_rap, out_phi)
 
 
 @nb.njit(cache=True, inline="always")
