@@ -584,35 +584,28 @@ _SUMS_ANY = _make_update_sums(_weight_any)
 @nb.njit(cache=True)
 def _one_pass(pt, rap, phi, ax_rap, ax_phi, n_axes, beta, accuracy, max_attempts, sums):
     """FastJet contrib's axis refinement for the pT-R measure (``UpdateAxes``),
-    iterated until the axes move by less than ``accuracy`` on average."""
-    old_rap = ax_rap[:n_axes].copy()
-    old_phi = ax_phi[:n_axes].copy()
-    new_rap = np.empty(n_axes)
-    new_phi = np.empty(n_axes)
+    iterated until the axes move by less than ``accuracy`` on average.  The seed
+    axes ``ax_rap``, ``ax_phi`` are refined in place."""
     eps2 = accuracy * accuracy
     for _ in range(max_attempts):
         if beta == 1.0:
-            _SUMS_BETA1(pt, rap, phi, old_rap, old_phi, n_axes, eps2, beta, sums)
+            _SUMS_BETA1(pt, rap, phi, ax_rap, ax_phi, n_axes, eps2, beta, sums)
         elif beta == 2.0:
-            _SUMS_BETA2(pt, rap, phi, old_rap, old_phi, n_axes, eps2, beta, sums)
+            _SUMS_BETA2(pt, rap, phi, ax_rap, ax_phi, n_axes, eps2, beta, sums)
         else:
-            _SUMS_ANY(pt, rap, phi, old_rap, old_phi, n_axes, eps2, beta, sums)
+            _SUMS_ANY(pt, rap, phi, ax_rap, ax_phi, n_axes, eps2, beta, sums)
         cmp = 0.0
         for a in range(n_axes):
             sw, sr, sp = sums[a, 0], sums[a, 1], sums[a, 2]
-            if sw == 0.0:
-                new_rap[a] = old_rap[a]
-                new_phi[a] = old_phi[a]
-            else:
-                new_rap[a] = sr / sw
-                new_phi[a] = (sp / sw + TWO_PI) % TWO_PI
-            cmp += np.sqrt(_dist2(old_rap[a], old_phi[a], new_rap[a], new_phi[a]))
-        cmp /= n_axes
-        old_rap[:] = new_rap
-        old_phi[:] = new_phi
-        if cmp <= accuracy:
+            if sw != 0.0:  # an axis without particles stays
+                new_rap = sr / sw
+                new_phi = (sp / sw + TWO_PI) % TWO_PI
+                cmp += np.sqrt(_dist2(ax_rap[a], ax_phi[a], new_rap, new_phi))
+                ax_rap[a] = new_rap
+                ax_phi[a] = new_phi
+        if cmp / n_axes <= accuracy:
             break
-    return _tau(pt, rap, phi, old_rap, old_phi, n_axes, beta)
+    return _tau(pt, rap, phi, ax_rap, ax_phi, n_axes, beta)
 
 
 @nb.njit(cache=True, parallel=False)
