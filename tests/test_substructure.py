@@ -113,6 +113,15 @@ def test_degenerate_jets_have_defined_values():
     np.testing.assert_array_equal(out["delta_r"], 0)  # fewer than two subjets
 
 
+def test_non_finite_constituents_are_refused():
+    offsets = np.array([0, 3])
+    ok = np.array([1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match=r"constituent 1 has eta = nan"):
+        nsubjettiness(offsets, ok, np.array([0.0, np.nan, 0.1]), ok * 0.1)
+    with pytest.raises(ValueError, match=r"constituent 2 has phi = inf"):
+        nsubjettiness(offsets, ok, ok * 0.1, np.array([0.0, 0.1, np.inf]), axes="kt")
+
+
 def test_delta_r_of_subjets(jets):
     dr = subjet_delta_r(jets.subjets)
     two = ak.to_numpy(ak.num(jets.subjets)) >= 2

@@ -691,6 +691,11 @@ def nsubjettiness(
     eta = np.ascontiguousarray(eta, dtype=np.float64)
     phi = np.ascontiguousarray(phi, dtype=np.float64)
     mass = np.zeros_like(pt) if mass is None else np.ascontiguousarray(mass, dtype=np.float64)
+    for name, values in (("pt", pt), ("eta", eta), ("phi", phi), ("mass", mass)):
+        bad = ~np.isfinite(values)
+        if bad.any():  # the kernels bin and compare these: refuse rather than misbehave
+            i = int(np.argmax(bad))
+            raise ValueError(f"nsubjettiness: constituent {i} has {name} = {values[i]} (must be finite)")
     # rapidity: y = asinh(pz / mT), mT = sqrt(pT^2 + m^2); y = eta for massless inputs
     massive = mass > 0
     rap = eta.copy()
