@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import platform
 import time
+
+
+def machine(extra: str = "") -> str:
+    """The header line naming the machine a benchmark ran on (with ``extra`` appended)."""
+    cpu = platform.processor() or platform.machine()
+    line = f"# {platform.node()} {cpu} ({os.cpu_count()} cores), python {platform.python_version()}"
+    return f"{line}, {extra}" if extra else line
 
 
 def best_time(fn, repeat: int, warmup: bool = False) -> float:

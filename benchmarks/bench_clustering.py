@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import argparse
 import glob
-import platform
 import tempfile
 import time
 
+from _timing import machine
 from coffea.nanoevents import NanoEventsFactory
+from jetflow_clustering.clustering import cluster_jets
+from jetflow_clustering.towers import build_towers, particles_table
 
 from jetflow.generate import GenSettings, generate
 from jetflow.schema import JetflowSchema
-from jetflow_clustering.clustering import cluster_jets
-from jetflow_clustering.towers import build_towers, particles_table
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(machine())
     print(f"{'sample':<7} {'input':<9} {'events':>6} {'jets':>6} {'inputs/ev':>9} {'jets/s':>9} {'towers ms':>9}")
     with tempfile.TemporaryDirectory() as tmp:
         for process in ("wprime", "qcd"):

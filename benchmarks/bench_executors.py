@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import glob
-import platform
 import tempfile
 import time
 
 import awkward as ak
+from _timing import machine
 
 import jetflow
 from jetflow.generate import GenSettings, generate
@@ -67,7 +67,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=4000, help="per process")
     ap.add_argument("--chunksize", type=int, default=1000)
     args = ap.parse_args()
-    print(f"# {platform.node()} {platform.machine()}, python {platform.python_version()}, 2 cores")
+    print(machine())
     with tempfile.TemporaryDirectory() as tmp:
         for process in ("wprime", "qcd"):
             generate(GenSettings(process), args.events, tmp, seed=9, workers=2, events_per_file=args.events // 2, progress=False)

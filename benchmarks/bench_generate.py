@@ -12,9 +12,10 @@ from both rates.
 from __future__ import annotations
 
 import argparse
-import platform
 import tempfile
 import time
+
+from _timing import machine
 
 from jetflow.generate import FileJob, GenSettings, derive_seed, generate_file, make_pythia
 
@@ -40,7 +41,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
-    print(f"# {platform.node()} {platform.processor() or platform.machine()}, python {platform.python_version()}")
+    print(machine())
     print(f"{'process':<8} {'bare ev/s':>10} {'jetflow ev/s':>13} {'ratio':>6}")
     for process in ("wprime", "qcd"):
         s = GenSettings(process)

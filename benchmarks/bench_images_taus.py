@@ -18,21 +18,20 @@ from __future__ import annotations
 
 import argparse
 import glob
-import platform
 import tempfile
 
 import awkward as ak
 import fastjet
 import numpy as np
-from _timing import best_time
+from _timing import best_time, machine
 from coffea.nanoevents import NanoEventsFactory
-
-from jetflow.generate import GenSettings, generate
-from jetflow.schema import JetflowSchema
 from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
 from jetflow_images.images import build_images
 from jetflow_substructure.nsubjettiness import nsubjettiness
+
+from jetflow.generate import GenSettings, generate
+from jetflow.schema import JetflowSchema
 
 
 def images_loop(jets, npix=25, size=0.1):
@@ -104,7 +103,7 @@ def main() -> None:
     ap.add_argument("--events", type=int, default=2000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    print(f"# {platform.node()} {platform.machine()}, python {platform.python_version()}, one core")
+    print(machine("timed on one core"))
     towers, untrimmed = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for process in ("wprime", "qcd"):

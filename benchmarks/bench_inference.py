@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from _timing import best_time
+from _timing import best_time, machine
 
 PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
 sys.path.insert(0, str(PLUGINS))
@@ -66,8 +65,7 @@ def main() -> None:
         import jax
 
         device = str(jax.devices()[0])
-    print(f"# {platform.node()} {platform.machine()}, python {platform.python_version()}, keras {keras.__version__} "
-          f"backend {backend}, device {device}")
+    print(machine(f"keras {keras.__version__} backend {backend}, device {device}"))
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         for name, build in (("convnet", convnet), ("lbn", lbn)):
