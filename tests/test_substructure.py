@@ -73,6 +73,31 @@ def test_taus_other_beta_match_fastjet_contrib(jets, beta):
         assert rel_diff(mine, ref).max() < 1e-6
 
 
+@pytest.mark.parametrize("axes,tol", [("kt", 1e-6), ("wta_kt", 1e-6), ("onepass_kt", 1e-4), ("onepass_wta_kt", 1e-4)])
+def test_taus_in_any_phi_frame(jets, axes, tol):
+    # WTA clustering and one-pass updates take plain phi differences when a jet's
+    # constituents span less than pi in [0, 2 pi) or in [-pi, pi), and wrap them
+    # otherwise: jets turned onto phi = 0 and pi (straddling either cut), phi given
+    # beyond 2 pi, and particles spread all around phi must all agree with FastJet
+    c = jets.constituents[:150]
+    onto_0 = ak.with_field(c, c.phi - jets.phi[:150], "phi")
+    onto_pi = ak.with_field(c, c.phi + (np.pi - jets.phi[:150]), "phi")
+    turned = ak.with_field(c, c.phi + 4 * np.pi, "phi")
+    rng = np.random.default_rng(7)
+    counts = rng.integers(4, 60, 100)
+    total = int(counts.sum())
+    around = ak.unflatten(ak.zip({"pt": rng.exponential(20.0, total), "eta": rng.uniform(-1.5, 1.5, total),
+                                  "phi": rng.uniform(-np.pi, np.pi, total), "mass": np.full(total, 0.14)}), counts)
+    phi0 = around.phi % (2 * np.pi)
+    phi1 = ak.where(phi0 >= np.pi, phi0 - 2 * np.pi, phi0)
+    spans = [ak.to_numpy(ak.max(f, axis=1) - ak.min(f, axis=1)) for f in (phi0, phi1)]
+    assert (np.minimum(*spans) > np.pi).mean() > 0.8  # mostly no compact frame
+    for label, constituents in (("onto 0", onto_0), ("onto pi", onto_pi), ("beyond 2 pi", turned), ("all around", around)):
+        mine = taus(constituents, axes=axes)
+        ref = reference_taus(constituents, axes)
+        assert rel_diff(mine, ref).max() < tol, label
+
+
 def test_taus_cms_ak8_settings(jets):
     mine = taus(jets.constituents, axes="onepass_kt", r0=0.8)
     ref = reference_taus(jets.constituents, "onepass_kt", r0=0.8)
