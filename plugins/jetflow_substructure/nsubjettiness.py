@@ -319,10 +319,11 @@ BLOCK = 8  # clusters per block of the minimum search in the WTA clustering
 
 @nb.njit(cache=True, inline="always")
 def _block_min(dkt, bmin, k, n):
-    """Re-establish the minimum of the block of position k after dkt[k] changed."""
+    """Re-establish the minimum of the block of position k after dkt[k] changed
+    (dkt is padded with inf to whole blocks: fixed trip count, vectorised)."""
     lo = (k // BLOCK) * BLOCK
     mn = np.inf
-    for p in range(lo, min(lo + BLOCK, n)):
+    for p in range(lo, lo + BLOCK):
         v = dkt[p]
         mn = v if v < mn else mn
     bmin[k // BLOCK] = mn
@@ -330,17 +331,35 @@ def _block_min(dkt, bmin, k, n):
 
 @nb.njit(cache=True, inline="always")
 def _argmin(dkt, ids, bmin, n):
-    """Position of the smallest dkt; among equal ones the lowest input index (FastJet's order)."""
+    """Position of the smallest dkt; among equal ones the lowest input index (FastJet's order).
+
+    Without ties the block and the position come out of branch-free sums."""
     n_blocks = (n + BLOCK - 1) // BLOCK
     mn = np.inf
     for b in range(n_blocks):
         v = bmin[b]
         mn = v if v < mn else mn
+    count = 0
+    at = 0
+    for b in range(n_blocks):
+        e = np.int64(bmin[b] == mn)
+        count += e
+        at += b * e
+    if count == 1:
+        lo = at * BLOCK
+        count = 0
+        at = 0
+        for p in range(lo, lo + BLOCK):
+            e = np.int64(dkt[p] == mn)
+            count += e
+            at += p * e
+        if count == 1:
+            return at
     best_id = np.iinfo(np.int64).max
     best_p = -1
     for b in range(n_blocks):
         if bmin[b] == mn:
-            for p in range(b * BLOCK, min(b * BLOCK + BLOCK, n)):
+            for p in range(b * BLOCK, b * BLOCK + BLOCK):
                 if dkt[p] == mn and ids[p] < best_id:
                     best_id = ids[p]
                     best_p = p
@@ -361,7 +380,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     those.  The smallest kt distance comes from per-block minima (blocks of
     ``BLOCK``).
 
-    wf: [7, >= n] floats, wi: [7, >= n + 1] ints.
+    wf: [7, >= n rounded up to whole blocks] floats, wi: [7, >= n + 1] ints.
     """
     y = wf[0]
     p = wf[1]
@@ -385,6 +404,8 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     _SORTED_NEIGHBOURS_COMPACT(n, y, p, gnn, gd)
     for q in range(n):
         dkt[q] = min(pt2[q], pt2[gnn[q]]) * gd[q] if gnn[q] >= 0 else np.inf
+    for q in range(n, (n + BLOCK - 1) // BLOCK * BLOCK):
+        dkt[q] = np.inf
     for q in range(n):
         in_head[q] = -1
     for q in range(n):
@@ -724,7 +745,7 @@ def _taus_kernel(offsets, pt, rap, phi, px, py, pz, e, mode, beta, r0, accuracy,
     _taus_loop(
         offsets, pt, rap, phi, px, py, pz, e, mode, beta, r0, accuracy, max_attempts, out,
         np.zeros((2, 3, 3)), np.empty((3, 3)), np.empty(max_n), np.empty((12, max_n)),
-        np.empty((4, max_n), dtype=np.int64), np.empty((7, max_n)), np.empty((7, max_n + 1), dtype=np.int64),
+        np.empty((4, max_n), dtype=np.int64), np.empty((7, max_n + BLOCK)), np.empty((7, max_n + 1), dtype=np.int64),
     )
     return out
 
