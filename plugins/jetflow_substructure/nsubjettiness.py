@@ -330,40 +330,23 @@ def _block_min(dkt, bmin, k, n):
 
 
 @nb.njit(cache=True, inline="always")
-def _argmin(dkt, ids, bmin, n):
-    """Position of the smallest dkt; among equal ones the lowest input index (FastJet's order).
+def _argmin(dkt, bmin, n):
+    """Position of the smallest dkt; among equal ones the lowest position (rapidity order).
 
-    Without ties the block and the position come out of branch-free sums."""
+    The minimum of the block minima vectorises; finding it again costs two
+    well-predicted scans.  (Settling ties by input index instead cost 10% of the
+    clustering: the two ends of the closest pair always tie.)"""
     n_blocks = (n + BLOCK - 1) // BLOCK
     mn = np.inf
     for b in range(n_blocks):
         v = bmin[b]
         mn = v if v < mn else mn
-    count = 0
-    at = 0
-    for b in range(n_blocks):
-        e = np.int64(bmin[b] == mn)
-        count += e
-        at += b * e
-    if count == 1:
-        lo = at * BLOCK
-        count = 0
-        at = 0
-        for p in range(lo, lo + BLOCK):
-            e = np.int64(dkt[p] == mn)
-            count += e
-            at += p * e
-        if count == 1:
-            return at
-    best_id = np.iinfo(np.int64).max
-    best_p = -1
     for b in range(n_blocks):
         if bmin[b] == mn:
             for p in range(b * BLOCK, b * BLOCK + BLOCK):
-                if dkt[p] == mn and ids[p] < best_id:
-                    best_id = ids[p]
-                    best_p = p
-    return best_p
+                if dkt[p] == mn:
+                    return p
+    return -1
 
 
 @nb.njit(cache=True, _nrt=False)
@@ -416,7 +399,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     if m <= 3:
         _snapshot(n, y, p, m, out_rap, out_phi)
     while m > 1:
-        i = _argmin(dkt, ids, bmin, n)
+        i = _argmin(dkt, bmin, n)
         j = gnn[i]
         if pt[j] > pt[i]:
             s, r = j, i
