@@ -28,9 +28,10 @@ vectorised passes over the particles.  A jet with n <= N constituents has
 tau_N = 0 (as in FastJet contrib).
 
 Where the time goes (100-constituent jets, one core of the 2-core VM, WTA
-axes): ~7 us initial nearest neighbours, ~21 us the 99 merges, ~0.4 us the
-three tau sums; one-pass iterations add ~13 us (about 60 iterations over
-N = 1, 2, 3).
+axes, 23 us per jet): ~6 us set-up and initial nearest neighbours, ~15 us the
+99 merges, ~1 us rapidities, ~0.4 us the three tau sums; one-pass iterations
+add ~9 us (about 60 iterations over N = 1, 2, 3).  docs/benchmarks.md has the
+measurements and what was tried.
 
 Exact ties (two pairs at exactly the same kt distance, common on a tower grid)
 may be merged in another order than FastJet's, which can change the axes of a
@@ -361,7 +362,8 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     rapidity gap alone exceeds the best distance.  Each cluster knows who has
     it as nearest neighbour (linked "in" lists), so a merge revisits only
     those.  The smallest kt distance comes from per-block minima (blocks of
-    ``BLOCK``).
+    ``BLOCK``).  ``phi`` must be in a compact frame (``_compact_frame``): the
+    distances are plain differences.
 
     wf: [7, >= n rounded up to whole blocks] floats, wi: [7, >= n + 1] ints.
     """
