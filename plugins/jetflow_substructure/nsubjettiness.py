@@ -319,7 +319,7 @@ BLOCK = 8  # clusters per block of the minimum search in the WTA clustering
 
 
 @nb.njit(cache=True, inline="always")
-def _block_min(dkt, bmin, k, n):
+def _block_min(dkt, bmin, k):
     """Re-establish the minimum of the block of position k after dkt[k] changed
     (dkt is padded with inf to whole blocks: fixed trip count, vectorised)."""
     lo = (k // BLOCK) * BLOCK
@@ -396,7 +396,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
     for q in range(n):
         _in_add(q, gnn[q], in_head, in_next, in_prev)
     for q in range(0, n, BLOCK):
-        _block_min(dkt, bmin, q, n)
+        _block_min(dkt, bmin, q)
     m = n
     if m <= 3:
         _snapshot(n, y, p, m, out_rap, out_phi)
@@ -412,7 +412,7 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
         # r merges away: infinitely far from everything, out of its target's in-list
         p[r] = np.inf
         dkt[r] = np.inf
-        _block_min(dkt, bmin, r, n)
+        _block_min(dkt, bmin, r)
         _in_remove(r, gnn[r], in_head, in_next, in_prev)
         m -= 1
         if m == 1:
@@ -426,16 +426,16 @@ def _wta_kt_axes(n, rap, phi, pt_in, out_rap, out_phi, wf, wi):
             _FIND_NN_COMPACT(k, n, y, p, gnn, gd)
             _in_add(k, gnn[k], in_head, in_next, in_prev)
             dkt[k] = min(pt2[k], pt2[gnn[k]]) * gd[k]
-            _block_min(dkt, bmin, k, n)
+            _block_min(dkt, bmin, k)
             k = after
         in_head[r] = -1
         # s is harder now: its distance and those of its followers change
         dkt[s] = min(pt2[s], pt2[gnn[s]]) * gd[s]
-        _block_min(dkt, bmin, s, n)
+        _block_min(dkt, bmin, s)
         k = in_head[s]
         while k >= 0:
             dkt[k] = min(pt2[k], pt2[s]) * gd[k]
-            _block_min(dkt, bmin, k, n)
+            _block_min(dkt, bmin, k)
             k = in_next[k]
         if m <= 3:
             _snapshot(n, y, p, m, out_rap, out_phi)
