@@ -19,9 +19,9 @@ from _timing import machine
 from coffea.nanoevents import NanoEventsFactory
 from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
+from jetflow_generation.pythia import GenSettings, generate
 
-from jetflow.generate import GenSettings, generate
-from jetflow.schema import JetflowSchema
+from jetflow.formats.schema import JetflowSchema
 
 
 def main() -> None:

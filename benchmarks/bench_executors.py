@@ -21,7 +21,7 @@ import awkward as ak
 from _timing import machine
 
 import jetflow
-from jetflow.generate import GenSettings, generate
+from jetflow_generation.pythia import GenSettings, generate
 
 
 def config(tmp, chunksize):
@@ -30,8 +30,8 @@ def config(tmp, chunksize):
             "wprime": {"files": [f"{tmp}/wprime_s9_*.root"], "label": "signal"},
             "qcd": {"files": [f"{tmp}/qcd_s9_*.root"], "label": "background"},
         },
-        "jets": {"source": "towers"},
-        "outputs": {"roc": {"discriminants": {"tau21": "lower", "mass": "likelihood"}}},
+        "clustering": {"source": "towers"},
+        "accumulators": {"roc": {"discriminants": {"tau21": "lower", "mass": "likelihood"}}},
         "weights": {"normalize": False},
         "run": {"progress": False, "chunksize": chunksize},
     }

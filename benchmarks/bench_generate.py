@@ -17,7 +17,7 @@ import time
 
 from _timing import machine
 
-from jetflow.generate import FileJob, GenSettings, derive_seed, generate_file, make_pythia
+from jetflow_generation.pythia import FileJob, GenSettings, derive_seed, generate_file, make_pythia
 
 
 def bare(settings: GenSettings, events: int, seed: int) -> float:

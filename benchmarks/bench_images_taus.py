@@ -27,11 +27,11 @@ from _timing import best_time, machine
 from coffea.nanoevents import NanoEventsFactory
 from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
+from jetflow_generation.pythia import GenSettings, generate
 from jetflow_images.images import build_images
 from jetflow_substructure.nsubjettiness import nsubjettiness
 
-from jetflow.generate import GenSettings, generate
-from jetflow.schema import JetflowSchema
+from jetflow.formats.schema import JetflowSchema
 
 
 def images_loop(jets, npix=25, size=0.1):

@@ -27,7 +27,7 @@ sys.path.insert(0, str(PLUGINS))
 def inputs(kind: str, n: int, rng) -> np.ndarray:
     if kind == "convnet":
         x = np.zeros((n, 25, 25, 1), np.float32)
-        lit = rng.random((n, 25, 25)) < 0.12  # ~12% of pixels lit, as in seed 000
+        lit = rng.random((n, 25, 25)) < 0.12  # ~12% of pixels lit, as in [jet-images]
         x[..., 0][lit] = rng.exponential(5.0, lit.sum())
         return x
     p3 = rng.normal(0, 20, (n, 30, 3)).astype(np.float32)

@@ -24,7 +24,7 @@ import awkward as ak
 import hist
 from coffea import processor
 
-from jetflow.schema import QuietPFNanoAODSchema
+from jetflow.formats.schema import QuietPFNanoAODSchema
 from jetflow_clustering import pfnano_jets
 from jetflow_images import jet_images
 from jetflow_inference import score

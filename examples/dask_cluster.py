@@ -25,8 +25,8 @@ def main(samples: str) -> None:
             "wprime": {"files": [str(samples / "wprime_s1_*.root")], "label": "signal"},
             "qcd": {"files": [str(samples / "qcd_s1_*.root")], "label": "background"},
         },
-        "jets": {"source": "towers"},
-        "outputs": {"roc": {"discriminants": {"tau21": "lower", "mass": "likelihood"}}},
+        "clustering": {"source": "towers"},
+        "accumulators": {"roc": {"discriminants": {"tau21": "lower", "mass": "likelihood"}}},
         "run": {"chunksize": 500},
     }
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, Client(cluster) as client:

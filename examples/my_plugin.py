@@ -4,25 +4,26 @@
 
 It adds two per-jet observables, declares them (so they are histogrammed,
 plotted by ``jetflow report`` and can be used in ROCs and selections), and
-declares its own config section ``my_plugin`` with one option.
+declares its own config section.  A plugin's section is named after the
+plugin: this file registers as the plugin ``my_plugin`` (its file name), so
+its options are the YAML section ``my_plugin:``.  docs/plugins.md walks
+through it.
 """
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from pydantic import Field
 
-from jetflow import ColumnSpec, hookimpl
+from jetflow import ColumnSpec, Options, hookimpl
 
 
-class MyOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    min_constituent_pt: float = 1.0  # GeV: constituents counted above this
+class MyOptions(Options):
+    min_constituent_pt: float = Field(1.0, ge=0, description="GeV: constituents counted above this")
 
 
 @hookimpl
 def jetflow_options():
-    return {"my_plugin": MyOptions}
+    return MyOptions
 
 
 @hookimpl
@@ -35,7 +36,7 @@ def jetflow_columns():
 
 @hookimpl
 def jetflow_observables(jets, ctx):
-    opts = ctx.options("my_plugin")
+    opts = ctx.options()
     c = jets.constituents
     n_hard = ak.to_numpy(ak.sum(c.pt > opts.min_constituent_pt, axis=1)).astype(np.float64)
     lead = ak.to_numpy(ak.fill_none(ak.max(c.pt, axis=1), 0.0))

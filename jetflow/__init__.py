@@ -2,11 +2,14 @@
 
 Importing :mod:`jetflow` is cheap: it gives plugin authors ``hookimpl`` at once
 and loads the heavy parts (coffea, the processor, the runner) only when they are
-first used.
+first used.  The layers (docs/design.md): :mod:`jetflow.core` (plugin API and
+engine), :mod:`jetflow.running` (running and results), :mod:`jetflow.stats`
+(statistics tools), :mod:`jetflow.formats` (data formats), :mod:`jetflow.physics`
+(columnar kinematics), :mod:`jetflow.frontends` (command line, reports, workflows).
 
 Plugin authors write::
 
-    from jetflow import hookimpl
+    from jetflow import ColumnSpec, Options, hookimpl
 
 Analysts write::
 
@@ -20,42 +23,67 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from jetflow._markers import PROJECT_NAME, hookimpl, hookspec
-
-__version__ = "0.1.0"
+from jetflow.core.markers import PROJECT_NAME, hookimpl, hookspec
+from jetflow.version import __version__
 
 # name -> module that defines it; imported on first attribute access (PEP 562)
 _LAZY = {
-    "get_plugin_manager": "jetflow.plugins",
-    "PluginCallError": "jetflow.errors",
-    "JetflowError": "jetflow.errors",
-    "ConfigError": "jetflow.errors",
-    "InputError": "jetflow.errors",
-    "ChunkContext": "jetflow.context",
-    "ColumnSpec": "jetflow.columns",
-    "Config": "jetflow.config",
-    "load_config": "jetflow.config",
-    "JetflowProcessor": "jetflow.processor",
-    "JetflowSchema": "jetflow.schema",
-    "run": "jetflow.runner",
-    "load": "jetflow.runner",
-    "save": "jetflow.runner",
-    "Result": "jetflow.runner",
-    "Cutflow": "jetflow.accumulators",
+    "ChunkContext": "jetflow.core.context",
+    "ColumnSpec": "jetflow.core.columns",
+    "Options": "jetflow.core.options",
+    "ReportPart": "jetflow.core.report",
+    "WorkflowStep": "jetflow.core.steps",
+    "StepContext": "jetflow.core.steps",
+    "StepResult": "jetflow.core.steps",
+    "JetflowError": "jetflow.core.errors",
+    "ConfigError": "jetflow.core.errors",
+    "InputError": "jetflow.core.errors",
+    "OutputError": "jetflow.core.errors",
+    "PluginError": "jetflow.core.errors",
+    "PluginCallError": "jetflow.core.errors",
+    "get_plugin_manager": "jetflow.core.manager",
+    "Config": "jetflow.core.config",
+    "Engine": "jetflow.core.engine",
+    "load_config": "jetflow.core.engine",
+    "JetflowProcessor": "jetflow.core.processor",
+    "run_stages": "jetflow.core.stages",
+    "Cutflow": "jetflow.core.counters",
+    "JetflowSchema": "jetflow.formats.schema",
+    "run": "jetflow.running.run",
+    "Result": "jetflow.running.results",
+    "load": "jetflow.running.results",
+    "save": "jetflow.running.results",
+    "make_report": "jetflow.frontends.report",
+    "run_workflow": "jetflow.frontends.workflow",
 }
 
 __all__ = ["PROJECT_NAME", "hookimpl", "hookspec", "__version__", *_LAZY]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from jetflow.accumulators import Cutflow
-    from jetflow.columns import ColumnSpec
-    from jetflow.config import Config, load_config
-    from jetflow.context import ChunkContext
-    from jetflow.errors import ConfigError, InputError, JetflowError, PluginCallError
-    from jetflow.plugins import get_plugin_manager
-    from jetflow.processor import JetflowProcessor
-    from jetflow.runner import Result, load, run, save
-    from jetflow.schema import JetflowSchema
+    from jetflow.core.columns import ColumnSpec
+    from jetflow.core.config import Config
+    from jetflow.core.context import ChunkContext
+    from jetflow.core.counters import Cutflow
+    from jetflow.core.engine import Engine, load_config
+    from jetflow.core.errors import (
+        ConfigError,
+        InputError,
+        JetflowError,
+        OutputError,
+        PluginCallError,
+        PluginError,
+    )
+    from jetflow.core.manager import get_plugin_manager
+    from jetflow.core.options import Options
+    from jetflow.core.processor import JetflowProcessor
+    from jetflow.core.report import ReportPart
+    from jetflow.core.stages import run_stages
+    from jetflow.core.steps import StepContext, StepResult, WorkflowStep
+    from jetflow.formats.schema import JetflowSchema
+    from jetflow.frontends.report import make_report
+    from jetflow.frontends.workflow import run_workflow
+    from jetflow.running.results import Result, load, save
+    from jetflow.running.run import run
 
 
 def __getattr__(name: str) -> Any:

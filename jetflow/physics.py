@@ -1,6 +1,8 @@
 """Small columnar physics helpers shared by plugins (numpy in, numpy out).
 
 Plugins never import each other; what two of them both need lives here.
+
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ def ptetaphim(px, py, pz, e):
 
 
 def particle_channels(pt: np.ndarray, pdg_id: np.ndarray, charge: np.ndarray) -> dict[str, np.ndarray]:
-    """Image channels of single particles (seed 001): all of a particle's pT goes to one channel.
+    """Image channels of single particles ([jet-response]): all of a particle's pT goes to one channel.
 
     Charged: ``charge != 0`` (hadrons and leptons); photon: ``pdgId == 22``;
     neutral hadron: every other neutral visible particle.  ``n_charged`` is 1

@@ -16,7 +16,7 @@ import pytest
 import uproot
 
 import jetflow
-from jetflow.errors import InputError, JetflowError
+from jetflow.core.errors import InputError, JetflowError
 
 
 def source(generated):
@@ -45,7 +45,7 @@ def rewrite(src, dst, change=None, drop=(), entries=None):
 def config(*files, **run):
     return {
         "datasets": {"qcd": {"files": [str(f) for f in files], "label": "background"}},
-        "jets": {"source": "towers"},
+        "clustering": {"source": "towers"},
         "selection": {"windows": {}},
         "run": {"progress": False, "chunksize": 100, **run},
     }

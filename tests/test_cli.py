@@ -14,7 +14,7 @@ from conftest import PLUGINS
 
 def jf(*args, cwd=None):
     return subprocess.run(
-        [sys.executable, "-m", "jetflow.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
+        [sys.executable, "-m", "jetflow.frontends.cli", *map(str, args)], capture_output=True, text=True, cwd=cwd
     )
 
 
@@ -23,7 +23,7 @@ def test_plugins_lists_builtins_hooks_options():
     assert res.returncode == 0, res.stderr
     for name in ("clustering", "selection", "accumulators"):
         assert f"\n{name}  (" in "\n" + res.stdout
-    assert "jets.radius = 1.0" in res.stdout
+    assert "clustering.radius = 1.0" in res.stdout
     assert "selection.windows = {'pt': (250.0, 300.0), 'mass': (65.0, 95.0)}" in res.stdout
     assert "hooks: jetflow_build_jets" in res.stdout
 
@@ -46,18 +46,32 @@ def test_run_with_user_plugin_file_then_load(pfnano_config, tmp_path):
     assert "saved" in res.stdout and "selection:pt" in res.stdout
     result = jetflow.load(out)
     assert "n_constituents" in result["cms_a"]["hists"]
-    assert result.meta["chunksize"] == 5 and result.config["jets"]["source"] == "pfnano"
+    assert result.meta["chunksize"] == 5 and result.config["clustering"]["source"] == "pfnano"
     info = jf("info", out)
     assert info.returncode == 0 and "cms_a" in info.stdout
 
 
 def test_run_bad_config_exit_code_and_message(tmp_path):
     path = tmp_path / "bad.yaml"
-    path.write_text("datasets:\n  s:\n    files: [x.root]\n    label: signal\njets:\n  radius: wide\n")
+    path.write_text("datasets:\n  s:\n    files: [x.root]\n    label: signal\nclustering:\n  radius: wide\n")
     res = jf("run", path, "--out", tmp_path / "o.coffea")
     assert res.returncode == 2
-    assert "jets.radius" in res.stderr and "'wide'" in res.stderr
+    assert "clustering.radius" in res.stderr and "'wide'" in res.stderr
     assert "Traceback" not in res.stderr
+
+
+def test_run_refuses_an_output_it_cannot_write_before_any_work(pfnano_config, tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump(pfnano_config))
+    res = jf("run", path, "--out", "/nonexistent-dir/r.coffea")
+    assert res.returncode == 2, res.stdout
+    assert res.stderr.strip().splitlines() == [
+        "jetflow: error: output /nonexistent-dir/r.coffea: the folder /nonexistent-dir does not exist; "
+        "create it first or choose another place"
+    ]
+    assert not res.stdout  # nothing was processed
+    res = jf("run", path, "--out", tmp_path)
+    assert res.returncode == 2 and "is a directory" in res.stderr
 
 
 def test_load_rejects_non_result(tmp_path):

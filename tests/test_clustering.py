@@ -11,7 +11,7 @@ import pytest
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow
-from jetflow.schema import JetflowSchema
+from jetflow.formats.schema import JetflowSchema
 from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
 
@@ -115,9 +115,9 @@ def test_trimming_off_and_empty_events():
 def trimmed_mass_peak(generated, process, label):
     cfg = {
         "datasets": {process: {"files": [str(generated[process])], "label": label}},
-        "jets": {"source": "towers"},
+        "clustering": {"source": "towers"},
         "selection": {"windows": {"pt": [250, 300]}},
-        "outputs": {"binning": {"mass": {"bins": 25, "start": 0, "stop": 250}}},
+        "accumulators": {"binning": {"mass": {"bins": 25, "start": 0, "stop": 250}}},
         "weights": {"normalize": False},  # count jets
         "run": {"progress": False},
     }
@@ -134,7 +134,7 @@ def test_trimmed_mass_peaks_at_w_for_signal_only(generated):
 
 
 def test_pfnano_pt_rebuilt_from_puppi_candidates(pfnano_file):
-    from jetflow.schema import QuietPFNanoAODSchema
+    from jetflow.formats.schema import QuietPFNanoAODSchema
     from jetflow_clustering.options import JetOptions
     from jetflow_clustering.pfnano import build_pfnano_jets
 
@@ -160,7 +160,7 @@ def test_pfnano_pt_rebuilt_from_puppi_candidates(pfnano_file):
 
 def test_wrong_source_for_file_names_file(pfnano_file):
     cfg = {"datasets": {"x": {"files": [str(pfnano_file)], "label": "signal"}},
-           "jets": {"source": "towers"}, "run": {"progress": False, "schema": "pfnano"}}
+           "clustering": {"source": "towers"}, "run": {"progress": False, "schema": "pfnano"}}
     with pytest.raises(jetflow.PluginCallError, match=r"pfnano.root: no Particle collection"):
         jetflow.run(cfg)
 

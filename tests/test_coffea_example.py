@@ -10,7 +10,7 @@ import pytest
 from coffea.nanoevents import NanoEventsFactory
 
 from conftest import REPO
-from jetflow.schema import QuietPFNanoAODSchema
+from jetflow.formats.schema import QuietPFNanoAODSchema
 from jetflow_clustering import pfnano_jets
 from jetflow_substructure import substructure
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from jetflow.config import load_config
-from jetflow.errors import ConfigError
+from jetflow.core.engine import load_config
+from jetflow.core.errors import ConfigError
 
 
 def base(tmp_path):
@@ -18,8 +18,8 @@ def base(tmp_path):
 def test_defaults_filled(tmp_path):
     cfg = load_config(base(tmp_path), base_dir=tmp_path)
     assert cfg.run.executor == "iterative"
-    assert cfg.section("jets").radius == 1.0
-    assert cfg.section("jets").trimming.f_cut == 0.05
+    assert cfg.section("clustering").radius == 1.0
+    assert cfg.section("clustering").trimming.f_cut == 0.05
     assert cfg.section("selection").windows == {"pt": (250.0, 300.0), "mass": (65.0, 95.0)}
     assert cfg.datasets["sig"].tree == "Events"
     assert cfg.label("sig") == 1
@@ -39,22 +39,22 @@ def test_yaml_file_paths_relative_to_file(tmp_path):
 
 def test_unknown_key_named_with_path_and_hint(tmp_path):
     raw = base(tmp_path)
-    raw["jets"] = {"trimming": {"fcut": 0.1}}
+    raw["clustering"] = {"trimming": {"fcut": 0.1}}
     with pytest.raises(ConfigError) as info:
         load_config(raw, base_dir=tmp_path)
     msg = str(info.value)
-    assert "jets.trimming.fcut: unknown key" in msg
+    assert "clustering.trimming.fcut: unknown key" in msg
     assert "Did you mean 'f_cut'" in msg
 
 
 def test_wrong_type_named_with_path(tmp_path):
     raw = base(tmp_path)
-    raw["jets"] = {"radius": "wide"}
+    raw["clustering"] = {"radius": "wide"}
     raw["datasets"]["sig"]["label"] = "sgnal"
     with pytest.raises(ConfigError) as info:
         load_config(raw, base_dir=tmp_path)
     msg = str(info.value)
-    assert "jets.radius:" in msg and "'wide'" in msg
+    assert "clustering.radius:" in msg and "'wide'" in msg
     assert "datasets.sig.label:" in msg and "'sgnal'" in msg
 
 
@@ -105,3 +105,49 @@ def test_selection_window_order(tmp_path):
     raw["selection"] = {"windows": {"pt": [300, 250]}}
     with pytest.raises(ConfigError, match="selection.windows: .*low < high"):
         load_config(raw, base_dir=tmp_path)
+
+
+def test_former_section_names_are_told_the_new_one(tmp_path):
+    raw = base(tmp_path)
+    raw.update(jets={"radius": 0.8}, models={"models": {}}, outputs={}, observables={})
+    with pytest.raises(ConfigError) as info:
+        load_config(raw, base_dir=tmp_path)
+    msg = str(info.value)
+    for old, new in (("jets", "clustering"), ("models", "inference"), ("outputs", "accumulators"),
+                     ("observables", "substructure")):
+        assert f"{old}: unknown section. Did you mean {new!r}? ({old!r} was renamed)" in msg
+
+
+def test_every_builtin_section_is_named_after_its_plugin():
+    from jetflow.core.calls import collect_options
+    from jetflow.core.manager import BUILTIN_PLUGINS, builtin_name, get_plugin_manager
+
+    pm = get_plugin_manager(entry_points=False)
+    declared = collect_options(pm)
+    assert all(section == plugin for section, (plugin, _) in declared.items())
+    # every built-in with options has its section, named as `jetflow plugins` and --disable name it
+    with_options = {builtin_name(m) for m in BUILTIN_PLUGINS} - {"generation", "studies"}
+    assert set(declared) == with_options
+
+
+def test_config_is_immutable_and_overrides_make_a_validated_copy(tmp_path):
+    import dataclasses
+
+    from pydantic import ValidationError
+
+    cfg = load_config(base(tmp_path), base_dir=tmp_path)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.run = None
+    with pytest.raises(TypeError):
+        cfg.sections["selection"] = None
+    with pytest.raises(ValidationError):
+        cfg.section("clustering").radius = 0.4
+    fast = cfg.with_run(executor="futures", workers=3)
+    assert (fast.run.executor, fast.run.workers) == ("futures", 3)
+    assert (cfg.run.executor, cfg.run.workers) == ("iterative", 2)
+    assert fast.section("clustering") is cfg.section("clustering")
+    with pytest.raises(ConfigError, match=r"run.executor: .*'spark'"):
+        cfg.with_run(executor="spark")
+    # plain data that validates back to the same config
+    again = load_config(cfg.to_dict(), base_dir=tmp_path)
+    assert again.to_dict() == cfg.to_dict()

@@ -20,7 +20,7 @@ def study(generated):
             "wprime": {"files": [str(generated["wprime"])], "label": "signal"},
             "qcd": {"files": [str(generated["qcd"])], "label": "background"},
         },
-        "jets": {"source": "towers"},
+        "clustering": {"source": "towers"},
         "selection": {"windows": {"pt": [200, 400]}},
         "plugins": {"load": [str(PLUGINS / "slow_plugin.py")]},
         "run": {"progress": False, "chunksize": 60},
@@ -96,7 +96,7 @@ def test_chunks_with_models_go_to_gpu_workers(generated, tmp_path):
     convnet(filters=4, dense=8).save(model)
     cfg = study(generated)
     cfg["plugins"] = {"load": [str(PLUGINS / "where_plugin.py")]}
-    cfg["models"] = {"models": {"convnet": {"path": str(model)}}}
+    cfg["inference"] = {"models": {"convnet": {"path": str(model)}}}
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
                       resources={"GPU": 1}) as cluster, Client(cluster) as client:
         gpu_worker = next(iter(client.scheduler_info()["workers"]))
@@ -106,7 +106,7 @@ def test_chunks_with_models_go_to_gpu_workers(generated, tmp_path):
         try:
             client.wait_for_workers(2, timeout=60)
             res = jetflow.run(cfg, client=client, maxchunks=3)
-            without_models = dict(cfg, models={"models": {}})
+            without_models = dict(cfg, inference={"models": {}})
             res_cpu = jetflow.run(without_models, client=client)
         finally:
             cpu.terminate()

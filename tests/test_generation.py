@@ -12,8 +12,8 @@ import pytest
 import uproot
 from coffea.nanoevents import NanoEventsFactory
 
-from jetflow import generate as gen
-from jetflow.schema import REQUIRED_BRANCHES, JetflowSchema, detect_schema
+import jetflow_generation.pythia as gen
+from jetflow.formats.schema import REQUIRED_BRANCHES, JetflowSchema, detect_schema
 
 
 def read(path):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import glob
-from types import SimpleNamespace
 
 import awkward as ak
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow_images as JI
-from jetflow.schema import JetflowSchema
+from jetflow.formats.schema import JetflowSchema
 from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
 from jetflow_images.images import build_images, pixelate, rotate_images_bicubic
@@ -30,8 +29,7 @@ def jets(generated):
 
 
 def make(jets, **options):
-    ctx = SimpleNamespace(options=lambda section: JI.ImageOptions(**options))
-    return JI.jetflow_build_images(jets, ctx)["image"]
+    return JI.jet_images(jets, **options)
 
 
 def test_layout_and_dtype(jets):

@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 import jetflow
 import jetflow_inference as JI
-from jetflow.export import read
+from jetflow.formats.export import read
 from jetflow_inference.models import LorentzBoost, MaxOut, boost
 from jetflow_inference.training import train
 
@@ -31,7 +31,7 @@ def test_boost_keeps_mass_and_stops_a_particle_in_its_rest_frame():
     own = keras.ops.convert_to_numpy(boost(p[m > 1], p[m > 1]))
     np.testing.assert_allclose(own[:, 1:], 0, atol=1e-7 * np.abs(p).max())
     np.testing.assert_allclose(own[:, 0], m[m > 1], rtol=1e-8)
-    # against the explicit boost matrix of seed 002
+    # against the explicit boost matrix of [lbn]
     beta = r[0, 1:] / r[0, 0]
     g = 1 / np.sqrt(1 - beta @ beta)
     nvec = beta / np.linalg.norm(beta)
@@ -69,13 +69,13 @@ def test_maxout_is_max_of_affine_pieces():
 @pytest.fixture(scope="module")
 def exports(generated, tmp_path_factory):
     """A training export (its own Pythia sample) and a held-out export (the session sample)."""
-    from jetflow.generate import GenSettings, generate
+    from jetflow_generation.pythia import GenSettings, generate
 
     tmp = tmp_path_factory.mktemp("models")
     for process in ("wprime", "qcd"):
         generate(GenSettings(process), 1200, tmp / "train", seed=31, workers=2, events_per_file=600, progress=False)
     base = {
-        "jets": {"source": "towers", "max_jets": 1, "min_pt": 150},
+        "clustering": {"source": "towers", "max_jets": 1, "min_pt": 150},
         "selection": {"windows": {"pt": [200, 400]}},
         "weights": {"normalize": False},
         "run": {"progress": False, "chunksize": 600},
@@ -83,11 +83,11 @@ def exports(generated, tmp_path_factory):
     train_cfg = dict(base, datasets={
         "w": {"files": [str(tmp / "train" / "wprime_*.root")], "label": "signal"},
         "q": {"files": [str(tmp / "train" / "qcd_*.root")], "label": "background"},
-    }, outputs={"histograms": False, "export": {"dir": str(tmp / "export_train"), "constituents": 20}})
+    }, accumulators={"histograms": False, "export": {"dir": str(tmp / "export_train"), "constituents": 20}})
     test_cfg = dict(base, datasets={
         "w": {"files": [str(generated["wprime"])], "label": "signal"},
         "q": {"files": [str(generated["qcd"])], "label": "background"},
-    }, outputs={"histograms": False, "export": {"dir": str(tmp / "export_test"), "constituents": 20}})
+    }, accumulators={"histograms": False, "export": {"dir": str(tmp / "export_test"), "constituents": 20}})
     jetflow.run(train_cfg)
     jetflow.run(test_cfg)
     return {"tmp": tmp, "train": tmp / "export_train", "test": tmp / "export_test", "test_cfg": test_cfg}
@@ -121,25 +121,28 @@ def test_tiny_models_reach_auc_on_held_out_jets(exports, trained):
 
 
 def test_plugin_scores_equal_predict_and_models_load_once(exports, trained):
-    JI.LOADS.clear()
-    JI._CACHE.clear()
+    from jetflow.core.cache import plugin_cache
+
+    models = plugin_cache("inference")  # the plugin's per-process cache
+    models.clear()
     cfg = dict(exports["test_cfg"])
-    cfg["models"] = {"models": {
+    cfg["inference"] = {"models": {
         "convnet": {"path": str(trained["convnet"]), "batch_size": 100},
         "lbn": {"path": str(trained["lbn"]), "input": "constituents"},
     }}
-    cfg["outputs"] = {"histograms": False, "export": {"dir": str(exports["tmp"] / "scored"), "constituents": 20}}
+    cfg["accumulators"] = {"histograms": False, "export": {"dir": str(exports["tmp"] / "scored"), "constituents": 20}}
     res = jetflow.run(cfg, chunksize=100)  # many chunks, one process
     n_chunks = sum(res[d]["events"].chunks for d in res.datasets)
     assert n_chunks >= 10
-    assert dict(JI.LOADS) == {str(trained["convnet"].resolve()): 1, str(trained["lbn"].resolve()): 1}
+    loads = {key[0]: n for key, n in models.created.items() if isinstance(key, tuple)}
+    assert loads == {str(trained["convnet"].resolve()): 1, str(trained["lbn"].resolve()): 1}
     scored = read(exports["tmp"] / "scored")
     for name, column in (("convnet", "image"), ("lbn", "constituents")):
         model = keras.saving.load_model(trained[name])
         # oneDNN picks convolution algorithms by batch size: float32 differences up to ~1e-4 on a few jets
         np.testing.assert_allclose(scored[f"score_{name}"], model.predict(scored[column], verbose=0)[:, 0], atol=1e-3)
     # score columns are declared: the ROC accumulators found them
-    res2 = jetflow.run(dict(cfg, outputs={"histograms": False}), maxchunks=2)
+    res2 = jetflow.run(dict(cfg, accumulators={"histograms": False}), maxchunks=2)
     assert {"score_convnet", "score_lbn"} <= set(res2.combined("roc"))
 
 
@@ -152,24 +155,26 @@ def test_mixed_precision_close_to_float32(trained):
 
 
 def test_model_errors(exports, trained, tmp_path):
-    cfg = dict(exports["test_cfg"], outputs={"histograms": False})
+    from jetflow.core.cache import PluginCache
+
+    cfg = dict(exports["test_cfg"], accumulators={"histograms": False})
     # wrong input shape: 20 x 20 images into a 25 x 25 ConvNet
-    bad = dict(cfg, images={"npix": 20}, models={"models": {"convnet": {"path": str(trained["convnet"])}}})
+    bad = dict(cfg, images={"npix": 20}, inference={"models": {"convnet": {"path": str(trained["convnet"])}}})
     with pytest.raises(jetflow.JetflowError, match=r"model 'convnet'.*expects inputs of shape \('n', 25, 25, 1\)"):
         jetflow.run(bad, maxchunks=1)
     # a missing input column
-    missing = dict(cfg, models={"models": {"convnet": {"path": str(trained["convnet"]), "column": "nope"}}})
+    missing = dict(cfg, inference={"models": {"convnet": {"path": str(trained["convnet"]), "column": "nope"}}})
     with pytest.raises(jetflow.JetflowError, match=r"model 'convnet' reads the image column 'nope'"):
         jetflow.run(missing, maxchunks=1)
     # not a Keras file
     junk = tmp_path / "junk.keras"
     junk.write_bytes(b"this is not a model")
     with pytest.raises(jetflow.JetflowError, match="cannot be loaded as a Keras model with safe_mode=True"):
-        JI.get_model("junk", junk)
+        JI.get_model(PluginCache("test"), "junk", junk)
     # a Lambda layer (arbitrary code) is refused by safe mode
     inp = keras.Input((3,))
     lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2)(inp))
     path = tmp_path / "lambda.keras"
     lam.save(path)
     with pytest.raises(jetflow.JetflowError, match="safe_mode"):
-        JI.get_model("lambda", path)
+        JI.get_model(PluginCache("test"), "lambda", path)

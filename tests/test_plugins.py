@@ -1,4 +1,4 @@
-"""The plugin manager: entry points, extra plugins, disabling, validation, tracing."""
+"""The plugin manager: built-ins, entry points, extra plugins, disabling, validation, tracing."""
 
 from __future__ import annotations
 
@@ -7,26 +7,45 @@ import textwrap
 import pytest
 
 import jetflow
-from jetflow.errors import PluginError
-from jetflow.plugins import collect_columns, collect_options, describe, get_plugin_manager, plugin_order
+from jetflow.core.calls import collect_columns, collect_options, describe, plugin_order
+from jetflow.core.errors import PluginError
+from jetflow.core.manager import BUILTIN_PLUGINS, get_plugin_manager, plugin_origin
 
-BUILTINS = {"clustering", "selection", "accumulators", "images", "substructure", "weights"}
+BUILTINS = {"generation", "clustering", "weights", "selection", "images", "substructure", "inference",
+            "accumulators", "studies"}
 
 
 def names(pm):
     return {name for name, plugin in pm.list_name_plugin() if plugin is not None}
 
 
-def test_entry_points_register_builtins():
+def test_builtins_are_listed_once_and_registered_by_name():
     pm = get_plugin_manager()
-    assert BUILTINS <= names(pm)
-    # registered through the entry-point group, exactly like a third-party plugin
-    dists = {pm.get_name(p) for p, _ in pm.list_plugin_distinfo()}
-    assert BUILTINS <= dists
+    assert names(pm) >= BUILTINS
+    assert {m.removeprefix("jetflow_") for m in BUILTIN_PLUGINS} == BUILTINS
+    assert all(plugin_origin(pm, name) == "built in" for name in BUILTINS)
+    # in data-flow order, as `jetflow plugins` lists them
+    assert [n for n, _ in pm.list_name_plugin() if n in BUILTINS] == [m.removeprefix("jetflow_") for m in BUILTIN_PLUGINS]
 
 
-def test_no_entry_points_gives_empty_manager():
-    assert names(get_plugin_manager(entry_points=False)) == set()
+def test_third_party_entry_point_is_registered_by_its_name(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "thirdparty_jf.py").write_text("from jetflow import hookimpl\n@hookimpl\ndef jetflow_observables(jets):\n    return None\n")
+    dist = tmp_path / "thirdparty_jf-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-jf\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[jetflow]\nnsub = thirdparty_jf\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    pm = get_plugin_manager()
+    assert "nsub" in names(pm) and plugin_origin(pm, "nsub") == "entry point of thirdparty-jf"
+    assert "nsub" in names(get_plugin_manager(builtins=False))
+    assert "nsub" not in names(get_plugin_manager(disable=["nsub"]))
+    assert sys.modules["thirdparty_jf"] is pm.get_plugin("nsub")
+
+
+def test_without_builtins_and_entry_points_the_manager_is_empty():
+    assert names(get_plugin_manager(builtins=False, entry_points=False)) == set()
 
 
 def test_disable_by_name():
@@ -112,7 +131,7 @@ def test_extra_plugin_by_path_module_and_object(tmp_path):
     # a module given again by name is not registered twice
     assert pm.hook.jetflow_select.get_hookimpls().__len__() == 1
     # extra plugins run before the built-ins (pluggy: last registered first)
-    order = [name for name, _ in plugin_order(pm, "jetflow_accumulate")]
+    order = plugin_order(pm, "jetflow_accumulate")
     assert order[0] == "extra_object" and "accumulators" in order
 
 
@@ -123,7 +142,7 @@ def test_missing_plugin_file_and_module():
         get_plugin_manager(["no_such_module_xyz"])
 
 
-def test_two_plugins_declaring_one_section(tmp_path):
+def test_options_must_be_a_model_named_by_the_plugin(tmp_path):
     path = _write(
         tmp_path,
         "greedy",
@@ -136,11 +155,12 @@ def test_two_plugins_declaring_one_section(tmp_path):
 
         @hookimpl
         def jetflow_options():
-            return {"jets": Opts}
+            return {"clustering": Opts}
         """,
     )
     pm = get_plugin_manager([str(path)])
-    with pytest.raises(PluginError, match="'jets' is declared by two plugins"):
+    with pytest.raises(PluginError, match=r"plugin 'greedy', hook jetflow_options: must return a pydantic model "
+                                          r"class \(its section is named 'greedy'"):
         collect_options(pm)
 
 
@@ -150,7 +170,8 @@ def test_columns_and_describe():
     assert cols["pt"].plugin == "jetflow" and cols["pt"].value.unit == "GeV"
     info = {e["name"]: e for e in describe(pm)}
     assert "jetflow_build_jets" in info["clustering"]["hooks"]
-    assert "jets" in info["clustering"]["options"]
+    assert "radius" in info["clustering"]["options"].model_fields
+    assert info["generation"]["options"] is None
 
 
 def test_tracing_env_var(monkeypatch, capfd):

@@ -11,9 +11,9 @@ import pytest
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow
-from jetflow import processor as proc_mod
-from jetflow.errors import PluginCallError
-from jetflow.schema import QuietPFNanoAODSchema
+from jetflow.core import cache
+from jetflow.core.errors import PluginCallError
+from jetflow.formats.schema import QuietPFNanoAODSchema
 
 from conftest import PLUGINS
 
@@ -46,21 +46,27 @@ def test_pickle_round_trip_processes_identically(pfnano_config, pfnano_file):
     for k in va:
         np.testing.assert_array_equal(va[k][0], vb[k][0])
     # the pickled processor carries plain data only, no plugin manager or modules
-    assert set(vars(clone)) == {"_raw", "_base_dir", "_plugin_specs", "_disabled", "_key"}
+    assert set(vars(clone)) == {"_data", "_key"}
+    assert set(clone._data) == {"config", "base_dir", "plugins", "disable", "prepared"}
 
 
-def test_plugin_manager_built_once_per_process(pfnano_config, pfnano_file, monkeypatch):
-    monkeypatch.setattr(proc_mod, "_STATE", {})
-    before = proc_mod.BUILDS["count"]
+def test_engine_built_once_per_process(pfnano_config, pfnano_file, monkeypatch):
+    from jetflow.core import engine as engine_mod
+
+    builds = []
+    original = engine_mod.Engine.from_data.__func__
+    monkeypatch.setattr(engine_mod.Engine, "from_data", classmethod(lambda cls, data: builds.append(1) or original(cls, data)))
+    cache.clear()
     p = jetflow.JetflowProcessor(pfnano_config)
     for start in range(0, 10, 2):
         cloudpickle.loads(cloudpickle.dumps(p)).process(events_of(pfnano_file, start, start + 2))
-    assert proc_mod.BUILDS["count"] - before == 1
-    # a process that has never seen it (a fresh worker) builds it exactly once
-    proc_mod._STATE.clear()
+    assert builds == []  # the client keeps the engine it built
+    # a process that has never seen it (a fresh worker) builds it exactly once, from the shipped data
+    cache.clear()
     for start in range(0, 10, 5):
         cloudpickle.loads(cloudpickle.dumps(p)).process(events_of(pfnano_file, start, start + 5))
-    assert proc_mod.BUILDS["count"] - before == 2
+    assert builds == [1]
+    assert cache.plugin_cache(cache.ENGINES).created[p._key] == 1
 
 
 def test_merge_of_chunks_equals_one_chunk(pfnano_config, pfnano_file):
@@ -145,11 +151,21 @@ def test_nan_column_and_overwrite_are_rejected(pfnano_config, pfnano_file, tmp_p
         jetflow.JetflowProcessor(pfnano_config, plugins=[over]).process(events_of(pfnano_file, 0, 10))
 
 
-def test_no_jet_builder_names_the_source(pfnano_config, pfnano_file):
-    cfg = {k: v for k, v in pfnano_config.items() if k != "jets"}  # the jets section goes with its plugin
+def test_no_jet_builder_names_the_builders(pfnano_config, pfnano_file, tmp_path):
+    cfg = {k: v for k, v in pfnano_config.items() if k != "clustering"}  # the section goes with its plugin
     p = jetflow.JetflowProcessor(cfg, disable=["clustering"])
-    with pytest.raises(PluginCallError, match="no plugin built jets"):
+    with pytest.raises(PluginCallError, match=r"no plugin built jets for this chunk \(plugins implementing "
+                                              r"jetflow_build_jets: none is enabled\)"):
         p.process(events_of(pfnano_file, 0, 10))
+    shy = _plugin(tmp_path, "shy_builder", """
+        from jetflow import hookimpl
+
+        @hookimpl
+        def jetflow_build_jets(events):
+            return None
+        """)
+    with pytest.raises(PluginCallError, match=r"jetflow_build_jets: 'shy_builder'\)"):
+        jetflow.JetflowProcessor(cfg, plugins=[shy], disable=["clustering"]).process(events_of(pfnano_file, 0, 10))
 
 
 def test_weights_and_cutflow(pfnano_config, pfnano_file, tmp_path):

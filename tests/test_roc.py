@@ -7,7 +7,7 @@ import pytest
 from scipy.stats import norm
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from jetflow.accumulators import AverageImage, DiscriminantOrdering, PixelCorrelation, WeightedROC
+from jetflow.stats.accumulators import AverageImage, DiscriminantOrdering, PixelCorrelation, WeightedROC
 
 
 def sample(n=40_000, seed=0):

@@ -12,7 +12,7 @@ import pytest
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow_images as JI
-from jetflow.schema import JetflowSchema
+from jetflow.formats.schema import JetflowSchema
 from jetflow_clustering.clustering import cluster_jets
 from jetflow_clustering.towers import build_towers, particles_table
 from jetflow_substructure import image_observables, subjet_delta_r, taus
@@ -130,7 +130,7 @@ def test_degenerate_jets_have_defined_values():
                      "subjets": ak.unflatten(ak.zip({"pt": [1.0], "eta": [0.0], "phi": [0.0]}), [0, 1, 0, 0])})
     import jetflow_substructure as S
 
-    ctx = SimpleNamespace(options=lambda s: S.ObservableOptions(), config=SimpleNamespace(has_section=lambda s: False))
+    ctx = SimpleNamespace(options=lambda: S.ObservableOptions(), columns={})
     out = S.jetflow_observables(jets, ctx)
     for name, values in out.items():
         assert np.isfinite(values).all(), name
@@ -159,8 +159,7 @@ def test_delta_r_of_subjets(jets):
 
 
 def test_image_observables(jets):
-    ctx = SimpleNamespace(options=lambda s: JI.ImageOptions(rotate=False, flip=False))
-    im = JI.jetflow_build_images(jets, ctx)["image"]
+    im = JI.jet_images(jets, rotate=False, flip=False)
     obs = image_observables(im, 0.1)
     mass = ak.to_numpy(jets.mass)
     # pixels inside the window only: compare with jets whose constituents are all inside
@@ -182,3 +181,22 @@ def test_image_observables(jets):
     empty = image_observables(np.zeros((2, 25, 25, 1), np.float32), 0.1)
     for v in empty.values():
         np.testing.assert_array_equal(v, 0)
+
+
+def test_image_observables_take_the_declared_pixel_size(jets):
+    """The image's geometry comes from its column declaration, not from another plugin's options."""
+    import jetflow_substructure as S
+    from jetflow import ColumnSpec, ConfigError
+
+    im = JI.jet_images(jets[:30], rotate=False, flip=False, pixel_size=0.2)
+    table = ak.with_field(jets[:30], im, "image")
+
+    def observables(columns):
+        ctx = SimpleNamespace(options=lambda: S.ObservableOptions(), columns=columns, plugin="substructure")
+        return S.jetflow_observables(table, ctx)
+
+    out = observables({"image": ColumnSpec("image", bins=0, kind="image", pixel_size=0.2)})
+    np.testing.assert_allclose(out["image_mass"], image_observables(im, 0.2)["image_mass"])
+    assert not np.allclose(out["image_mass"], image_observables(im, 0.1)["image_mass"])
+    with pytest.raises(ConfigError, match="substructure.image_column: .*not declared with a pixel_size"):
+        observables({})

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
 import jetflow
-from jetflow.export import read
+from jetflow.formats.export import read
 
 
 @pytest.fixture(scope="module")
@@ -19,10 +18,10 @@ def study(generated, tmp_path_factory):
             "wprime": {"files": [str(generated["wprime"])], "label": "signal", "xsec": 2.0},
             "qcd": {"files": [str(generated["qcd"])], "label": "background", "xsec": 500.0},
         },
-        "jets": {"source": "towers"},
+        "clustering": {"source": "towers"},
         "selection": {"windows": {"pt": [250, 300], "mass": [65, 95], "tau21": [None, 0.9]}},
         "weights": {"luminosity": 10.0, "pt_reweight": {"bins": 10, "start": 250, "stop": 300}},
-        "outputs": {
+        "accumulators": {
             "roc": {"discriminants": {"mass": "likelihood", "tau21": "lower", "delta_r": "likelihood"},
                     "combinations": [["mass", "tau21"]]},
             "average_image": "image",
@@ -32,10 +31,10 @@ def study(generated, tmp_path_factory):
         },
         "run": {"progress": False, "chunksize": 200},
     }
-    cfg["outputs"]["roc"]["discriminants"]["image_tau21"] = "lower"
+    cfg["accumulators"]["roc"]["discriminants"]["image_tau21"] = "lower"
     first = jetflow.run(cfg, out=tmp / "pass1.coffea")
     cfg2 = dict(cfg, weights=dict(cfg["weights"], pt_reweight=dict(cfg["weights"]["pt_reweight"], from_result=str(tmp / "pass1.coffea"))))
-    cfg2["outputs"] = dict(cfg["outputs"], export={"dir": str(tmp / "export2")})
+    cfg2["accumulators"] = dict(cfg["accumulators"], export={"dir": str(tmp / "export2")})
     second = jetflow.run(cfg2, out=tmp / "pass2.coffea")
     return {"cfg": cfg, "cfg2": cfg2, "first": first, "second": second, "tmp": tmp}
 
@@ -70,7 +69,7 @@ def test_xsec_normalisation(study):
 
 def test_maxchunks_keeps_normalisation(study, generated):
     cfg = dict(study["cfg"])
-    cfg["outputs"] = {"histograms": False}
+    cfg["accumulators"] = {"histograms": False}
     res = jetflow.run(cfg, maxchunks=1)
     for ds in ("wprime", "qcd"):
         processed = res[ds]["events"]
@@ -103,7 +102,7 @@ def test_export_shards(study):
 
 def test_outputs_independent_of_chunking(study):
     cfg = dict(study["cfg"])
-    cfg["outputs"] = {k: v for k, v in cfg["outputs"].items() if k != "export"}
+    cfg["accumulators"] = {k: v for k, v in cfg["accumulators"].items() if k != "export"}
     other = jetflow.run(cfg, chunksize=350)
     a, b = study["first"], other
     for name, roc in a.combined("roc").items():
@@ -123,11 +122,15 @@ def test_study_physics_sanity(study):
 
 
 def test_report(study, tmp_path):
-    from jetflow.report import make_report
+    from jetflow.frontends.report import make_report
 
-    files = make_report(study["second"], tmp_path / "report")
+    files, parts = make_report(study["second"], tmp_path / "report")
     names = {p.name for p in files}
-    assert {"roc.png", "summary.md", "summary.csv", "average_images.png", "correlation_tau21.png", "cutflow.md", "dist_tau21.png"} <= names
+    assert {"roc.png", "summary.md", "summary.csv", "average_images.png", "correlation_tau21.png", "cutflow.md",
+            "dist_tau21.png", "report.md"} <= names
+    assert [p.title for p in parts] == ["Cut-flows", "Discriminants, images and distributions"]
+    index = (tmp_path / "report" / "report.md").read_text()
+    assert "![ROC curves](roc.png)" in index and "| selection:mass |" in index
     import csv
 
     rows = list(csv.DictReader(open(tmp_path / "report" / "summary.csv")))
@@ -139,9 +142,22 @@ def test_report(study, tmp_path):
 
 def test_bad_output_configs(study):
     cfg = dict(study["cfg"])
-    cfg["outputs"] = {"roc": {"discriminants": {"no_such_column": "higher"}}}
+    cfg["accumulators"] = {"roc": {"discriminants": {"no_such_column": "higher"}}}
     with pytest.raises(jetflow.JetflowError, match="no_such_column"):
         jetflow.run(cfg, maxchunks=1)
-    cfg["outputs"] = {"ado": [["tau21", "mass"]], "roc": {"discriminants": {"tau21": "lower", "mass": "likelihood"}}}
-    with pytest.raises(jetflow.JetflowError, match="outputs.ado.*higher or lower"):
+    cfg["accumulators"] = {"ado": [["tau21", "mass"]], "roc": {"discriminants": {"tau21": "lower", "mass": "likelihood"}}}
+    with pytest.raises(jetflow.JetflowError, match="accumulators.ado.*higher or lower"):
         jetflow.run(cfg, maxchunks=1)
+
+
+def test_reweighting_result_is_read_on_the_client_only(study, tmp_path):
+    """The first pass's result is read once, before any chunk; a missing one fails before processing."""
+    from jetflow.core.engine import Engine
+
+    engine = Engine.build(study["cfg2"])
+    spectrum = engine.prepared["weights"]
+    assert set(spectrum) == {"edges", "ratio", "has_signal"}
+    assert "weights" in engine.to_data()["prepared"]  # shipped to the workers with the config
+    missing = dict(study["cfg2"], weights={"pt_reweight": {"from_result": str(tmp_path / "nope.coffea")}})
+    with pytest.raises(jetflow.InputError, match="nope.coffea does not exist"):
+        Engine.build(missing)

@@ -1,8 +1,8 @@
 """Built-in plugin ``accumulators``: histograms, ROCs, images, correlations, ADO, exports.
 
-Config section ``outputs``::
+Config section ``accumulators`` (called ``outputs`` before jetflow 0.2)::
 
-    outputs:
+    accumulators:
       histograms: true
       binning:                    # override a column's declared binning (histograms and ROCs)
         mass: {bins: 60, start: 0, stop: 300}
@@ -13,13 +13,14 @@ Config section ``outputs``::
           score_convnet: higher
         bins: 2000                # fine bins of a 1-D discriminant
         lr_bins: 20               # equal-background bins of its likelihood ratio
-        combinations:             # likelihood ratios of 2 or 3 columns (seed 000)
+        combinations:             # likelihood ratios of 2 or 3 columns ([jet-images])
           - [mass, tau21]
+        score_combinations: [mass]  # [mass, score_X] for every score column of the run
         combination_bins: 60
         combination_lr_bins: 10
       average_image: image        # average images per label (and their difference)
       correlations: [score_convnet]   # per-pixel correlation of average_image's pixels with these
-      ado:                        # average decision ordering of pairs (seed 003)
+      ado:                        # average decision ordering of pairs ([dl-hep])
         - [tau21, score_convnet]
       export:                     # training export: one Parquet shard per chunk
         dir: export
@@ -27,8 +28,9 @@ Config section ``outputs``::
         images: [image]
         constituents: 30          # N leading four-vectors (E, px, py, pz) for the LBN
 
-Outputs (per dataset): ``hists`` (dict column -> Hist), ``roc`` (dict name ->
-:class:`jetflow.accumulators.WeightedROC`), ``average_image``,
+Outputs (per dataset; the names are in :mod:`jetflow_accumulators.names`):
+``hists`` (dict column -> Hist), ``roc`` (dict name ->
+:class:`jetflow.stats.accumulators.WeightedROC`), ``average_image``,
 ``correlation``, ``ado`` (dict), ``export`` (shard records).  ROC halves
 are the parity of the jet's entry number in its file, so results do not depend
 on the chunking.
@@ -42,26 +44,28 @@ squared weights).  Output: ``{"hists": {column: Hist}}``.
 
 A flat numeric column that no plugin declares is not histogrammed: a warning
 names it once per process, so that it is never dropped silently.
+
+Its part of ``jetflow report`` is in :mod:`jetflow_accumulators.report`.
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations
 
 import warnings
+from typing import Literal
 
 import awkward as ak
 import numpy as np
-from typing import Literal
+from pydantic import Field, field_validator, model_validator
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from jetflow import ConfigError, Options, hookimpl
+from jetflow.core.columns import flat_numeric
 
-from jetflow import hookimpl
-from jetflow.columns import flat_numeric
-from jetflow.errors import ConfigError
+from jetflow_accumulators.names import ADO, AVERAGE_IMAGE, CORRELATION, EXPORT, HISTS, ROC
+from jetflow_accumulators.report import jetflow_report  # noqa: F401  (this plugin's report hook)
 
 
-class Binning(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class Binning(Options):
     bins: int = Field(gt=0)
     start: float
     stop: float
@@ -76,9 +80,7 @@ class Binning(BaseModel):
 Direction = Literal["higher", "lower", "likelihood"]
 
 
-class RocOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
+class RocOptions(Options):
     discriminants: dict[str, Direction] = Field(
         default_factory=dict, description="column: higher | lower | likelihood (score columns default to higher)"
     )
@@ -86,6 +88,9 @@ class RocOptions(BaseModel):
     bins: int = Field(2000, gt=1, description="fine bins of a 1-D discriminant")
     lr_bins: int = Field(20, gt=1, description="equal-background bins of a 1-D likelihood ratio")
     combinations: list[list[str]] = Field(default_factory=list, description="2-3 columns per likelihood combination")
+    score_combinations: list[str] = Field(
+        default_factory=list, description="columns combined with every score column: [column, score_X] per model"
+    )
     combination_bins: int = Field(60, gt=1, description="fine bins per axis of a combination")
     combination_lr_bins: int = Field(10, gt=1, description="equal-background bins per axis of a combination")
 
@@ -98,9 +103,7 @@ class RocOptions(BaseModel):
         return combos
 
 
-class ExportOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
+class ExportOptions(Options):
     dir: str = Field(description="folder of the Parquet shards (relative to the config)")
     columns: list[str] | None = Field(None, description="flat columns to export (null: all)")
     images: list[str] = Field(default_factory=lambda: ["image"], description="image columns to export")
@@ -109,8 +112,8 @@ class ExportOptions(BaseModel):
     )
 
 
-class OutputOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+class AccumulatorOptions(Options):
+    former_names = ("outputs",)
 
     histograms: bool = Field(True, description="fill a weighted histogram of every declared column")
     binning: dict[str, Binning] = Field(default_factory=dict, description="per-column binning overrides")
@@ -123,10 +126,7 @@ class OutputOptions(BaseModel):
 
 @hookimpl
 def jetflow_options():
-    return {"outputs": OutputOptions}
-
-
-_WARNED: set[str] = set()
+    return AccumulatorOptions
 
 
 def make_hist(name: str, spec, binning: Binning | None = None):
@@ -154,8 +154,7 @@ def _histograms(jets, ctx, opts):
             continue
         spec = ctx.columns.get(name)
         if spec is None:
-            if name not in _WARNED:
-                _WARNED.add(name)
+            if ctx.cache.once(("undeclared column", name)):
                 warnings.warn(
                     f"column {name!r} is not declared by any plugin (hook jetflow_columns), so it is "
                     "not histogrammed; declare it with a jetflow.ColumnSpec",
@@ -178,31 +177,42 @@ def _binning(name: str, ctx, opts, bins: int) -> tuple[int, float, float]:
         return (bins, override.start, override.stop)
     if spec is None:
         raise ConfigError(
-            f"outputs: column {name!r} is not declared by any plugin, so its range is unknown; "
-            f"give outputs.binning.{name} = {{bins, start, stop}}"
+            f"{ctx.plugin}: column {name!r} is not declared by any plugin, so its range is unknown; "
+            f"give {ctx.plugin}.binning.{name} = {{bins, start, stop}}"
         )
     if spec.kind == "score":
         return (bins, 0.0, 1.0)
     return (bins, spec.start, spec.stop)
 
 
-def _column(jets, name: str, what: str) -> np.ndarray:
+def _column(jets, ctx, name: str, what: str) -> np.ndarray:
     if name not in jets.fields:
-        raise ConfigError(f"outputs.{what}: no column {name!r} in the jet table (columns: {', '.join(jets.fields)})")
+        raise ConfigError(
+            f"{ctx.plugin}.{what}: no column {name!r} in the jet table (columns: {', '.join(jets.fields)})"
+        )
     values = flat_numeric(jets[name])
     if values is None:
-        raise ConfigError(f"outputs.{what}: column {name!r} is not one number per jet")
+        raise ConfigError(f"{ctx.plugin}.{what}: column {name!r} is not one number per jet")
     return values.astype(np.float64)
+
+
+def _scores(ctx) -> list[str]:
+    """The declared score columns (kind ``"score"``) of the run, in declaration order."""
+    return [name for name, spec in ctx.columns.items() if spec.kind == "score"]
 
 
 def discriminants(ctx, opts) -> dict[str, str]:
     """Every 1-D discriminant of the run and its direction."""
     out = dict(opts.roc.discriminants)
     if opts.roc.scores:
-        for name, spec in ctx.columns.items():
-            if spec.kind == "score":
-                out.setdefault(name, "higher")
+        for name in _scores(ctx):
+            out.setdefault(name, "higher")
     return out
+
+
+def combinations(ctx, opts) -> list[list[str]]:
+    """Every likelihood combination: the configured ones, then [column, score] per score column."""
+    return [*opts.roc.combinations, *([c, s] for c in opts.roc.score_combinations for s in _scores(ctx))]
 
 
 def _halves(jets, ctx) -> np.ndarray:
@@ -210,79 +220,98 @@ def _halves(jets, ctx) -> np.ndarray:
     return (ctx.entrystart + ak.to_numpy(jets.event).astype(np.int64)) % 2
 
 
-@hookimpl
-def jetflow_accumulate(jets, ctx):
-    from jetflow.accumulators import AverageImage, DiscriminantOrdering, PixelCorrelation, WeightedROC
+def _rocs(jets, ctx, opts, label, weight) -> dict:
+    from jetflow.stats.accumulators import WeightedROC
 
-    opts = ctx.options("outputs")
-    out = {}
-    if opts.histograms:
-        out["hists"] = _histograms(jets, ctx, opts)
-    weight = ak.to_numpy(jets.weight).astype(np.float64)
-    label = ak.to_numpy(jets.label).astype(np.int64)
-    directions = discriminants(ctx, opts)
     present = set(jets.fields)
     rocs = {}
     half = _halves(jets, ctx)
-    for name, direction in directions.items():
+    for name, direction in discriminants(ctx, opts).items():
         if name not in present and ctx.columns.get(name) is not None and ctx.columns[name].kind == "score":
             continue  # a declared score whose model is not configured in this run
         roc = WeightedROC([name], [_binning(name, ctx, opts, opts.roc.bins)], direction, opts.roc.lr_bins)
-        roc.fill([_column(jets, name, "roc.discriminants")], label, weight, half)
+        roc.fill([_column(jets, ctx, name, "roc.discriminants")], label, weight, half)
         rocs[name] = roc
-    for combo in opts.roc.combinations:
+    for combo in combinations(ctx, opts):
         binning = [_binning(c, ctx, opts, opts.roc.combination_bins) for c in combo]
         roc = WeightedROC(combo, binning, "likelihood", opts.roc.combination_lr_bins)
-        roc.fill([_column(jets, c, "roc.combinations") for c in combo], label, weight, half)
+        roc.fill([_column(jets, ctx, c, "roc.combinations") for c in combo], label, weight, half)
         rocs[roc.name] = roc
+    return rocs
+
+
+def _images(jets, ctx, opts, label, weight) -> dict:
+    from jetflow.stats.accumulators import AverageImage, PixelCorrelation
+
+    column = opts.average_image or "image"
+    if column not in jets.fields:
+        raise ConfigError(f"{ctx.plugin}.average_image: no image column {column!r} in the jet table")
+    images = ak.to_numpy(jets[column])
+    avg = AverageImage(images.shape[1:])
+    avg.fill(images, label, weight)
+    out = {AVERAGE_IMAGE: avg}
+    if opts.correlations:
+        ys = (np.stack([_column(jets, ctx, c, "correlations") for c in opts.correlations], axis=1)
+              if len(jets) else np.zeros((0, len(opts.correlations))))
+        corr = PixelCorrelation(images.shape[1:], opts.correlations)
+        corr.fill(images, ys, label, weight)
+        out[CORRELATION] = corr
+    return out
+
+
+def _ados(jets, ctx, opts, label, weight) -> dict:
+    from jetflow.stats.accumulators import DiscriminantOrdering
+
+    directions = discriminants(ctx, opts)
+    ados = {}
+    for a, b in opts.ado:
+        dirs = (directions.get(a), directions.get(b))
+        if any(d not in ("higher", "lower") for d in dirs):
+            raise ConfigError(
+                f"{ctx.plugin}.ado: [{a}, {b}]: each needs a direction higher or lower in "
+                f"{ctx.plugin}.roc.discriminants (got {a}: {dirs[0]}, {b}: {dirs[1]}), so that both are "
+                "ordered signal-like first"
+            )
+        ado = DiscriminantOrdering([a, b], [_binning(a, ctx, opts, 1000), _binning(b, ctx, opts, 1000)], dirs)
+        ado.fill(_column(jets, ctx, a, "ado"), _column(jets, ctx, b, "ado"), label, weight)
+        ados[f"{a}|{b}"] = ado
+    return ados
+
+
+@hookimpl
+def jetflow_accumulate(jets, ctx):
+    opts = ctx.options()
+    out = {}
+    if opts.histograms:
+        out[HISTS] = _histograms(jets, ctx, opts)
+    weight = ak.to_numpy(jets.weight).astype(np.float64)
+    label = ak.to_numpy(jets.label).astype(np.int64)
+    rocs = _rocs(jets, ctx, opts, label, weight)
     if rocs:
-        out["roc"] = rocs
+        out[ROC] = rocs
     if opts.average_image is not None or opts.correlations:
-        column = opts.average_image or "image"
-        if column not in present:
-            raise ConfigError(f"outputs.average_image: no image column {column!r} in the jet table")
-        images = ak.to_numpy(jets[column])
-        avg = AverageImage(images.shape[1:])
-        avg.fill(images, label, weight)
-        out["average_image"] = avg
-        if opts.correlations:
-            ys = np.stack([_column(jets, c, "correlations") for c in opts.correlations], axis=1) if len(jets) else np.zeros((0, len(opts.correlations)))
-            corr = PixelCorrelation(images.shape[1:], opts.correlations)
-            corr.fill(images, ys, label, weight)
-            out["correlation"] = corr
+        out.update(_images(jets, ctx, opts, label, weight))
     if opts.ado:
-        ados = {}
-        for a, b in opts.ado:
-            dirs = (directions.get(a), directions.get(b))
-            if any(d not in ("higher", "lower") for d in dirs):
-                raise ConfigError(
-                    f"outputs.ado: [{a}, {b}]: each needs a direction higher or lower in outputs.roc.discriminants "
-                    f"(got {a}: {dirs[0]}, {b}: {dirs[1]}), so that both are ordered signal-like first"
-                )
-            ado = DiscriminantOrdering([a, b], [_binning(a, ctx, opts, 1000), _binning(b, ctx, opts, 1000)], dirs)
-            ado.fill(_column(jets, a, "ado"), _column(jets, b, "ado"), label, weight)
-            ados[f"{a}|{b}"] = ado
-        out["ado"] = ados
+        out[ADO] = _ados(jets, ctx, opts, label, weight)
     if opts.export is not None:
-        out["export"] = _export(jets, ctx, opts.export)
+        out[EXPORT] = _export(jets, ctx, opts.export)
     return out
 
 
 def _export(jets, ctx, opts):
-    from jetflow.accumulators import ExportShards
-    from jetflow.export import shard_name, write_shard
+    from jetflow.formats.export import ExportShards, shard_name, write_shard
 
     names = opts.columns
     if names is None:
         names = [f for f in jets.fields if flat_numeric(jets[f]) is not None]
     columns = {}
     for name in names:
-        columns[name] = _column(jets, name, "export.columns")
+        columns[name] = _column(jets, ctx, name, "export.columns")
     for name in opts.images:
         if name in jets.fields:
             columns[name] = ak.to_numpy(jets[name])
         else:
-            raise ConfigError(f"outputs.export.images: no image column {name!r} in the jet table")
+            raise ConfigError(f"{ctx.plugin}.export.images: no image column {name!r} in the jet table")
     if opts.constituents is not None:
         from jetflow.physics import constituent_four_vectors
 

@@ -1,9 +1,9 @@
 """Built-in plugin ``clustering``: where jets come from.
 
-Implements ``jetflow_build_jets`` for three sources (``jets.source``):
+Implements ``jetflow_build_jets`` for three sources (``clustering.source``):
 
 ``towers``
-    Visible particles summed into 0.1 x 0.1 calorimeter towers (seed 000,
+    Visible particles summed into 0.1 x 0.1 calorimeter towers ([jet-images],
     eq. 2.1), clustered with anti-kt and trimmed.
 ``particles``
     The visible particles themselves, clustered with anti-kt and trimmed.
@@ -13,7 +13,8 @@ Implements ``jetflow_build_jets`` for three sources (``jets.source``):
 Reads: ``events.Particle`` (jetflow format) or ``events.FatJet``,
 ``events.FatJetPFCands``, ``events.PFCands``, ``events.SubJet`` (PFNano).
 Writes the jet table: ``pt, eta, phi, mass, event, constituents, subjets``
-and source-specific extras (see :data:`COLUMNS`).
+and source-specific extras (see :data:`COLUMNS`).  References in brackets:
+docs/references.md.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ COLUMNS = {
 
 @hookimpl
 def jetflow_options():
-    return {"jets": JetOptions}
+    return JetOptions
 
 
 @hookimpl
@@ -50,7 +51,7 @@ def jetflow_columns():
 
 @hookimpl
 def jetflow_build_jets(events, ctx):
-    opts = ctx.options("jets")
+    opts = ctx.options()
     if opts.source == "pfnano":
         from jetflow_clustering.pfnano import build_pfnano_jets
 
@@ -84,7 +85,7 @@ def _check_particles(particles, ctx) -> None:
     import awkward as ak
     import numpy as np
 
-    from jetflow.errors import InputError
+    from jetflow import InputError
 
     counts = ak.to_numpy(ak.num(particles, axis=1))
     for field in ("pt", "eta", "phi", "mass"):
@@ -106,14 +107,14 @@ def _check_particles(particles, ctx) -> None:
 
 def _particles(events, filename):
     """``events.Particle``, or an error naming the file and the missing branches."""
-    from jetflow.errors import InputError
-    from jetflow.schema import PARTICLE_FIELDS
+    from jetflow import InputError
+    from jetflow.formats.schema import PARTICLE_FIELDS
 
     if "Particle" not in events.fields:
         raise InputError(
             f"file {filename}: no Particle collection (branches nParticle, Particle_*); "
-            "jets.source = 'towers' or 'particles' needs jetflow's particle-level format "
-            "(jetflow generate), or set jets.source = 'pfnano' for CMS PFNano"
+            "clustering.source = 'towers' or 'particles' needs jetflow's particle-level format "
+            "(jetflow generate), or set clustering.source = 'pfnano' for CMS PFNano"
         )
     missing = [f for f in PARTICLE_FIELDS if f not in events.Particle.fields]
     if missing:
@@ -142,7 +143,7 @@ def pfnano_jets(events, *, min_pt: float = 0.0, max_jets: int | None = None, pup
 def particle_jets(particles, *, source: str = "towers", **options):
     """Anti-kt (+ trimming, soft drop) jets of jagged particles (``pt, eta, phi, mass, pdgId, charge``).
 
-    ``options`` are those of the ``jets`` config section (radius, min_pt,
+    ``options`` are those of the ``clustering`` config section (radius, min_pt,
     max_jets, trimming={...}, softdrop={...}, towers={...}).
     """
     from jetflow_clustering.clustering import cluster_jets

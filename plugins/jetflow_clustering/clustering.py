@@ -3,13 +3,15 @@
 1. Anti-kt with radius R on the inputs of every event of the chunk at once
    (``fastjet.ClusterSequence`` on a jagged ``[event][particle]`` array).
 2. Jets above ``min_pt``; the ``max_jets`` leading ones per event are kept.
-3. Trimming (Krohn, Thaler, Wang, arXiv:0912.1342; seed 000): the constituents
+3. Trimming (Krohn, Thaler, Wang, arXiv:0912.1342; [jet-images]): the constituents
    of every kept jet are reclustered at once with kt, R_sub (jets play the role
    of events), and subjets with ``pT < f_cut * pT(jet)`` are dropped; ``pT(jet)``
    is the untrimmed jet's.  The trimmed jet is the sum of the kept subjets.
 
 No Python loop over events, jets or particles: FastJet loops in C++, the rest
 is numpy / awkward on flat arrays.
+
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations

@@ -1,25 +1,26 @@
-"""Options of the ``jets:`` config section."""
+"""Options of the ``clustering:`` config section (called ``jets:`` before jetflow 0.2).
+
+References in brackets: docs/references.md.
+"""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from jetflow import Options
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
-
-class TrimmingOptions(_Strict):
-    """Trimming (Krohn, Thaler, Wang, arXiv:0912.1342) as in seed 000."""
+class TrimmingOptions(Options):
+    """Trimming (Krohn, Thaler, Wang, arXiv:0912.1342) as in [jet-images]."""
 
     enabled: bool = True
     r_sub: float = Field(0.3, gt=0, description="kt subjet radius")
     f_cut: float = Field(0.05, ge=0, lt=1, description="drop subjets with pT < f_cut * pT(jet)")
 
 
-class SoftDropOptions(_Strict):
+class SoftDropOptions(Options):
     """Soft drop of the untrimmed jet (arXiv:1402.2657): gives the column mass_softdrop."""
 
     enabled: bool = True
@@ -27,26 +28,28 @@ class SoftDropOptions(_Strict):
     z_cut: float = Field(0.1, gt=0, lt=0.5, description="momentum-sharing cut")
 
 
-class TowerOptions(_Strict):
-    """Calorimeter towers of seed 000, eq. 2.1."""
+class TowerOptions(Options):
+    """Calorimeter towers of [jet-images], eq. 2.1."""
 
     size: float = Field(0.1, gt=0, description="tower size in eta and phi")
     max_abs_eta: float = Field(5.0, gt=0, description="calorimeter acceptance")
 
 
-class PFNanoOptions(_Strict):
+class PFNanoOptions(Options):
     """CMS PFNano FatJets with their PF candidates."""
 
     collection: str = Field("FatJet", description="jet collection (FatJet)")
     puppi: bool = Field(True, description="weight the PF candidates' four-momenta by their PUPPI weight")
 
 
-class JetOptions(_Strict):
+class JetOptions(Options):
     """Where jets come from and how they are built."""
+
+    former_names = ("jets",)
 
     source: Literal["towers", "particles", "pfnano"] = Field(
         "towers",
-        description="towers: cluster calorimeter towers of the visible particles (seed 000); "
+        description="towers: cluster calorimeter towers of the visible particles ([jet-images]); "
         "particles: cluster the visible particles; pfnano: CMS FatJets with their PFCands",
     )
     radius: float = Field(1.0, gt=0, description="anti-kt radius R")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from jetflow.errors import InputError
+from jetflow.core.errors import InputError
 
 
 def _flat(array: ak.Array, dtype=None) -> np.ndarray:

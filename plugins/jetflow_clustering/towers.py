@@ -1,4 +1,4 @@
-"""Calorimeter towers (seed 000, eq. 2.1) and constituent channel fields, columnar.
+"""Calorimeter towers ([jet-images], eq. 2.1) and constituent channel fields, columnar.
 
 A tower grid of ``size x size`` cells in (eta, phi) covers ``|eta| < max_abs_eta``.
 Along phi, ``round(2 pi / size)`` cells (63 for size 0.1, each 2 pi / 63 = 0.0997
@@ -12,10 +12,12 @@ outside the acceptance (``|eta| >= max_abs_eta``) hit no tower; this is the
 detector model, and :func:`build_towers` reports how much energy that was.
 
 Every constituent (particle or tower) carries the channel fields the
-multi-channel jet images of seed 001 need: ``pt_charged``, ``pt_neutral_hadron``,
+multi-channel jet images of [jet-response] need: ``pt_charged``, ``pt_neutral_hadron``,
 ``pt_photon`` (pT carried by charged particles, neutral hadrons, photons) and
 ``n_charged`` (charged-particle multiplicity).  A particle puts all its pT in one
 channel; a tower sums them, scaled to the tower's pT.
+
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations

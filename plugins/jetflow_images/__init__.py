@@ -18,6 +18,8 @@ particle-type channels, ``pt_charged``/... or else ``pdgId``/``charge``),
 ``subjets`` and the jet axis.  Writes one float32 column
 ``[n_jets, npix, npix, n_channels]``; see :mod:`jetflow_images.images` for the
 axis order and the preprocessing.
+
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations
@@ -26,23 +28,20 @@ from typing import Literal
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from jetflow import ColumnSpec, hookimpl
-from jetflow.errors import ConfigError
+from jetflow import ColumnSpec, ConfigError, Options, hookimpl
 from jetflow.physics import particle_channels
 
 from jetflow_images.images import CHANNELS, build_images
 
 
-class ImageOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
+class ImageOptions(Options):
     column: str = Field("image", description="name of the image column")
     npix: int = Field(25, ge=2, le=256, description="pixels per side")
     pixel_size: float = Field(0.1, gt=0, description="pixel size in eta and phi")
     channels: list[Literal["pt", "pt_charged", "pt_neutral_hadron", "pt_photon", "n_charged"]] = Field(
-        default_factory=lambda: ["pt"], min_length=1, description="image channels (seed 001 uses all five)"
+        default_factory=lambda: ["pt"], min_length=1, description="image channels ([jet-response] uses all five)"
     )
     translate: bool = Field(True, description="leading subjet at the centre")
     rotate: bool = Field(True, description="second subjet (or principal axis) at -pi/2")
@@ -55,15 +54,16 @@ class ImageOptions(BaseModel):
 
 @hookimpl
 def jetflow_options():
-    return {"images": ImageOptions}
+    return ImageOptions
 
 
 @hookimpl
-def jetflow_columns():
+def jetflow_columns(options):
+    opts = options if options is not None else ImageOptions()
     return {
-        "image": ColumnSpec(
-            "Jet image", "GeV", 0, kind="image",
-            description="float32 [n, npix(eta), npix(phi), channels], preprocessed (images.column)",
+        opts.column: ColumnSpec(
+            "Jet image", "GeV", 0, kind="image", pixel_size=opts.pixel_size,
+            description=f"float32 [n, {opts.npix} (eta), {opts.npix} (phi), {len(opts.channels)}], preprocessed",
         )
     }
 
@@ -86,7 +86,7 @@ def _channel_values(const, channels: list[str]) -> np.ndarray:
             if derived is None:
                 if not {"pdgId", "charge"} <= fields:
                     raise ConfigError(
-                        f"images.channels: channel {name!r} needs constituent fields {name!r} or "
+                        f"channel {name!r} needs constituent fields {name!r} or "
                         f"pdgId and charge; the constituents have {', '.join(sorted(fields))}"
                     )
                 derived = particle_channels(pt, _flat(const.pdgId, np.int64), _flat(const.charge))
@@ -96,7 +96,11 @@ def _channel_values(const, channels: list[str]) -> np.ndarray:
 
 @hookimpl
 def jetflow_build_images(jets, ctx):
-    opts = ctx.options("images")
+    return {ctx.options().column: images_of(jets, ctx.options())}
+
+
+def images_of(jets, opts: ImageOptions) -> np.ndarray:
+    """The images of a jet table with the given options (float32 ``[n, npix, npix, channels]``)."""
     const = jets.constituents
     counts = ak.to_numpy(ak.num(const, axis=1)).astype(np.int64)
     subjets = jets.subjets
@@ -130,7 +134,7 @@ def jetflow_build_images(jets, ctx):
         flip=opts.flip,
         normalize=opts.normalize,
     )
-    return {opts.column: images}
+    return images
 
 
 __all__ = ["CHANNELS", "ImageOptions", "build_images"]
@@ -138,7 +142,4 @@ __all__ = ["CHANNELS", "ImageOptions", "build_images"]
 
 def jet_images(jets, **options) -> np.ndarray:
     """Images of a jet table (float32 ``[n, npix, npix, channels]``); ``options`` as the ``images`` section."""
-    from types import SimpleNamespace
-
-    opts = ImageOptions(**options)
-    return jetflow_build_images(jets, SimpleNamespace(options=lambda section: opts))[opts.column]
+    return images_of(jets, ImageOptions(**options))

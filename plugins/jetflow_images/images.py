@@ -25,9 +25,11 @@ interpolation); ``rotation="interpolate"`` pixelates first and rotates the
 image with bicubic (Keys, a = -0.5) interpolation, as the original study did.
 phi differences are wrapped into (-pi, pi] before anything else.
 
-Channels (seed 001): ``pt`` (total), ``pt_charged``, ``pt_neutral_hadron``,
+Channels ([jet-response]): ``pt`` (total), ``pt_charged``, ``pt_neutral_hadron``,
 ``pt_photon`` (pT carried by each kind of particle) and ``n_charged`` (charged
 multiplicity).
+
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Built-in plugin ``inference``: TensorFlow/Keras 3 models scoring jets, and ``jetflow train``.
+"""Built-in plugin ``inference``: TensorFlow/Keras 3 models scoring jets, ``jetflow train`` and the workflow step ``train``.
 
-Config section ``models``::
+Config section ``inference`` (called ``models`` before jetflow 0.2)::
 
-    models:
+    inference:
       models:
         convnet:                       # writes the column score_convnet
           path: convnet.keras          # relative to the config
@@ -14,8 +14,9 @@ Config section ``models``::
       threads: null                    # TensorFlow threads; default: the worker's cores
 
 Models load with ``safe_mode=True`` (no arbitrary code from a model file),
-once per worker process: a cache keyed by the file's path and the SHA-256 of
-its content (so a changed file is reloaded, an unchanged one never).  Jets are
+once per worker process: the plugin's per-process cache (``ctx.cache``), keyed
+by the file's path and the SHA-256 of its content (so a changed file is
+reloaded, an unchanged one never).  Jets are
 scored in batches by a compiled ``tf.function`` on a GPU when one is visible
 (``device: auto``), else on the CPU.  Inside a dask worker TensorFlow uses
 that worker's threads only.
@@ -23,28 +24,29 @@ that worker's threads only.
 Each model writes ``score_<name>``, declared with kind ``"score"`` so that the
 ROC accumulators pick it up.  A model whose input shape does not match, or a
 missing input column, gives an error naming the model and the expected shape.
+When models are configured, a chunk asks for the dask resource ``GPU``
+(hook ``jetflow_resources``): on a cluster where some workers declare it,
+chunks go to them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import threading
-from collections import Counter
 from pathlib import Path
 from typing import Literal
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from jetflow import ColumnSpec, hookimpl
-from jetflow.errors import ConfigError
+from jetflow import ColumnSpec, ConfigError, Options, hookimpl
+from jetflow.core.cache import PluginCache, plugin_cache
+
+from jetflow_inference.steps import jetflow_workflow_steps  # noqa: F401  (the workflow step train)
 
 
-class ModelOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
+class ModelOptions(Options):
     path: str = Field(description="the .keras file, relative to the config")
     input: Literal["image", "constituents"] = Field("image", description="what the model reads")
     column: str = Field("image", description="image column (input: image)")
@@ -53,8 +55,8 @@ class ModelOptions(BaseModel):
     mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
 
 
-class InferenceOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
+class InferenceOptions(Options):
+    former_names = ("models",)
 
     models: dict[str, ModelOptions] = Field(default_factory=dict, description="name -> model; writes score_<name>")
     threads: int | None = Field(None, ge=1, description="TensorFlow intra-op threads (default: the worker's cores)")
@@ -62,27 +64,22 @@ class InferenceOptions(BaseModel):
 
 @hookimpl
 def jetflow_options():
-    return {"models": InferenceOptions}
+    return InferenceOptions
 
 
 @hookimpl
-def jetflow_columns(config):
-    if config is None or not config.has_section("models"):
+def jetflow_columns(options):
+    if options is None:
         return None
     return {
         f"score_{name}": ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score", description=f"output of {m.path}")
-        for name, m in config.section("models").models.items()
+        for name, m in options.models.items()
     }
 
 
 @hookimpl
-def jetflow_train_model(model, data, out, options):
-    from jetflow_inference.models import BUILDERS
-    from jetflow_inference.training import train
-
-    if model not in BUILDERS:
-        return None
-    return train(model, data, out, **options)
+def jetflow_resources(options):
+    return {"GPU": 1} if options is not None and options.models else None
 
 
 @hookimpl
@@ -93,15 +90,8 @@ def jetflow_cli_commands():
 
 
 # ---------------------------------------------------------------------------
-# per-process model cache
+# models, loaded once per process
 # ---------------------------------------------------------------------------
-
-LOADS: Counter = Counter()
-"""How many times each model file was loaded in this process (tests count it)."""
-
-_CACHE: dict[tuple[str, str, str, bool], object] = {}
-_LOCK = threading.Lock()
-_THREADS_SET = {"done": False}
 
 
 def _worker_threads(requested: int | None) -> int:
@@ -119,9 +109,9 @@ def _worker_threads(requested: int | None) -> int:
         return os.cpu_count() or 1
 
 
-def configure_threads(requested: int | None = None) -> None:
+def configure_threads(cache: PluginCache, requested: int | None = None) -> None:
     """Bound TensorFlow's thread pools once per process (before it starts them)."""
-    if _THREADS_SET["done"]:
+    if not cache.once("threads configured"):
         return
     import tensorflow as tf
 
@@ -131,7 +121,6 @@ def configure_threads(requested: int | None = None) -> None:
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, n)))
     except RuntimeError:
         pass  # TensorFlow already running in this process: it keeps its pools
-    _THREADS_SET["done"] = True
 
 
 def file_digest(path: Path) -> str:
@@ -157,12 +146,12 @@ class LoadedModel:
             model = keras.saving.load_model(path, safe_mode=True, compile=False)
         except Exception as exc:
             raise ConfigError(
-                f"models.models.{name}: {path} cannot be loaded as a Keras model with safe_mode=True "
+                f"model {name!r}: {path} cannot be loaded as a Keras model with safe_mode=True "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
         gpus = tf.config.list_logical_devices("GPU")
         if device == "gpu" and not gpus:
-            raise ConfigError(f"models.models.{name}.device: gpu, but TensorFlow sees no GPU here")
+            raise ConfigError(f"model {name!r}: device gpu, but TensorFlow sees no GPU here")
         self.device = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
         if mixed_precision:
             with _policy("mixed_float16"):
@@ -184,7 +173,7 @@ class LoadedModel:
         if tuple(x.shape[1:]) != self.input_shape:
             raise ConfigError(
                 f"model {self.name!r} ({self.path}) expects inputs of shape {('n',) + self.input_shape}, "
-                f"got {x.shape}; check its models.models.{self.name} input and column"
+                f"got {x.shape}; check the model's input and column options"
             )
         out = np.empty(len(x), dtype=np.float64)
         with tf.device(self.device):
@@ -218,20 +207,15 @@ class _policy:
         keras.config.set_dtype_policy(self.old)
 
 
-def get_model(name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> LoadedModel:
-    """The loaded model for a file, from the per-process cache (loaded at most once per content)."""
+def get_model(cache: PluginCache, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> LoadedModel:
+    """The loaded model for a file, from a per-process cache (loaded at most once per content).
+
+    The key is ``(path, SHA-256 of the content, device, mixed_precision)``.
+    """
     if not path.is_file():
-        raise ConfigError(f"models.models.{name}.path: {path} does not exist")
+        raise ConfigError(f"model {name!r}: {path} does not exist")
     key = (str(path.resolve()), file_digest(path), device, mixed_precision)
-    model = _CACHE.get(key)
-    if model is None:
-        with _LOCK:
-            model = _CACHE.get(key)
-            if model is None:
-                model = LoadedModel(name, path, device, mixed_precision)
-                LOADS[str(path.resolve())] += 1
-                _CACHE[key] = model
-    return model
+    return cache.get(key, lambda: LoadedModel(name, path, device, mixed_precision))
 
 
 def model_inputs(jets, name: str, opts: ModelOptions, loaded: LoadedModel) -> np.ndarray:
@@ -239,7 +223,7 @@ def model_inputs(jets, name: str, opts: ModelOptions, loaded: LoadedModel) -> np
         if opts.column not in jets.fields:
             raise ConfigError(
                 f"model {name!r} reads the image column {opts.column!r}, which is not in the jet table "
-                f"(enable the images plugin or set models.models.{name}.column); it expects {('n',) + loaded.input_shape}"
+                f"(enable a plugin that makes it, or set the model's column); it expects {('n',) + loaded.input_shape}"
             )
         return ak.to_numpy(jets[opts.column]).astype(np.float32)
     from jetflow.physics import constituent_four_vectors
@@ -247,27 +231,28 @@ def model_inputs(jets, name: str, opts: ModelOptions, loaded: LoadedModel) -> np
     if len(loaded.input_shape) != 2 or loaded.input_shape[1] != 4:
         raise ConfigError(
             f"model {name!r} has input shape {loaded.input_shape}, not (N, 4) four-vectors; "
-            f"is models.models.{name}.input right?"
+            f"is its input option right?"
         )
     return constituent_four_vectors(jets.constituents, loaded.input_shape[0])
 
 
 @hookimpl
 def jetflow_infer(jets, ctx):
-    opts = ctx.options("models")
+    opts = ctx.options()
     if not opts.models:
         return None
-    configure_threads(opts.threads)
+    configure_threads(ctx.cache, opts.threads)
     out = {}
     for name, m in opts.models.items():
-        loaded = get_model(name, ctx.config.resolve(m.path), m.device, m.mixed_precision)
+        loaded = get_model(ctx.cache, name, ctx.config.resolve(m.path), m.device, m.mixed_precision)
         x = model_inputs(jets, name, m, loaded)
         out[f"score_{name}"] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
     return out
 
 
 def score(model_path, inputs: np.ndarray, *, batch_size: int = 1024, device: str = "auto") -> np.ndarray:
-    """Scores of a saved model on ``inputs`` (images or four-vectors), through the per-process cache."""
-    configure_threads(None)
-    loaded = get_model(Path(model_path).stem, Path(model_path), device, False)
+    """Scores of a saved model on ``inputs`` (images or four-vectors), loaded once per process."""
+    cache = plugin_cache(__name__)
+    configure_threads(cache, None)
+    loaded = get_model(cache, Path(model_path).stem, Path(model_path), device, False)
     return loaded(np.asarray(inputs, dtype=np.float32), batch_size)

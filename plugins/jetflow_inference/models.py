@@ -1,16 +1,20 @@
-"""Keras 3 models of the seeds: ConvNet and MaxOut on jet images (seed 000), the
-Lorentz Boost Network on constituent four-vectors (seed 002, arXiv:1812.09722).
+"""Keras 3 models of the studies: ConvNet and MaxOut on jet images ([jet-images]), the
+Lorentz Boost Network on constituent four-vectors ([lbn], arXiv:1812.09722).
 
 Every custom layer is registered (package ``jetflow``) so that a saved
 ``.keras`` file loads with ``safe_mode=True``: no Lambda layer, no pickled code.
 Input scaling lives inside the models (a ``Rescaling`` layer), so a saved model
 is all that inference needs.
+
+References in brackets: docs/references.md.
 """
 
 from __future__ import annotations
 
 import keras
 from keras import layers, ops
+
+from jetflow_inference.catalog import MODEL_INPUTS
 
 PT_SCALE = 100.0
 """Images and four-vectors are fed in units of 100 GeV."""
@@ -55,7 +59,7 @@ def boost(p, r, eps: float = 1e-7):
         E' = gamma (E - beta . p)
         p' = p + beta ((gamma - 1) (beta . p) / beta^2 - gamma E)
 
-    which is the boost matrix of seed 002 applied to ``p``.  |beta| is kept
+    which is the boost matrix of [lbn] applied to ``p``.  |beta| is kept
     below 1 - eps so that massless frames stay finite.
     """
     e, vec = p[..., :1], p[..., 1:]
@@ -148,7 +152,7 @@ def convnet(
     l2: float = 1e-4,
     dense: int = 64,
 ) -> keras.Model:
-    """Seed 000's ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid."""
+    """[jet-images]'s ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid."""
     reg = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
@@ -167,7 +171,7 @@ def convnet(
 
 
 def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3) -> keras.Model:
-    """Seed 000's MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
+    """[jet-images]'s MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = layers.Flatten()(x)
@@ -195,7 +199,7 @@ def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout
 
 
 def fisher(input_shape=(25, 25, 1)) -> keras.Model:
-    """Fisher's linear discriminant on flattened images (seed 000): sigmoid(w . x + b).
+    """Fisher's linear discriminant on flattened images ([jet-images]): sigmoid(w . x + b).
 
     The weights are not learned by gradient descent: ``jetflow train --model
     fisher`` sets them in closed form (see :func:`jetflow_inference.training.fisher_weights`).
@@ -207,5 +211,5 @@ def fisher(input_shape=(25, 25, 1)) -> keras.Model:
     return keras.Model(inputs, outputs, name="fisher")
 
 
-BUILDERS = {"convnet": convnet, "maxout": maxout, "lbn": lbn, "fisher": fisher}
-INPUTS = {"convnet": "image", "maxout": "image", "lbn": "constituents", "fisher": "image"}
+BUILDERS = {name: globals()[name] for name in MODEL_INPUTS}
+"""Model name -> the function that builds it (each is named after its model)."""

@@ -30,11 +30,11 @@ def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 def load_inputs(data, model_name: str, n_particles: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Inputs, labels and weights of an export for a model; raises naming the missing column."""
-    from jetflow.export import read
+    from jetflow.formats.export import read
 
-    from jetflow_inference.models import INPUTS
+    from jetflow_inference.catalog import MODEL_INPUTS
 
-    column = INPUTS[model_name]
+    column = MODEL_INPUTS[model_name]
     table = read(data)
     if column not in table:
         hint = (
@@ -128,7 +128,7 @@ def train(
     """
     import keras
 
-    from jetflow.accumulators import WeightedROC
+    from jetflow.stats.accumulators import WeightedROC
 
     from jetflow_inference.models import BUILDERS
 

@@ -20,16 +20,13 @@ Each cut is a step of the weighted cut-flow (``selection:pt``, ...).
 from __future__ import annotations
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from jetflow import hookimpl
-from jetflow.columns import flat_numeric
-from jetflow.errors import ConfigError
+from jetflow import ConfigError, Options, hookimpl
+from jetflow.core.columns import flat_numeric
 
 
-class SelectionOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
-
+class SelectionOptions(Options):
     windows: dict[str, tuple[float | None, float | None]] = Field(
         default_factory=lambda: {"pt": (250.0, 300.0), "mass": (65.0, 95.0)},
         description="column: [low, high], open interval; null for no bound (the study: pT 250-300 GeV, mass 65-95 GeV)",
@@ -47,23 +44,23 @@ class SelectionOptions(BaseModel):
 
 @hookimpl
 def jetflow_options():
-    return {"selection": SelectionOptions}
+    return SelectionOptions
 
 
-def _column(jets, name: str) -> np.ndarray:
+def _column(jets, name: str, section: str) -> np.ndarray:
     values = flat_numeric(jets[name])
     if values is None:
-        raise ConfigError(f"selection.windows.{name}: column {name!r} is not a flat per-jet number")
+        raise ConfigError(f"{section}.windows.{name}: column {name!r} is not a flat per-jet number")
     return values
 
 
 @hookimpl
 def jetflow_select(jets, ctx):
-    opts = ctx.options("selection")
+    opts = ctx.options()
     masks = {}
     present = set(jets.fields)
     if ctx.stage == "jets" and opts.abs_eta_max is not None:
-        masks["abs_eta"] = np.abs(_column(jets, "eta")) < opts.abs_eta_max
+        masks["abs_eta"] = np.abs(_column(jets, "eta", ctx.plugin)) < opts.abs_eta_max
     for name, (low, high) in opts.windows.items():
         if ctx.stage == "jets" and name not in present:
             continue  # applied after the observables are made
@@ -71,10 +68,10 @@ def jetflow_select(jets, ctx):
             continue  # applied at the "jets" stage already
         if name not in present:
             raise ConfigError(
-                f"selection.windows.{name}: no such column in the jet table "
+                f"{ctx.plugin}.windows.{name}: no such column in the jet table "
                 f"(columns: {', '.join(sorted(f for f in present if flat_numeric(jets[f]) is not None))})"
             )
-        x = _column(jets, name)
+        x = _column(jets, name, ctx.plugin)
         mask = np.ones(len(x), dtype=bool)
         if low is not None:
             mask &= x > low

@@ -1,8 +1,8 @@
 """Built-in plugin ``substructure``: N-subjettiness, Delta R of subjets, image observables.
 
-Config section ``observables``::
+Config section ``substructure`` (called ``observables`` before jetflow 0.2)::
 
-    observables:
+    substructure:
       axes: wta_kt        # kt | wta_kt | onepass_kt | onepass_wta_kt
       beta: 1.0
       r0: 1.0             # 1.0 for the study; 0.8 with onepass_kt for CMS AK8
@@ -19,11 +19,12 @@ jets built by the clustering plugin):
 ``delta_r``
     Delta R(eta, phi) of the two leading subjets; 0 with fewer than 2 subjets.
 ``image_pt, image_mass, image_tau21``
-    from the first channel of the image column (seed 004; see
-    :func:`image_observables`), when the images plugin wrote it.
+    from the first channel of the image column ([lagan]; see
+    :func:`image_observables`), when a plugin wrote it; its pixel size is the
+    one the image column is declared with.
 
 Mass, pT, eta, phi (trimmed and untrimmed) and the soft-drop mass come from
-the jet builder.
+the jet builder.  References in brackets: docs/references.md.
 """
 
 from __future__ import annotations
@@ -32,24 +33,21 @@ from typing import Literal
 
 import awkward as ak
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from jetflow import ColumnSpec, hookimpl
+from jetflow import ColumnSpec, Options, hookimpl
 from jetflow.physics import wrap_phi
 
+from jetflow_substructure.axes import AXES_NAMES
 
-class ObservableOptions(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True)
 
-    axes: Literal["kt", "wta_kt", "onepass_kt", "onepass_wta_kt"] = Field(
-        "wta_kt", description="N-subjettiness axes"
-    )
+class ObservableOptions(Options):
+    former_names = ("observables",)
+
+    axes: Literal[AXES_NAMES] = Field("wta_kt", description="N-subjettiness axes")  # type: ignore[valid-type]
     beta: float = Field(1.0, gt=0, description="angular exponent of the measure")
     r0: float = Field(1.0, gt=0, description="characteristic radius of the normalised measure")
     image_column: str = Field("image", description="image observables from this column, when present")
-    image_pixel_size: float = Field(
-        0.1, gt=0, description="pixel size of that image; images.pixel_size wins when the images plugin made it"
-    )
 
 
 COLUMNS = {
@@ -59,15 +57,15 @@ COLUMNS = {
     "tau21": ColumnSpec(r"$\tau_{21}$", "", 50, 0.0, 1.0, description="tau2 / tau1 (0 if tau1 = 0)"),
     "tau32": ColumnSpec(r"$\tau_{32}$", "", 50, 0.0, 1.0, description="tau3 / tau2 (0 if tau2 = 0)"),
     "delta_r": ColumnSpec(r"$\Delta R$(subjets)", "", 50, 0.0, 1.5, description="leading two subjets (0 if < 2)"),
-    "image_pt": ColumnSpec(r"Image $p_T$", "GeV", 100, 0.0, 1000.0, description="seed 004, from the image"),
-    "image_mass": ColumnSpec("Image mass", "GeV", 100, 0.0, 250.0, description="seed 004, massless pixels"),
-    "image_tau21": ColumnSpec(r"Image $\tau_{21}$", "", 50, 0.0, 1.0, description="seed 004, pixels as particles"),
+    "image_pt": ColumnSpec(r"Image $p_T$", "GeV", 100, 0.0, 1000.0, description="[lagan], from the image"),
+    "image_mass": ColumnSpec("Image mass", "GeV", 100, 0.0, 250.0, description="[lagan], massless pixels"),
+    "image_tau21": ColumnSpec(r"Image $\tau_{21}$", "", 50, 0.0, 1.0, description="[lagan], pixels as particles"),
 }
 
 
 @hookimpl
 def jetflow_options():
-    return {"observables": ObservableOptions}
+    return ObservableOptions
 
 
 @hookimpl
@@ -107,7 +105,7 @@ def subjet_delta_r(subjets) -> np.ndarray:
 
 
 def image_observables(images: np.ndarray, pixel_size: float, axes="wta_kt", beta=1.0, r0=1.0) -> dict[str, np.ndarray]:
-    """pT, mass and tau21 of images (seed 004), from channel 0.
+    """pT, mass and tau21 of images ([lagan]), from channel 0.
 
     Each pixel is a massless particle with pT = intensity at the pixel centre
     (deta, dphi) of the image frame::
@@ -116,7 +114,7 @@ def image_observables(images: np.ndarray, pixel_size: float, axes="wta_kt", beta
         m^2(I)  = (sum I cosh eta)^2 - pT^2(I) - (sum I sinh eta)^2
         tau_N(I) = sum I min_a Delta R(pixel, axis a) / (R0 sum I)
 
-    Seed 004 writes the energy term as (sum I)^2, its small-eta limit; the
+    [lagan] writes the energy term as (sum I)^2, its small-eta limit; the
     exact massless form is used here.  Masses are boost invariant, so the
     translation to the leading subjet changes nothing; the rotation in the
     (eta, phi) plane and the pixel grid cause the small differences from the
@@ -148,19 +146,24 @@ def image_observables(images: np.ndarray, pixel_size: float, axes="wta_kt", beta
 
 @hookimpl
 def jetflow_observables(jets, ctx):
-    opts = ctx.options("observables")
-    out = substructure(jets, **opts.model_dump())
+    from jetflow import ConfigError
+
+    opts = ctx.options()
+    out = substructure(jets, **opts.model_dump(exclude={"image_column"}))
     if opts.image_column in jets.fields:
+        spec = ctx.columns.get(opts.image_column)
+        if spec is None or spec.pixel_size is None:
+            raise ConfigError(
+                f"{ctx.plugin}.image_column: the image column {opts.image_column!r} is not declared with a "
+                "pixel_size (jetflow.ColumnSpec(kind='image', pixel_size=...)), so its geometry is unknown"
+            )
         images = ak.to_numpy(jets[opts.image_column])
-        size = opts.image_pixel_size
-        if ctx.config.has_section("images") and ctx.config.section("images").column == opts.image_column:
-            size = ctx.config.section("images").pixel_size  # the geometry the images were made with
-        out.update(image_observables(images, size, opts.axes, opts.beta, opts.r0))
+        out.update(image_observables(images, spec.pixel_size, opts.axes, opts.beta, opts.r0))
     return out
 
 
 def substructure(jets, **options) -> dict[str, np.ndarray]:
-    """tau1..3, tau21, tau32 and delta_r of a jet table; ``options`` as the ``observables`` section."""
+    """tau1..3, tau21, tau32 and delta_r of a jet table; ``options`` as the ``substructure`` section."""
     opts = ObservableOptions(**options)
     t = taus(jets.constituents, opts.axes, opts.beta, opts.r0)
     return {

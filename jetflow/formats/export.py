@@ -1,0 +1,134 @@
+"""Training exports: one Parquet shard per chunk, read back as one dataset.
+
+A shard holds the selected jets of one chunk: flat per-jet columns (observables,
+scores, ``weight``, ``label``, ``dataset``, ``entry``) and images, stored as
+fixed-size lists of float32 with their shape in the schema metadata
+(``jetflow.shape.<column>``).  Shards are written under a temporary name and
+renamed, so a crash never leaves a half-written shard behind; nothing is held
+in memory across chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SHAPE_KEY = "jetflow.shape."
+
+
+@dataclass
+class ExportShards:
+    """The Parquet shards an export wrote, as an accumulator: one record per chunk, merged as a set.
+
+    ``records``: tuples ``(path, rows, dataset, filename, entrystart, entrystop)``.
+    """
+
+    records: tuple = ()
+
+    def __add__(self, other: ExportShards) -> ExportShards:
+        if not isinstance(other, ExportShards):
+            return NotImplemented
+        return ExportShards(tuple(sorted(set(self.records) | set(other.records))))
+
+    @property
+    def rows(self) -> int:
+        return sum(r[1] for r in self.records)
+
+    @property
+    def paths(self) -> list[str]:
+        return [r[0] for r in self.records]
+
+
+def shard_name(dataset: str, filename: str, entrystart: int, entrystop: int) -> str:
+    digest = hashlib.sha1(str(filename).encode()).hexdigest()[:10]
+    return f"{dataset}__{Path(str(filename)).stem}-{digest}__{entrystart}-{entrystop}.parquet"
+
+
+def write_shard(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> int:
+    """Write one shard atomically; returns the number of rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays, names, meta = [], [], {}
+    n = None
+    for name, values in columns.items():
+        values = np.asarray(values)
+        n = len(values) if n is None else n
+        if len(values) != n:
+            raise ValueError(f"export column {name!r} has {len(values)} rows, expected {n}")
+        if values.ndim > 1:
+            inner = int(np.prod(values.shape[1:]))
+            flat = pa.array(np.ascontiguousarray(values, dtype=np.float32).reshape(-1))
+            arrays.append(pa.FixedSizeListArray.from_arrays(flat, inner))
+            meta[f"{SHAPE_KEY}{name}"] = json.dumps(list(values.shape[1:]))
+        elif values.dtype.kind in "US":
+            arrays.append(pa.array(values.astype(str)))
+        else:
+            arrays.append(pa.array(values))
+        names.append(name)
+    table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(meta)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    pq.write_table(table, tmp)
+    os.replace(tmp, path)
+    return int(n or 0)
+
+
+def shards(source: str | os.PathLike | Any) -> list[str]:
+    """The shard paths of an export: a folder, a list of paths, or a result holding :class:`ExportShards`."""
+    if hasattr(source, "output"):  # a jetflow Result
+        paths = []
+        for outputs in source.output.values():
+            for acc in outputs.values():
+                if isinstance(acc, ExportShards):
+                    paths.extend(acc.paths)
+        return sorted(paths)
+    if isinstance(source, (list, tuple)):
+        return sorted(map(str, source))
+    folder = Path(source)
+    if folder.is_file():
+        return [str(folder)]
+    found = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
+    if not found:
+        raise FileNotFoundError(f"no export shards (*.parquet) in {folder}")
+    return found
+
+
+def read(source, columns: list[str] | None = None) -> dict[str, np.ndarray]:
+    """Read an export into numpy arrays (images reshaped to ``[n, H, W, C]``).
+
+    Parameters
+    ----------
+    source
+        Export folder, list of shard paths, or a :class:`jetflow.Result`.
+    columns
+        Columns to read (default: all).
+    """
+    import pyarrow.parquet as pq
+
+    paths = shards(source)
+    tables = [pq.read_table(p, columns=columns) for p in paths]
+    if not tables:
+        return {}
+    import pyarrow as pa
+
+    table = pa.concat_tables(tables, promote_options="default")
+    meta = {k.decode(): v.decode() for k, v in (tables[0].schema.metadata or {}).items()}
+    out = {}
+    for name in table.column_names:
+        col = table.column(name)
+        key = f"{SHAPE_KEY}{name}"
+        if key in meta:
+            shape = json.loads(meta[key])
+            flat = col.combine_chunks().flatten().to_numpy(zero_copy_only=False)
+            out[name] = flat.reshape((len(col), *shape)).astype(np.float32, copy=False)
+        else:
+            out[name] = col.to_numpy(zero_copy_only=False)
+    return out

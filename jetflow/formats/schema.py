@@ -1,0 +1,136 @@
+"""Input formats: the particle-level files ``jetflow generate`` writes, and CMS (PF)NanoAOD.
+
+The jetflow particle-level format
+---------------------------------
+One ROOT file holds one TTree ``Events``, NanoAOD-style (so that coffea's
+NanoAOD machinery and any NanoAOD tool reads it), one entry per event:
+
+==========================  ============  ===========================================
+branch                      type          meaning
+==========================  ============  ===========================================
+``run``                     uint32        1
+``luminosityBlock``         uint32        generation job (chunk) index
+``event``                   uint64        event number, unique within a sample
+``genWeight``               float32       Pythia's event weight (``info.weight()``)
+``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets
+``nParticle``               int32         number of visible final-state particles
+``Particle_pt``             float32[n]    GeV
+``Particle_eta``            float32[n]    pseudorapidity
+``Particle_phi``            float32[n]    azimuth in (-pi, pi]
+``Particle_mass``           float32[n]    GeV
+``Particle_pdgId``          int32[n]      PDG code
+``Particle_charge``         int32[n]      electric charge in units of e
+``nTruthW``                 int32         1 for the signal, 0 for QCD
+``TruthW_pt/eta/phi/mass``  float32[n]    the hadronically decaying W (signal only)
+==========================  ============  ===========================================
+
+Visible means: final-state particles other than neutrinos (and other
+invisible particles, by Pythia's ``isVisible``).
+
+Coffea reads it with :class:`JetflowSchema`: ``events.Particle`` and
+``events.TruthW`` are Lorentz-vector collections with ``pt, eta, phi, mass``
+(and, for particles, ``pdgId`` and ``charge``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
+
+from jetflow.core.errors import InputError
+
+TREE_NAME = "Events"
+PROCESS_IDS = {"wprime": 1, "qcd": 2}
+PARTICLE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
+TRUTH_FIELDS = ("pt", "eta", "phi", "mass")
+EVENT_BRANCHES = ("run", "luminosityBlock", "event", "genWeight", "processId")
+REQUIRED_BRANCHES = (
+    *EVENT_BRANCHES,
+    "nParticle",
+    *(f"Particle_{f}" for f in PARTICLE_FIELDS),
+)
+
+
+class JetflowSchema(NanoAODSchema):
+    """NanoEvents schema of jetflow's particle-level files (see module docstring)."""
+
+    warn_missing_crossrefs = False
+    mixins = {
+        **NanoAODSchema.mixins,
+        "Particle": "PtEtaPhiMLorentzVector",
+        "TruthW": "PtEtaPhiMLorentzVector",
+    }
+
+
+class QuietPFNanoAODSchema(PFNanoAODSchema):
+    """coffea's PFNanoAOD schema without a warning per absent NanoAOD collection
+    (nor per Photon_mass/charge it replaces: those are NanoAOD conventions)."""
+
+    warn_missing_crossrefs = False
+
+    def __init__(self, base_form, version="latest"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Branch .* already exists", category=RuntimeWarning)
+            super().__init__(base_form, version)
+
+
+class QuietNanoAODSchema(NanoAODSchema):
+    """coffea's NanoAOD schema without a warning per absent NanoAOD collection."""
+
+    warn_missing_crossrefs = False
+
+
+SCHEMAS = {
+    "jetflow": JetflowSchema,
+    "pfnano": QuietPFNanoAODSchema,
+    "nanoaod": QuietNanoAODSchema,
+}
+
+SchemaName = Literal["jetflow", "pfnano", "nanoaod"]
+
+
+def detect_schema(filename: str, treename: str = TREE_NAME) -> SchemaName:
+    """Guess the format of a file from its branches.
+
+    Raises
+    ------
+    InputError
+        If the file cannot be opened, has no such tree, or matches no known format.
+    """
+    import uproot
+
+    try:
+        with uproot.open(filename) as f:
+            if treename not in f:
+                raise InputError(
+                    f"file {filename}: no tree {treename!r} (it has: {', '.join(f.keys(cycle=False)) or 'nothing'})"
+                )
+            branches = set(f[treename].keys())
+    except InputError:
+        raise
+    except Exception as exc:
+        raise InputError(f"file {filename}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
+    if "Particle_pt" in branches:
+        return "jetflow"
+    if "FatJetPFCands_pFCandsIdx" in branches or "PFCands_pt" in branches:
+        return "pfnano"
+    if "FatJet_pt" in branches or "Jet_pt" in branches:
+        return "nanoaod"
+    raise InputError(
+        f"file {filename}, tree {treename!r}: neither jetflow's format (Particle_pt) nor "
+        "(PF)NanoAOD (FatJet_pt, PFCands_pt); set run.schema explicitly or check the file"
+    )
+
+
+def check_branches(filename: str, treename: str, required: tuple[str, ...]) -> None:
+    """Raise an :class:`InputError` naming the file and every missing branch."""
+    import uproot
+
+    with uproot.open(filename) as f:
+        present = set(f[treename].keys())
+    missing = [b for b in required if b not in present]
+    if missing:
+        raise InputError(f"file {filename}, tree {treename!r}: missing branch(es) {', '.join(missing)}")

@@ -1,0 +1,71 @@
+"""The hook reference, ``docs/hooks.md``, generated from the hook specifications.
+
+    python -m jetflow.frontends.hookdoc > docs/hooks.md
+
+The hookspecs' docstrings are the one source; a test checks that the file in
+the repository is what this module renders, and that every hook documents
+when it is called, each of its parameters, and what it returns.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from jetflow.core import hookspecs
+from jetflow.core.columns import BUILDER_FIELDS, PROCESSOR_FIELDS
+from jetflow.core.manager import hook_names
+
+HEADER = """# Hook reference
+
+Generated from `jetflow/core/hookspecs.py` by `python -m jetflow.frontends.hookdoc > docs/hooks.md`;
+do not edit by hand. How to write a plugin: [plugins.md](plugins.md); how the pieces fit:
+[design.md](design.md).
+"""
+
+
+def _table(fields, who: str) -> list[str]:
+    rows = []
+    for name, spec in fields.items():
+        unit = f" [{spec.unit}]" if spec.unit else ""
+        rows.append(f"| `{name}` | {who} | {spec.description or spec.label}{unit} |")
+    return rows
+
+
+def per_jet_table() -> str:
+    """The fields every per-jet table has, as a Markdown table."""
+    lines = ["## The per-jet table", "",
+             "One flat awkward record array, one record per jet, flows through the processing hooks; each",
+             "hook adds named columns (declared with `jetflow_columns`). These fields are always there:", "",
+             "| field | written by | meaning |", "|---|---|---|"]
+    lines += _table(BUILDER_FIELDS, "the jet builder")
+    lines += _table(PROCESSOR_FIELDS, "the processor")
+    lines += ["| `weight_<factor>` | the processor | each factor a `jetflow_weights` hook returned |", "",
+              "Images are float32 `[n_jets, height, width, channels]`, height along eta, width along phi;",
+              "observables and scores are one number per jet, named in snake_case (`tau21`, `score_convnet`).", ""]
+    return "\n".join(lines)
+
+
+def hook_section(name: str) -> str:
+    """One hook: its signature, whether it stops at the first answer, and its docstring."""
+    spec = getattr(hookspecs, name)
+    params = ", ".join(inspect.signature(spec).parameters)
+    first = getattr(spec, "jetflow_spec", {}).get("firstresult", False)
+    note = "\n*firstresult*: the first plugin that answers (not None) wins; the others are not called.\n" if first else ""
+    return f"## `{name}({params})`\n{note}\n{inspect.cleandoc(spec.__doc__ or '')}\n"
+
+
+def render() -> str:
+    """The whole of docs/hooks.md."""
+    intro = inspect.cleandoc(hookspecs.__doc__ or "").split("\n", 1)[1].strip()
+    parts = [HEADER, intro, "", per_jet_table()]
+    parts += [hook_section(name) for name in _in_file_order()]
+    return "\n".join(parts).rstrip() + "\n"
+
+
+def _in_file_order() -> list[str]:
+    names = set(hook_names())
+    return sorted(names, key=lambda n: inspect.getsourcelines(getattr(hookspecs, n))[1])
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(render(), end="")

@@ -1,0 +1,407 @@
+"""Workflows: a study as data.
+
+A workflow is a YAML file (docs/workflows.md) of parameters, configuration
+fragments and steps.  Each step names a kind (``generate``, ``run``,
+``train``, ``report``, ...) that the core (:mod:`.workflow_steps`) or a plugin
+(hook ``jetflow_workflow_steps``) provides, and gives its options under
+``with:``.  Values may refer to parameters and to what earlier steps recorded
+with ``${...}``: ``"${int(4000 * scale)}"`` becomes a number,
+``"samples/${sample}"`` a string, ``"${train.models}"`` whatever the step
+``train`` recorded under ``models``.  Only arithmetic, comparisons, ``if``
+expressions, literals and a few functions (int, float, round, min, max, len,
+str) are evaluated: a workflow cannot run arbitrary code.
+
+:func:`run_workflow` runs the steps in order and writes ``study.json`` (every
+step's options, record and time) and ``study.md`` (every step's account) into
+the output folder.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import operator
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import Field, field_validator
+
+from jetflow.core.calls import collect
+from jetflow.core.config import PluginsConfig, deep_merge
+from jetflow.core.errors import ConfigError, PluginError
+from jetflow.core.manager import get_plugin_manager
+from jetflow.core.options import Options, format_validation_error
+from jetflow.core.steps import StepContext, StepResult, WorkflowStep
+
+# --------------------------------------------------------------------------
+# the file
+# --------------------------------------------------------------------------
+
+
+class StepSpec(Options):
+    """One step of a workflow file."""
+
+    name: str = Field(description="unique identifier; later steps refer to its record as ${name.key}")
+    step: str = Field(description="the kind of step (see jetflow workflow --list)")
+    with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the step's options")
+
+    model_config = Options.model_config | {"populate_by_name": True}
+
+    @field_validator("name")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"a step name must be an identifier (letters, digits, _), got {name!r}")
+        return name
+
+
+class WorkflowFile(Options):
+    """The top level of a workflow file."""
+
+    name: str = Field(description="short name")
+    title: str = Field("", description="heading of study.md")
+    description: str = Field("", description="what the workflow reproduces, for study.md")
+    params: dict[str, Any] = Field(default_factory=dict, description="parameters and their defaults")
+    presets: dict[str, dict[str, Any]] = Field(default_factory=dict, description="named sets of parameters")
+    configs: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="named configuration fragments that run steps merge"
+    )
+    step_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict, description="default options per kind of step")
+    plugins: PluginsConfig = Field(default_factory=PluginsConfig, description="extra plugins and blocked names")
+    steps: list[StepSpec] = Field(min_length=1)
+
+
+def read_workflow(path: Path) -> WorkflowFile:
+    """A workflow file, validated (errors name the file and the key)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise ConfigError(f"cannot read workflow file {path}: {exc.strerror or exc}") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"workflow file {path} is not valid YAML: {exc}") from exc
+    from pydantic import ValidationError
+
+    try:
+        wf = WorkflowFile.model_validate(data or {})
+    except ValidationError as exc:
+        lines = format_validation_error(exc, "", WorkflowFile)
+        raise ConfigError(f"workflow file {path}:\n  " + "\n  ".join(lines)) from None
+    names = [s.name for s in wf.steps]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise ConfigError(f"workflow file {path}: step names must be unique, repeated: {', '.join(twice)}")
+    return wf
+
+
+# --------------------------------------------------------------------------
+# ${...} expressions
+# --------------------------------------------------------------------------
+
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+_COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+            ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
+            ast.NotIn: lambda a, b: a not in b}
+_FUNCTIONS = {"int": int, "float": float, "round": round, "min": min, "max": max, "len": len, "str": str}
+_REFERENCE = re.compile(r"\$\{([^}]*)\}")
+
+
+def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
+    """The value of a ``${...}`` expression: arithmetic, comparisons, ``if``, literals, attribute access.
+
+    ``names`` maps parameter and step names to values; ``a.b`` reads key ``b``
+    of the mapping ``a``.  Raises :class:`ConfigError` naming the expression.
+    """
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+        return _eval(tree.body, names)
+    except ConfigError as exc:
+        raise ConfigError(f"${{{expression}}}: {exc}") from None
+    except (SyntaxError, TypeError, ValueError, ZeroDivisionError) as exc:
+        raise ConfigError(f"${{{expression}}}: {type(exc).__name__}: {exc}") from None
+
+
+def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id not in names:
+            raise ConfigError(f"unknown name {node.id!r} (known: {', '.join(sorted(names))})")
+        return names[node.id]
+    if isinstance(node, ast.Attribute):
+        value = _eval(node.value, names)
+        if not isinstance(value, Mapping) or node.attr not in value:
+            keys = ", ".join(map(str, value)) if isinstance(value, Mapping) else type(value).__name__
+            raise ConfigError(f"no key {node.attr!r} (has: {keys})")
+        return value[node.attr]
+    if isinstance(node, ast.Subscript):
+        return _eval(node.value, names)[_eval(node.slice, names)]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        return _BINARY[type(node.op)](_eval(node.left, names), _eval(node.right, names))
+    if isinstance(node, ast.UnaryOp):
+        value = _eval(node.operand, names)
+        if isinstance(node.op, ast.USub):
+            return -value
+        if isinstance(node.op, ast.UAdd):
+            return +value
+        if isinstance(node.op, ast.Not):
+            return not value
+    if isinstance(node, ast.BoolOp):
+        values = [_eval(v, names) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, names)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _eval(comparator, names)
+            if type(op) not in _COMPARE or not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body, names) if _eval(node.test, names) else _eval(node.orelse, names)
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [_eval(e, names) for e in node.elts]
+    if isinstance(node, ast.Dict):
+        return {_eval(k, names): _eval(v, names) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS and not node.keywords:
+        return _FUNCTIONS[node.func.id](*(_eval(a, names) for a in node.args))
+    raise ConfigError(f"{ast.unparse(node)!r} is not allowed (arithmetic, comparisons, if, literals, "
+                      f"{', '.join(_FUNCTIONS)})")
+
+
+def substitute(value: Any, names: Mapping[str, Any]) -> Any:
+    """``value`` with every ``${...}`` evaluated: a whole-string expression keeps its type."""
+    if isinstance(value, str):
+        whole = _REFERENCE.fullmatch(value)
+        if whole:
+            return evaluate(whole.group(1), names)
+        return _REFERENCE.sub(lambda m: str(evaluate(m.group(1), names)), value)
+    if isinstance(value, Mapping):
+        return {k: substitute(v, names) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [substitute(v, names) for v in value]
+    return value
+
+
+class Fragments(Mapping):
+    """The workflow's configuration fragments, each substituted when a step reads it (``${configs.base}``)."""
+
+    def __init__(self, raw: Mapping[str, Any], names: Mapping[str, Any]) -> None:
+        self._raw = raw
+        self._names = names
+
+    def __getitem__(self, key: str) -> Any:
+        return substitute(self._raw[key], self._names)
+
+    def __iter__(self):
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
+def parse_settings(settings: Iterable[str]) -> dict[str, Any]:
+    """``["scale=4", "models=[convnet]"]`` -> ``{"scale": 4, "models": ["convnet"]}`` (values read as YAML)."""
+    out = {}
+    for item in settings:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set {item!r}: expected NAME=VALUE")
+        out[name.strip()] = yaml.safe_load(text)
+    return out
+
+
+# --------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------
+
+
+def step_kinds(pm) -> dict[str, tuple[str, WorkflowStep]]:
+    """``{kind: (provider, WorkflowStep)}``: the core's steps and every plugin's."""
+    from jetflow.frontends import workflow_steps
+
+    kinds = {kind: ("jetflow", step) for kind, step in workflow_steps.STEPS.items()}
+    for kind, decl in collect(pm, "jetflow_workflow_steps", "workflow step").items():
+        if kind in kinds:
+            raise PluginError(f"plugin {decl.plugin!r} declares the workflow step {kind!r}, which the core provides")
+        if not isinstance(decl.value, WorkflowStep):
+            raise PluginError(f"plugin {decl.plugin!r}, hook jetflow_workflow_steps: {kind!r} must be a "
+                              f"jetflow.WorkflowStep, got {type(decl.value).__name__}")
+        kinds[kind] = (decl.plugin, decl.value)
+    return kinds
+
+
+def packaged_workflows(pm) -> dict[str, Path]:
+    """``{name: path}`` of the workflows plugins offer (hook ``jetflow_workflows``)."""
+    return {name: Path(decl.value) for name, decl in collect(pm, "jetflow_workflows", "workflow").items()}
+
+
+def find_workflow(source: str | os.PathLike, pm) -> Path:
+    """A workflow file given by path or by the name of a packaged workflow."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ConfigError(f"workflow file {path} does not exist")
+        return path
+    offered = packaged_workflows(pm)
+    if str(source) not in offered:
+        raise ConfigError(f"no workflow {str(source)!r}: give a YAML file or one of "
+                          f"{', '.join(sorted(offered)) or '(none packaged)'}")
+    return offered[str(source)]
+
+
+def describe_workflows(plugins: Iterable[Any] = (), disable: Iterable[str] = ()) -> str:
+    """What ``jetflow workflow --list`` prints."""
+    pm = get_plugin_manager(plugins, disable)
+    lines = ["Packaged workflows:"]
+    for name, path in sorted(packaged_workflows(pm).items()):
+        wf = read_workflow(path)
+        presets = f" (presets: {', '.join(wf.presets)})" if wf.presets else ""
+        lines.append(f"  {name}: {wf.title or wf.name}{presets}  [{path}]")
+    lines.append("\nKinds of step:")
+    for kind, (provider, step) in sorted(step_kinds(pm).items()):
+        fields = ", ".join(f.alias or n for n, f in step.options.model_fields.items())
+        lines.append(f"  {kind} ({provider}): {step.description}\n      with: {fields}")
+    return "\n".join(lines)
+
+
+def _json_ready(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+def _validate_options(spec: StepSpec, step: WorkflowStep, data: Mapping[str, Any], where: str) -> Any:
+    from pydantic import ValidationError
+
+    try:
+        return step.options.model_validate(data)
+    except ValidationError as exc:
+        lines = format_validation_error(exc, f"steps.{spec.name}.with", step.options)
+        raise ConfigError(f"{where}:\n  " + "\n  ".join(lines)) from None
+
+
+def _check_keys(wf: WorkflowFile, kinds: Mapping[str, tuple[str, WorkflowStep]], where: str) -> None:
+    """Before anything runs: every step's kind exists and its keys are known."""
+    from jetflow.core.options import unknown_key_hint
+
+    errors = []
+    for spec in wf.steps:
+        if spec.step not in kinds:
+            errors.append(f"steps.{spec.name}.step: unknown kind {spec.step!r}.{unknown_key_hint(spec.step, kinds)} "
+                          f"Kinds: {', '.join(sorted(kinds))}.")
+            continue
+        model = kinds[spec.step][1].options
+        valid = {f.alias or n for n, f in model.model_fields.items()} | set(model.model_fields)
+        for key in {**wf.step_defaults.get(spec.step, {}), **spec.with_}:
+            if key not in valid:
+                errors.append(f"steps.{spec.name}.with.{key}: unknown key.{unknown_key_hint(key, valid)} "
+                              f"Valid keys: {', '.join(sorted(valid))}.")
+    for name in wf.step_defaults:
+        if name not in kinds:
+            errors.append(f"step_defaults.{name}: unknown kind of step. Kinds: {', '.join(sorted(kinds))}.")
+    if errors:
+        raise ConfigError(f"{where}:\n  " + "\n  ".join(errors))
+
+
+def run_workflow(
+    source: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    preset: str | None = None,
+    params: Mapping[str, Any] | None = None,
+    workers: int = 2,
+    progress: bool = True,
+    plugins: Iterable[Any] = (),
+    disable: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Run a workflow; returns its record (also written to ``<out>/study.json``).
+
+    Parameters
+    ----------
+    source
+        A workflow YAML file, or the name of a packaged workflow.
+    out
+        The output folder (created); default: the workflow's name.
+    preset
+        A named set of parameters from the file's ``presets``.
+    params
+        Parameters to set (after the preset); an unknown name is an error.
+    workers, progress
+        Worker processes the steps may use; progress output.  Both are also
+        parameters (``${workers}``, ``${progress}``).
+    plugins, disable
+        Extra plugins and blocked plugin names, on top of the file's ``plugins``.
+    """
+    pm = get_plugin_manager(plugins, disable)
+    path = find_workflow(source, pm)
+    wf = read_workflow(path)
+    plugin_specs = (*[str(path.parent / p) if p.endswith(".py") and not os.path.isabs(p) else p
+                      for p in wf.plugins.load], *plugins)
+    blocked = (*wf.plugins.disable, *disable)
+    if plugin_specs != tuple(plugins) or blocked != tuple(disable):
+        pm = get_plugin_manager(plugin_specs, blocked)
+    kinds = step_kinds(pm)
+    _check_keys(wf, kinds, f"workflow file {path}")
+
+    values = dict(wf.params)
+    if preset is not None:
+        if preset not in wf.presets:
+            raise ConfigError(f"workflow {wf.name!r} has no preset {preset!r} (presets: {', '.join(wf.presets) or 'none'})")
+        values.update(wf.presets[preset])
+    for name, value in (params or {}).items():
+        if name not in wf.params:
+            raise ConfigError(f"workflow {wf.name!r} has no parameter {name!r} (parameters: {', '.join(wf.params)})")
+        values[name] = value
+    values.update(workers=workers, progress=progress)
+
+    root = Path(out if out is not None else wf.name).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    names: dict[str, Any] = dict(values)
+    names["configs"] = Fragments(wf.configs, names)
+    steps: list[dict[str, Any]] = []
+    timings: dict[str, float] = {}
+    t_all = time.time()
+    for spec in wf.steps:
+        provider, step = kinds[spec.step]
+        where = f"workflow {wf.name!r}, step {spec.name!r} ({spec.step})"
+        data = substitute(deep_merge(wf.step_defaults.get(spec.step, {}), spec.with_), names)
+        options = _validate_options(spec, step, data, where)
+        ctx = StepContext(spec.name, root, workers, progress, tuple(plugin_specs), tuple(blocked))
+        t0 = time.time()
+        ctx.say(f"{spec.step} ({provider})")
+        result = step.run(options, ctx)
+        if not isinstance(result, StepResult):
+            raise PluginError(f"{where}: the step returned {type(result).__name__}, not a jetflow.StepResult")
+        timings[spec.name] = time.time() - t0
+        record = _json_ready(result.record)
+        names[spec.name] = record
+        steps.append({"name": spec.name, "step": spec.step, "provider": provider,
+                      "options": _json_ready(options.model_dump(by_alias=True)), "record": record,
+                      "markdown": result.markdown, "seconds": timings[spec.name]})
+    timings["total"] = time.time() - t_all
+    record = {"workflow": wf.name, "source": str(path), "preset": preset, "params": _json_ready(values),
+              "steps": steps, "timings_s": timings, "markdown": str(root / "study.md")}
+    (root / "study.json").write_text(json.dumps(record, indent=2))
+    (root / "study.md").write_text(study_markdown(wf, record))
+    return record
+
+
+def study_markdown(wf: WorkflowFile, record: Mapping[str, Any]) -> str:
+    """The Markdown account of a workflow run: what was run, how long it took, each step's account."""
+    t = record["timings_s"]
+    lines = [f"# {wf.title or wf.name}", ""]
+    if wf.description:
+        lines += [wf.description.strip(), ""]
+    preset = f", preset `{record['preset']}`" if record.get("preset") else ""
+    lines += [f"Workflow `{wf.name}`{preset}; parameters: "
+              + ", ".join(f"{k} = {v}" for k, v in record["params"].items()) + ".", "",
+              "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + ".", ""]
+    for step in record["steps"]:
+        lines += [f"## {step['name']} ({step['step']}, {step['seconds']:.0f} s)", ""]
+        if step["markdown"]:
+            lines += [step["markdown"].rstrip(), ""]
+    return "\n".join(lines)

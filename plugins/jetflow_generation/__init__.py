@@ -1,0 +1,102 @@
+"""Built-in plugin ``generation``: Pythia 8 samples in jetflow's particle-level format.
+
+Adds the command ``jetflow generate`` and the workflow step ``generate``; the
+generator itself is :mod:`jetflow_generation.pythia` (the settings of
+[jet-images]: W' -> W Z with W -> q q', Z -> nu nu, and QCD dijets;
+references in brackets: docs/references.md).  It has no config section and
+writes no columns: its files are the input of a run.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Literal
+
+import click
+from pydantic import Field
+
+from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
+from jetflow.formats.schema import PROCESS_IDS
+
+Process = Literal[tuple(PROCESS_IDS)]  # type: ignore[valid-type]
+
+
+class GenerateOptions(Options):
+    """Options of the workflow step ``generate`` (the flags of ``jetflow generate``)."""
+
+    process: Process = Field(description="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets")
+    events: int = Field(ge=1, description="number of events")
+    out: str = Field(description="output folder (relative to the workflow's folder)")
+    seed: int = Field(1, ge=0, description="sample seed (file seeds derive from it)")
+    events_per_file: int = Field(1000, ge=1, description="events per file (and per task)")
+    ecm: float = Field(14000.0, gt=0, description="collision energy [GeV]")
+    wprime_mass: float = Field(600.0, gt=0, description="W' mass [GeV]")
+    pthat_min: float = Field(200.0, ge=0, description="QCD pTHat minimum [GeV]")
+    pthat_max: float = Field(400.0, gt=0, description="QCD pTHat maximum [GeV]")
+    extra: list[str] = Field(default_factory=list, description="further Pythia settings")
+    reuse: bool = Field(True, description="keep the files an earlier run made with the same settings and seed")
+
+    def settings(self):
+        from jetflow_generation.pythia import GenSettings
+
+        return GenSettings(self.process, self.ecm, self.wprime_mass, self.pthat_min, self.pthat_max, tuple(self.extra))
+
+
+def generate_step(options: GenerateOptions, ctx: StepContext) -> StepResult:
+    """Generate (or reuse) a sample."""
+    from jetflow_generation.pythia import generate
+
+    out = ctx.resolve(options.out)
+    ctx.say(f"generating {options.events} {options.process} events into {options.out} (seed {options.seed})")
+    files = generate(options.settings(), options.events, out, seed=options.seed, workers=ctx.workers,
+                     events_per_file=options.events_per_file, progress=ctx.progress, reuse=options.reuse)
+    reused = sum(rec["events"] for rec in files if rec.get("reused"))
+    made = [rec for rec in files if not rec.get("reused")]
+    rate = sum(r["events"] for r in made) / max(sum(r["pythia_s"] for r in made), 1e-9) if made else None
+    record = {"process": options.process, "events": options.events, "reused": reused, "files": len(files),
+              "folder": str(out), "seed": options.seed, "pythia_events_per_s": rate}
+    text = f"{options.events} {options.process} events (seed {options.seed}) in {len(files)} file(s) in `{options.out}`"
+    text += f"; {reused} of them reused from an earlier run." if reused else "."
+    return StepResult(record, text)
+
+
+@hookimpl
+def jetflow_workflow_steps():
+    return {"generate": WorkflowStep(GenerateOptions, generate_step, "Pythia 8 events (jetflow generate)")}
+
+
+@click.command("generate")
+@click.option("--process", type=click.Choice(list(PROCESS_IDS)), required=True,
+              help="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets.")
+@click.option("--events", type=click.IntRange(min=1), required=True, help="Number of events.")
+@click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
+@click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Sample seed (file seeds derive from it).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel worker processes.")
+@click.option("--events-per-file", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--ecm", type=float, default=14000.0, show_default=True, help="Collision energy [GeV].")
+@click.option("--wprime-mass", type=float, default=600.0, show_default=True, help="W' mass [GeV].")
+@click.option("--pthat-min", type=float, default=200.0, show_default=True, help="QCD pTHat minimum [GeV].")
+@click.option("--pthat-max", type=float, default=400.0, show_default=True, help="QCD pTHat maximum [GeV].")
+@click.option("--set", "extra", multiple=True, metavar="'Key = value'", help="Extra Pythia setting (repeatable).")
+@click.option("--progress/--no-progress", default=True)
+def generate_command(process, events, out, seed, workers, events_per_file, ecm, wprime_mass, pthat_min, pthat_max,
+                     extra, progress):
+    """Generate Pythia 8 events into jetflow's particle-level ROOT format."""
+    from jetflow_generation.pythia import GenSettings, generate
+
+    settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra))
+    try:
+        records = generate(settings, events, out, seed=seed, workers=workers, events_per_file=events_per_file,
+                           progress=progress)
+    except (ValueError, RuntimeError) as exc:
+        click.echo(f"jetflow: error: {exc}", err=True)
+        sys.exit(2)
+    pythia_s = sum(r["pythia_s"] for r in records)
+    total = sum(r["events"] for r in records)
+    click.echo(f"wrote {total} {process} events in {len(records)} file(s) to {out} "
+               f"(Pythia: {total / max(pythia_s, 1e-9):.0f} events/s per worker)")
+
+
+@hookimpl
+def jetflow_cli_commands():
+    return [generate_command]

@@ -1,0 +1,374 @@
+"""Event generation with Pythia 8 (``pythia8mc``) into jetflow's particle-level format.
+
+The settings are those of [jet-images] (docs/references.md): 14 TeV pp; signal W' -> W Z with
+W -> q q' and Z -> nu nu; background QCD dijets in a pTHat window.
+
+Events are pulled from Pythia in bulk with ``Pythia.nextBatch`` (an awkward
+array of whole events, filled in C++), so the wrapper adds little to Pythia's
+own cost: the selection of visible final-state particles, the charge lookup
+and the kinematics are numpy / awkward operations on whole batches.
+
+A sample is split into files of ``events_per_file`` events; file ``i`` is
+generated with the seed ``derive_seed(seed, process, i)``, so files are
+independent, can run in parallel worker processes, and the same ``seed`` gives
+the same content whatever the number of workers.  Each file is written under
+a temporary name and renamed when complete, so an interrupted run never leaves
+a file that looks complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import awkward as ak
+import numpy as np
+
+from jetflow.formats.schema import PROCESS_IDS, TREE_NAME
+
+INVISIBLE_IDS = (12, 14, 16)
+"""Neutrinos: final-state particles that leave no trace (Pythia's isVisible is False for them)."""
+
+MAX_PYTHIA_SEED = 900_000_000
+
+
+@dataclass(frozen=True)
+class GenSettings:
+    """The physics knobs of a sample.
+
+    Attributes
+    ----------
+    process
+        ``"wprime"`` (W' -> W(qq') Z(nunu)) or ``"qcd"`` (hard QCD dijets).
+    ecm
+        Collision energy in GeV.
+    wprime_mass
+        W' mass in GeV (600-800 puts pT(W) in 200-400 GeV).
+    pthat_min, pthat_max
+        Hard-scattering pT window in GeV (QCD; also applied to nothing else).
+    extra
+        Further Pythia settings strings, applied last.
+    """
+
+    process: Literal["wprime", "qcd"]
+    ecm: float = 14000.0
+    wprime_mass: float = 600.0
+    pthat_min: float = 200.0
+    pthat_max: float = 400.0
+    extra: tuple[str, ...] = field(default_factory=tuple)
+
+    def pythia_strings(self, seed: int) -> list[str]:
+        """The Pythia settings of [jet-images] for this process, with a seed."""
+        common = [
+            f"Beams:eCM = {self.ecm}",
+            "Random:setSeed = on",
+            f"Random:seed = {seed}",
+            "Print:quiet = on",
+            "Next:numberCount = 0",
+        ]
+        if self.process == "wprime":
+            proc = [
+                "NewGaugeBoson:ffbar2Wprime = on",
+                "Wprime:coup2WZ = 1",
+                f"34:m0 = {self.wprime_mass}",
+                "34:onMode = off",
+                "34:onIfAll = 24 23",
+                "24:onMode = off",
+                "24:onIfAny = 1 2 3 4 5",
+                "23:onMode = off",
+                "23:onIfAny = 12 14 16",
+            ]
+        elif self.process == "qcd":
+            proc = [
+                "HardQCD:all = on",
+                f"PhaseSpace:pTHatMin = {self.pthat_min}",
+                f"PhaseSpace:pTHatMax = {self.pthat_max}",
+            ]
+        else:
+            raise ValueError(f"process must be 'wprime' or 'qcd', got {self.process!r}")
+        return common + proc + list(self.extra)
+
+
+def derive_seed(seed: int, process: str, index: int) -> int:
+    """A Pythia seed in [1, 900000000] for file ``index`` of a sample, from the user's seed."""
+    digest = hashlib.sha256(f"jetflow:{seed}:{process}:{index}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") % MAX_PYTHIA_SEED + 1
+
+
+def make_pythia(settings: GenSettings, seed: int):
+    """An initialised ``pythia8mc.Pythia`` with the sample's settings."""
+    import pythia8mc
+
+    pythia = pythia8mc.Pythia("", False)
+    for line in settings.pythia_strings(seed):
+        if not pythia.readString(line):
+            raise ValueError(f"Pythia rejected the setting {line!r}")
+    if not pythia.init():
+        raise RuntimeError(f"Pythia failed to initialise with settings {settings}")
+    return pythia
+
+
+def _charge_lookup(pythia, ids: np.ndarray) -> np.ndarray:
+    """Charge (in e) of each PDG id, from Pythia's particle table, one call per distinct id."""
+    unique, inverse = np.unique(ids, return_inverse=True)
+    table = np.array([pythia.particleData.charge(int(i)) for i in unique], dtype=np.float64)
+    return table[inverse]
+
+
+def batch_to_arrays(batch: ak.Array, pythia, process: str) -> dict[str, ak.Array | np.ndarray]:
+    """Turn a ``nextBatch`` array into the branches of jetflow's format (columnar)."""
+    prt = batch.prt
+    final = prt.status > 0
+    absid = abs(prt.id)
+    visible = final & (absid != 12) & (absid != 14) & (absid != 16)
+    vis = prt[visible]
+    n = ak.num(vis, axis=1)
+    p = vis.p
+    px, py, pz, e = (ak.to_numpy(ak.flatten(p[c])) for c in ("px", "py", "pz", "e"))
+    pt = np.hypot(px, py)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
+    phi = np.arctan2(py, px)
+    mass = ak.to_numpy(ak.flatten(vis.m))
+    ids = ak.to_numpy(ak.flatten(vis.id)).astype(np.int32)
+    charge = _charge_lookup(pythia, ids).astype(np.int32)
+    particle = ak.zip(
+        {
+            "pt": ak.unflatten(pt.astype(np.float32), n),
+            "eta": ak.unflatten(eta.astype(np.float32), n),
+            "phi": ak.unflatten(phi.astype(np.float32), n),
+            "mass": ak.unflatten(mass.astype(np.float32), n),
+            "pdgId": ak.unflatten(ids, n),
+            "charge": ak.unflatten(charge, n),
+        }
+    )
+    n_events = len(batch)
+    weights = batch.info.weights
+    gen_weight = ak.to_numpy(ak.fill_none(ak.firsts(weights), 1.0)).astype(np.float32)
+
+    # truth W: the last W in the record (the copy that decays), signal only
+    ws = prt[absid == 24]
+    has_w = ak.num(ws, axis=1) > 0
+    if process == "wprime":
+        if not ak.all(has_w):
+            bad = int(np.argmin(ak.to_numpy(has_w)))
+            raise RuntimeError(f"W' event {bad} of a batch has no W in its record")
+        last = ws[:, -1]
+        wx, wy, wz, we = (ak.to_numpy(last.p[c]) for c in ("px", "py", "pz", "e"))
+        wpt = np.hypot(wx, wy)
+        wcounts = np.ones(n_events, dtype=np.int64)
+        truth = {
+            "pt": wpt,
+            "eta": np.arcsinh(np.divide(wz, wpt, out=np.zeros_like(wpt), where=wpt > 0)),
+            "phi": np.arctan2(wy, wx),
+            "mass": ak.to_numpy(last.m),
+        }
+    else:
+        wcounts = np.zeros(n_events, dtype=np.int64)
+        truth = {k: np.zeros(0) for k in ("pt", "eta", "phi", "mass")}
+    truth_w = ak.zip({k: ak.unflatten(v.astype(np.float32), wcounts) for k, v in truth.items()})
+    return {"Particle": particle, "TruthW": truth_w, "genWeight": gen_weight, "n_events": n_events}
+
+
+@dataclass
+class FileJob:
+    settings: GenSettings
+    events: int
+    index: int
+    seed: int
+    path: str
+    first_event: int = 0
+    batch: int = 500
+
+
+def generate_file(job: FileJob) -> dict:
+    """Generate one file: ``job.events`` events with Pythia seed ``job.seed``.
+
+    Written to ``job.path`` through a temporary name.  Returns timing figures.
+    """
+    import uproot
+
+    t0 = time.perf_counter()
+    pythia = make_pythia(job.settings, job.seed)
+    t_init = time.perf_counter() - t0
+    parts = []
+    done = 0
+    t_gen = 0.0
+    while done < job.events:
+        n = min(job.batch, job.events - done)
+        t1 = time.perf_counter()
+        batch = pythia.nextBatch(n)
+        t_gen += time.perf_counter() - t1
+        if len(batch) == 0:
+            raise RuntimeError(f"Pythia produced no event in a batch of {n} (seed {job.seed})")
+        parts.append(batch_to_arrays(batch, pythia, job.settings.process))
+        done += len(batch)
+    particle = ak.concatenate([p["Particle"] for p in parts])[: job.events]
+    truth_w = ak.concatenate([p["TruthW"] for p in parts])[: job.events]
+    gen_weight = np.concatenate([p["genWeight"] for p in parts])[: job.events]
+    n = len(particle)
+    branches = {
+        "run": np.ones(n, dtype=np.uint32),
+        "luminosityBlock": np.full(n, job.index, dtype=np.uint32),
+        "event": np.uint64(job.first_event) + np.arange(n, dtype=np.uint64),
+        "genWeight": gen_weight,
+        "processId": np.full(n, PROCESS_IDS[job.settings.process], dtype=np.int32),
+        "Particle": particle,
+        "TruthW": truth_w,
+    }
+    path = Path(job.path)
+    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
+    try:
+        with uproot.recreate(tmp) as f:
+            # mktree names jagged record fields NanoAOD-style: nParticle, Particle_pt, ...
+            tree = f.mktree(
+                TREE_NAME,
+                {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()},
+            )
+            tree.extend(branches)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {
+        "path": str(path),
+        "events": n,
+        "seed": job.seed,
+        "init_s": t_init,
+        "pythia_s": t_gen,
+        "total_s": time.perf_counter() - t0,
+    }
+
+
+def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, events_per_file: int) -> list[FileJob]:
+    """The files of a sample: names, sizes and derived seeds."""
+    if events < 1:
+        raise ValueError(f"--events must be >= 1, got {events}")
+    if events_per_file < 1:
+        raise ValueError(f"--events-per-file must be >= 1, got {events_per_file}")
+    out = Path(out)
+    n_files = -(-events // events_per_file)
+    jobs = []
+    for i in range(n_files):
+        n = min(events_per_file, events - i * events_per_file)
+        name = f"{settings.process}_s{seed}_{i:04d}.root"
+        jobs.append(
+            FileJob(settings, n, i, derive_seed(seed, settings.process, i), str(out / name), i * events_per_file)
+        )
+    return jobs
+
+
+def _run_jobs(jobs: list[FileJob], workers: int):
+    """Records of the generated files, as they complete: in this process, or in a pool."""
+    if workers <= 1 or len(jobs) == 1:
+        yield from map(generate_file, jobs)
+        return
+    import multiprocessing
+    import sys
+
+    # fork on Linux: works from scripts without a __main__ guard; each worker only
+    # runs Pythia and numpy (no threads are inherited that it could need)
+    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = [pool.submit(generate_file, job) for job in jobs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+
+def _reusable(old: dict, wanted: dict, jobs: list[FileJob]) -> tuple[list[dict], list[FileJob]]:
+    """Split ``jobs`` into files an earlier run already made and files still to generate.
+
+    A file is reused when the earlier manifest has the same settings, seed and file size,
+    and lists a file of that name (in this directory) with the same event count and
+    Pythia seed: its content is then the same.  So a larger sample extends a smaller one
+    made with the same seed, and a sample directory can be copied elsewhere.
+    """
+    if any(old.get(k) != wanted[k] for k in ("settings", "seed", "events_per_file")):
+        return [], jobs
+    done = {Path(rec["path"]).name: rec for rec in old.get("files", [])}
+    kept, todo = [], []
+    for job in jobs:
+        rec = done.get(Path(job.path).name)
+        if rec is not None and rec["events"] == job.events and rec["seed"] == job.seed and Path(job.path).is_file():
+            kept.append({**rec, "path": job.path, "reused": True})
+        else:
+            todo.append(job)
+    return kept, todo
+
+
+def generate(
+    settings: GenSettings,
+    events: int,
+    out: str | os.PathLike,
+    *,
+    seed: int = 1,
+    workers: int = 1,
+    events_per_file: int = 1000,
+    progress: bool = True,
+    on_file: Callable[[dict], None] | None = None,
+    reuse: bool = False,
+) -> list[dict]:
+    """Generate a sample into ``out`` (created if needed).
+
+    Parameters
+    ----------
+    settings
+        The process and its physics knobs.
+    events
+        Total number of events.
+    seed
+        The sample's seed; each file's Pythia seed is derived from it.
+    workers
+        Worker processes generating files in parallel.
+    events_per_file
+        Events per output file (and per task).
+    reuse
+        Keep the files of an earlier run into ``out`` with the same settings, seed and
+        ``events_per_file`` (its manifest says which) and generate only the rest: the
+        same sample again costs nothing, and a larger one extends a smaller one.
+
+    Returns
+    -------
+    list of dict
+        One record per file: path, events, seed, timings.
+    """
+    import json
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = plan(settings, events, out, seed, events_per_file)
+    manifest_path = out / f"{settings.process}_s{seed}_manifest.json"
+    wanted = {"settings": json.loads(json.dumps(asdict(settings))), "seed": seed, "events": events,
+              "events_per_file": events_per_file}
+    kept: list[dict] = []
+    if reuse and manifest_path.is_file():
+        kept, jobs = _reusable(json.loads(manifest_path.read_text()), wanted, jobs)
+        if not jobs:
+            return kept
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=events, unit="ev", desc=f"generate {settings.process}")
+    records = list(kept)
+    if bar is not None and kept:
+        bar.update(sum(rec["events"] for rec in kept))
+    try:
+        for rec in _run_jobs(jobs, workers):
+            records.append(rec)
+            if bar is not None:
+                bar.update(rec["events"])
+            if on_file:
+                on_file(rec)
+    finally:
+        if bar is not None:
+            bar.close()
+    records.sort(key=lambda r: r["path"])
+    manifest_path.write_text(json.dumps({**wanted, "files": records}, indent=2))
+    return records

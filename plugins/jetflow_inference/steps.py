@@ -1,0 +1,61 @@
+"""The workflow step ``train``: networks trained on a training export, ready for a run's ``inference`` section."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
+
+from jetflow_inference.catalog import MODEL_INPUTS
+
+ModelName = Literal[tuple(MODEL_INPUTS)]  # type: ignore[valid-type]
+
+
+class TrainOptions(Options):
+    """Options of the workflow step ``train`` (those of ``jetflow train``, for several models)."""
+
+    models: list[ModelName] = Field(min_length=1, description="the networks to train, in order")
+    data: str = Field(description="the export folder (accumulators.export.dir of a run)")
+    out: str = Field("models", description="folder of the model files <name>.keras")
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(128, ge=1)
+    validation_split: float = Field(0.25, ge=0.05, le=0.5)
+    patience: int = Field(5, ge=1, description="early stopping patience (epochs)")
+    learning_rate: float = Field(1e-3, gt=0)
+    seed: int = 1
+    n_particles: int = Field(30, ge=2, description="LBN: leading constituents")
+    model_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per model: builder arguments")
+
+
+def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
+    """Train every model; the record's ``models`` is a ready ``inference.models`` mapping."""
+    from jetflow_inference.training import train
+
+    models: dict[str, dict[str, str]] = {}
+    validation: dict[str, Any] = {}
+    rows = []
+    for name in options.models:
+        ctx.say(f"training {name}")
+        path = ctx.resolve(options.out) / f"{name}.keras"
+        record = train(
+            name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
+            validation_split=options.validation_split, patience=options.patience,
+            learning_rate=options.learning_rate, seed=options.seed, n_particles=options.n_particles,
+            model_args=options.model_args.get(name, {}), progress=ctx.progress,
+        )
+        models[name] = {"path": str(path), "input": MODEL_INPUTS[name]}
+        validation[name] = record["validation"]
+        v, t = record["validation"], record["training"]
+        rows.append(f"| {name} | {t['epochs_run']} | {t['seconds']:.0f} | {v['auc']:.3f} | {v['rej@0.5']:.1f} |")
+    text = "\n".join([
+        f"Trained on `{options.data}` (validation: the last {options.validation_split:.0%} of the shuffled jets):",
+        "", "| model | epochs | seconds | validation AUC | 1/eps_B at eps_S = 0.5 |", "|---|---|---|---|---|", *rows,
+    ])
+    return StepResult({"models": models, "validation": validation}, text)
+
+
+@hookimpl
+def jetflow_workflow_steps():
+    return {"train": WorkflowStep(TrainOptions, train_step, "train networks on a training export (jetflow train)")}

@@ -1,0 +1,152 @@
+"""Workflows: studies as data; the packaged jet-images study end to end at a tiny scale."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+import yaml
+
+from jetflow import ConfigError, PluginError
+from jetflow.core.config import deep_merge
+from jetflow.frontends.workflow import evaluate, parse_settings, run_workflow, substitute
+
+
+def test_expressions_are_evaluated_safely():
+    names = {"scale": 2.5, "models": ["convnet", "lbn"], "train": {"models": {"convnet": {"path": "m.keras"}}}}
+    assert evaluate("int(4000 * scale)", names) == 10000
+    assert evaluate("'futures' if scale > 1 else 'iterative'", names) == "futures"
+    assert evaluate("[['tau21', 'score_convnet']] if 'convnet' in models else []", names) == [["tau21", "score_convnet"]]
+    assert evaluate("train.models.convnet.path", names) == "m.keras"
+    assert substitute({"a": "${scale}", "b": "x_${int(scale)}.root", "c": ["${len(models)}"]}, names) == {
+        "a": 2.5, "b": "x_2.root", "c": [2]}
+    for bad, why in (("__import__('os')", "not allowed"), ("scale.__class__", "no key '__class__'"),
+                     ("open('f')", "not allowed"), ("nope + 1", "unknown name 'nope'")):
+        with pytest.raises(ConfigError, match=why):
+            evaluate(bad, names)
+
+
+def test_deep_merge_and_settings():
+    assert deep_merge({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"y": 3}, "c": 4}) == {"a": {"x": 1, "y": 3}, "b": 1, "c": 4}
+    assert parse_settings(["scale=4", "models=[convnet, lbn]", "name=a=b"]) == {
+        "scale": 4, "models": ["convnet", "lbn"], "name": "a=b"}
+    with pytest.raises(ConfigError, match="expected NAME=VALUE"):
+        parse_settings(["scale"])
+
+
+STEP_PLUGIN = '''
+from pydantic import Field
+
+from jetflow import Options, StepResult, WorkflowStep, hookimpl
+
+
+class CountOptions(Options):
+    text: str = Field(description="what to write")
+    times: int = Field(1, ge=1)
+
+
+def count(options, ctx):
+    path = ctx.resolve(f"{ctx.name}.txt")
+    path.write_text(options.text * options.times)
+    return StepResult({"length": len(options.text) * options.times, "file": str(path)},
+                      f"wrote `{path.name}`")
+
+
+@hookimpl
+def jetflow_workflow_steps():
+    return {"write_text": WorkflowStep(CountOptions, count, "write a text file")}
+'''
+
+
+def _workflow(tmp_path, steps, params=None):
+    (tmp_path / "my_steps.py").write_text(STEP_PLUGIN)
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump({"name": "flow", "plugins": {"load": ["my_steps.py"]},
+                                    "params": params or {"word": "ab"}, "steps": steps}))
+    return path
+
+
+def test_a_plugin_step_and_references_between_steps(tmp_path):
+    path = _workflow(tmp_path, [
+        {"name": "first", "step": "write_text", "with": {"text": "${word}", "times": 3}},
+        {"name": "second", "step": "write_text", "with": {"text": "n=${first.length}", "times": "${first.length}"}},
+    ])
+    run_workflow(path, out=tmp_path / "out", params={"word": "xyz"}, progress=False)
+    assert (tmp_path / "out" / "first.txt").read_text() == "xyz" * 3
+    assert (tmp_path / "out" / "second.txt").read_text() == "n=9" * 9
+    saved = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert [s["record"]["length"] for s in saved["steps"]] == [9, 27]
+    assert saved["steps"][0]["provider"] == "my_steps"
+    text = (tmp_path / "out" / "study.md").read_text()
+    assert "## first (write_text," in text and "wrote `second.txt`" in text
+
+
+def test_mistakes_are_caught_before_any_step_runs(tmp_path):
+    path = _workflow(tmp_path, [
+        {"name": "first", "step": "write_text", "with": {"text": "a"}},
+        {"name": "second", "step": "write_txt", "with": {}},
+        {"name": "third", "step": "write_text", "with": {"txt": "a"}},
+    ])
+    with pytest.raises(ConfigError) as info:
+        run_workflow(path, out=tmp_path / "out", progress=False)
+    msg = str(info.value)
+    assert "steps.second.step: unknown kind 'write_txt'. Did you mean 'write_text'?" in msg
+    assert "steps.third.with.txt: unknown key. Did you mean 'text'?" in msg
+    assert not (tmp_path / "out" / "first.txt").exists()
+    with pytest.raises(ConfigError, match="has no parameter 'wrod'"):
+        run_workflow(_workflow(tmp_path, [{"name": "a", "step": "write_text", "with": {"text": "x"}}]),
+                     out=tmp_path / "o2", params={"wrod": 1}, progress=False)
+    bad_value = _workflow(tmp_path, [{"name": "a", "step": "write_text", "with": {"text": "x", "times": 0}}])
+    with pytest.raises(ConfigError, match=r"(?s)step 'a' \(write_text\).*steps.a.with.times: .*greater than or equal to 1"):
+        run_workflow(bad_value, out=tmp_path / "o3", progress=False)
+
+
+def test_a_plugin_may_not_take_a_core_step(tmp_path):
+    (tmp_path / "thief.py").write_text(textwrap.dedent('''
+        from jetflow import Options, WorkflowStep, hookimpl
+
+        @hookimpl
+        def jetflow_workflow_steps():
+            return {"run": WorkflowStep(Options, lambda options, ctx: None)}
+    '''))
+    path = tmp_path / "flow.yaml"
+    path.write_text(yaml.safe_dump({"name": "f", "steps": [{"name": "a", "step": "run", "with": {}}]}))
+    with pytest.raises(PluginError, match="plugin 'thief' declares the workflow step 'run', which the core provides"):
+        run_workflow(path, out=tmp_path / "out", plugins=[str(tmp_path / "thief.py")], progress=False)
+
+
+def test_jet_images_workflow_end_to_end(tmp_path):
+    """The packaged study at a tiny scale: generation, three passes, training, report."""
+    out = tmp_path / "study"
+    record = run_workflow(
+        "jet-images", out=out, progress=False, workers=2,
+        params={"wprime_events": 500, "qcd_events": 1500, "models": ["convnet", "fisher"], "epochs": 2,
+                "model_args": {"convnet": {"filters": 4, "dense": 8}}, "events_per_file": 500, "chunksize": 500},
+    )
+    report = out / "report"
+    for name in ("roc.png", "summary.md", "summary.csv", "average_images.png", "correlation_score_convnet.png",
+                 "cutflow.md", "report.md"):
+        assert (report / name).is_file(), name
+    steps = {s["name"]: s for s in record["steps"]}
+    assert list(steps) == ["generate_train_wprime", "generate_train_qcd", "generate_eval_wprime", "generate_eval_qcd",
+                           "pass1", "pass2", "train", "pass3", "report"]
+    # the networks were trained on one sample and evaluated on another
+    assert steps["train"]["record"]["models"]["convnet"]["input"] == "image"
+    jets = steps["pass3"]["record"]["jets"]
+    assert jets["wprime"] > 50 and jets["qcd"] > 10
+    train_files = {p.name for p in (out / "samples" / "train").glob("*.root")}
+    eval_files = {p.name for p in (out / "samples" / "eval").glob("*.root")}
+    assert train_files and eval_files and not train_files & eval_files
+    # every discriminant of the study, read back from the report's table
+    table = (report / "summary.csv").read_text().splitlines()
+    rows = {line.split(",")[0]: line.split(",") for line in table[1:]}
+    assert {"mass", "tau21", "delta_r", "score_convnet", "score_fisher", "mass+tau21", "mass+score_convnet"} <= set(rows)
+    assert float(rows["tau21"][-2]) > 0.65  # AUC
+    assert "mass+score_convnet" in (out / "study.md").read_text()
+    # a second run reuses every generated file
+    again = run_workflow("jet-images", out=out, progress=False, workers=2,
+                         params={"wprime_events": 500, "qcd_events": 1500, "models": ["fisher"], "epochs": 1,
+                                 "events_per_file": 500, "chunksize": 500})
+    reused = [s["record"]["reused"] for s in again["steps"] if s["step"] == "generate"]
+    assert reused == [500, 1500, 500, 1500]
