@@ -144,9 +144,11 @@ def test_jet_images_workflow_end_to_end(tmp_path):
     assert {"mass", "tau21", "delta_r", "score_convnet", "score_fisher", "mass+tau21", "mass+score_convnet"} <= set(rows)
     assert float(rows["tau21"][-2]) > 0.65  # AUC
     assert "mass+score_convnet" in (out / "study.md").read_text()
-    # a second run reuses every generated file
-    again = run_workflow("jet-images", out=out, progress=False, workers=2,
-                         params={"wprime_events": 500, "qcd_events": 1500, "models": ["fisher"], "epochs": 1,
-                                 "events_per_file": 500, "chunksize": 500})
-    reused = [s["record"]["reused"] for s in again["steps"] if s["step"] == "generate"]
-    assert reused == [500, 1500, 500, 1500]
+    # the same generate step again reuses every file the workflow made
+    from jetflow import StepContext
+    from jetflow_generation import GenerateOptions, generate_step
+
+    for name in ("generate_train_qcd", "generate_eval_wprime"):
+        options = GenerateOptions.model_validate(steps[name]["options"])
+        again = generate_step(options, StepContext(name, out, workers=2, progress=False))
+        assert again.record["reused"] == options.events == steps[name]["record"]["events"]

@@ -66,6 +66,9 @@ class Engine:
         prepare
             Run the plugins' ``jetflow_prepare`` hooks (on the client, before a run).
         """
+        # extra plugin files given in Python are taken relative to the working directory, now
+        plugins = [os.path.abspath(p) if isinstance(p, (str, os.PathLike)) and os.fspath(p).endswith(".py") else p
+                   for p in plugins]
         if isinstance(source, Config):
             raw, base = source.to_dict(), source.base_dir
             extra, blocked = [*source.plugin_specs, *plugins], [*source.disabled, *disable]

@@ -175,11 +175,11 @@ def jetflow_build_jets(events: ak.Array, ctx: ChunkContext) -> ak.Array | None:
     Returns
     -------
     ak.Array or None
-        A flat record array, one record per jet, with at least the builder
-        fields of the per-jet table (``pt``, ``eta``, ``phi``, ``mass``,
-        ``constituents``, ``subjets``, ``event``).  ``None``: this plugin does
-        not build jets for this input; the next plugin is asked.  If every
-        plugin answers None the processor raises an error naming them.
+        A flat record array, one record per jet, with at least the fields
+        "written by the jet builder" in the per-jet table (docs/hooks.md).
+        ``None``: this plugin does not build jets for this input; the next
+        plugin is asked.  If every plugin answers None the processor raises an
+        error naming them.
     """
 
 

@@ -10,6 +10,7 @@ when it is called, each of its parameters, and what it returns.
 from __future__ import annotations
 
 import inspect
+import re
 
 from jetflow.core import hookspecs
 from jetflow.core.columns import BUILDER_FIELDS, PROCESSOR_FIELDS
@@ -45,18 +46,43 @@ def per_jet_table() -> str:
     return "\n".join(lines)
 
 
+def markdown(doc: str) -> str:
+    """A NumPy-style docstring as Markdown: RST literals as code, the Parameters and Returns
+    sections as lists (``name`` lines, then their indented description)."""
+    text = re.sub(r"``([^`]+)``", r"`\1`", inspect.cleandoc(doc))
+    text = re.sub(r":(?:class|func|mod):`([^`]+)`", r"`\1`", text)
+    lines = text.splitlines()
+    out: list[str] = []
+    section = None
+    for k, line in enumerate(lines):
+        if re.fullmatch(r"-{3,}", line.strip()):
+            continue  # the underline of a section heading
+        if k + 1 < len(lines) and re.fullmatch(r"-{3,}", lines[k + 1].strip()):
+            section = line.strip()
+            out += [f"**{section}**", ""]
+            continue
+        if section and line and not line.startswith(" "):
+            if line.startswith(("Called", "firstresult")):
+                section = None
+            else:
+                out.append(f"- `{line.strip()}`:" if section == "Parameters" else f"- {line.strip()}:")
+                continue
+        out.append("  " + line.strip() if section and line.startswith(" ") else line)
+    return "\n".join(out)
+
+
 def hook_section(name: str) -> str:
     """One hook: its signature, whether it stops at the first answer, and its docstring."""
     spec = getattr(hookspecs, name)
     params = ", ".join(inspect.signature(spec).parameters)
     first = getattr(spec, "jetflow_spec", {}).get("firstresult", False)
     note = "\n*firstresult*: the first plugin that answers (not None) wins; the others are not called.\n" if first else ""
-    return f"## `{name}({params})`\n{note}\n{inspect.cleandoc(spec.__doc__ or '')}\n"
+    return f"## `{name}({params})`\n{note}\n{markdown(spec.__doc__ or '')}\n"
 
 
 def render() -> str:
     """The whole of docs/hooks.md."""
-    intro = inspect.cleandoc(hookspecs.__doc__ or "").split("\n", 1)[1].strip()
+    intro = markdown(hookspecs.__doc__ or "").split("\n", 1)[1].strip()
     parts = [HEADER, intro, "", per_jet_table()]
     parts += [hook_section(name) for name in _in_file_order()]
     return "\n".join(parts).rstrip() + "\n"

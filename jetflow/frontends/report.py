@@ -38,7 +38,11 @@ def report_plugins(result: Any):
     from jetflow.core.manager import get_plugin_manager
 
     section = (result.config or {}).get("plugins") or {}
-    return get_plugin_manager(section.get("load", []), section.get("disable", []))
+    try:
+        return get_plugin_manager(section.get("load", []), section.get("disable", []))
+    except PluginError as exc:
+        raise PluginError(f"the result was made with plugins that cannot be loaded here ({exc}); "
+                          "its report needs them (result.config['plugins'])") from exc
 
 
 def make_report(
