@@ -14,7 +14,13 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from jetflow_inference.catalog import MODEL_INPUTS
+if __package__:
+    from jetflow_inference.catalog import MODEL_INPUTS
+else:  # loaded on its own, where jetflow is not installed (benchmarks/bench_inference.py --bare-only)
+    import runpy
+    from pathlib import Path
+
+    MODEL_INPUTS = runpy.run_path(str(Path(__file__).with_name("catalog.py")))["MODEL_INPUTS"]
 
 PT_SCALE = 100.0
 """Images and four-vectors are fed in units of 100 GeV."""
