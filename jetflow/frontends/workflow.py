@@ -365,14 +365,15 @@ def run_workflow(
     steps: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
     t_all = time.time()
-    for spec in wf.steps:
+    for number, spec in enumerate(wf.steps, 1):
         provider, step = kinds[spec.step]
         where = f"workflow {wf.name!r}, step {spec.name!r} ({spec.step})"
         data = substitute(deep_merge(wf.step_defaults.get(spec.step, {}), spec.with_), names)
         options = _validate_options(spec, step, data, where)
         ctx = StepContext(spec.name, root, workers, progress, tuple(plugin_specs), tuple(blocked))
         t0 = time.time()
-        ctx.say(f"{spec.step} ({provider})")
+        if progress:
+            print(f"[jetflow] step {number}/{len(wf.steps)} {spec.name}: {spec.step} ({step.description})", flush=True)
         result = step.run(options, ctx)
         if not isinstance(result, StepResult):
             raise PluginError(f"{where}: the step returned {type(result).__name__}, not a jetflow.StepResult")
