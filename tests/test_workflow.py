@@ -152,3 +152,18 @@ def test_jet_images_workflow_end_to_end(tmp_path):
         options = GenerateOptions.model_validate(steps[name]["options"])
         again = generate_step(options, StepContext(name, out, workers=2, progress=False))
         assert again.record["reused"] == options.events == steps[name]["record"]["events"]
+
+
+def test_a_failing_step_is_named_and_what_was_done_is_kept(tmp_path):
+    path = _workflow(tmp_path, [
+        {"name": "first", "step": "write_text", "with": {"text": "a"}},
+        {"name": "broken", "step": "run", "with": {"config": {"datasets": {}, "clustering": {"radius": -1}},
+                                                   "out": "r.coffea"}},
+    ])
+    with pytest.raises(ConfigError, match=r"(?s)step 'broken' \(run\): invalid configuration:.*clustering.radius"):
+        run_workflow(path, out=tmp_path / "out", progress=False)
+    saved = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert not saved["finished"] and [s["name"] for s in saved["steps"]] == ["first"]
+    clash = _workflow(tmp_path, [{"name": "word", "step": "write_text", "with": {"text": "a"}}])
+    with pytest.raises(ConfigError, match="step name.s. word are also parameters"):
+        run_workflow(clash, out=tmp_path / "o2", progress=False)

@@ -33,7 +33,7 @@ from pydantic import Field, field_validator
 
 from jetflow.core.calls import collect
 from jetflow.core.config import PluginsConfig, deep_merge
-from jetflow.core.errors import ConfigError, PluginError
+from jetflow.core.errors import ConfigError, JetflowError, PluginCallError, PluginError
 from jetflow.core.manager import get_plugin_manager
 from jetflow.core.options import Options, format_validation_error
 from jetflow.core.steps import StepContext, StepResult, WorkflowStep
@@ -76,6 +76,10 @@ class WorkflowFile(Options):
     steps: list[StepSpec] = Field(min_length=1)
 
 
+RESERVED = ("configs", "workers", "progress")
+"""Names every workflow's ``${...}`` knows besides its parameters and steps."""
+
+
 def read_workflow(path: Path) -> WorkflowFile:
     """A workflow file, validated (errors name the file and the key)."""
     try:
@@ -95,6 +99,10 @@ def read_workflow(path: Path) -> WorkflowFile:
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise ConfigError(f"workflow file {path}: step names must be unique, repeated: {', '.join(twice)}")
+    taken = sorted(set(names) & {*wf.params, *RESERVED})
+    if taken:
+        raise ConfigError(f"workflow file {path}: step name(s) {', '.join(taken)} are also parameters "
+                          f"(or {', '.join(RESERVED)}); ${{...}} could not tell them apart")
     return wf
 
 
@@ -364,6 +372,8 @@ def run_workflow(
     names["configs"] = Fragments(wf.configs, names)
     steps: list[dict[str, Any]] = []
     timings: dict[str, float] = {}
+    record = {"workflow": wf.name, "source": str(path), "preset": preset, "params": _json_ready(values),
+              "steps": steps, "timings_s": timings, "markdown": str(root / "study.md"), "finished": False}
     t_all = time.time()
     for number, spec in enumerate(wf.steps, 1):
         provider, step = kinds[spec.step]
@@ -374,18 +384,23 @@ def run_workflow(
         t0 = time.time()
         if progress:
             print(f"[jetflow] step {number}/{len(wf.steps)} {spec.name}: {spec.step} ({step.description})", flush=True)
-        result = step.run(options, ctx)
+        try:
+            result = step.run(options, ctx)
+        except JetflowError as exc:
+            exc.args = (f"{where}: {exc}", *exc.args[1:])  # the same error, saying which step
+            raise
+        except Exception as exc:
+            raise PluginCallError(f"{where}: {type(exc).__name__}: {exc}", plugin=provider) from exc
         if not isinstance(result, StepResult):
             raise PluginError(f"{where}: the step returned {type(result).__name__}, not a jetflow.StepResult")
         timings[spec.name] = time.time() - t0
-        record = _json_ready(result.record)
-        names[spec.name] = record
+        names[spec.name] = done = _json_ready(result.record)
         steps.append({"name": spec.name, "step": spec.step, "provider": provider,
-                      "options": _json_ready(options.model_dump(by_alias=True)), "record": record,
+                      "options": _json_ready(options.model_dump(by_alias=True)), "record": done,
                       "markdown": result.markdown, "seconds": timings[spec.name]})
+        (root / "study.json").write_text(json.dumps(record, indent=2))  # what is done so far, kept
     timings["total"] = time.time() - t_all
-    record = {"workflow": wf.name, "source": str(path), "preset": preset, "params": _json_ready(values),
-              "steps": steps, "timings_s": timings, "markdown": str(root / "study.md")}
+    record["finished"] = True
     (root / "study.json").write_text(json.dumps(record, indent=2))
     (root / "study.md").write_text(study_markdown(wf, record))
     return record

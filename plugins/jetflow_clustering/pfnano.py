@@ -23,7 +23,7 @@ def _need(events: ak.Array, collection: str, fields: tuple[str, ...], filename: 
     if collection not in events.fields:
         raise InputError(
             f"file {filename}: no {collection} collection (branches {collection}_*); "
-            "jets.source = 'pfnano' needs a PFNano file"
+            "clustering.source = 'pfnano' needs a PFNano file"
         )
     have = set(events[collection].fields)
     missing = [f for f in fields if f not in have]

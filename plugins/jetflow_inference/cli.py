@@ -11,7 +11,7 @@ from jetflow_inference.catalog import MODEL_INPUTS
 
 @click.command("train")
 @click.option("--model", "model_name", type=click.Choice(list(MODEL_INPUTS)), required=True)
-@click.option("--data", required=True, type=click.Path(exists=True), help="Export folder (outputs.export.dir of a run).")
+@click.option("--data", required=True, type=click.Path(exists=True), help="Export folder (accumulators.export.dir of a run).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="MODEL.keras to write.")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)

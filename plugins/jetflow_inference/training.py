@@ -38,9 +38,9 @@ def load_inputs(data, model_name: str, n_particles: int = 30) -> tuple[np.ndarra
     table = read(data)
     if column not in table:
         hint = (
-            "set outputs.export.constituents: N in the run that made it"
+            "set accumulators.export.constituents: N in the run that made it"
             if column == "constituents"
-            else "export the image column (outputs.export.images)"
+            else "export the image column (accumulators.export.images)"
         )
         raise ValueError(f"export {data} has no column {column!r} for model {model_name!r}: {hint}")
     x = table[column]
