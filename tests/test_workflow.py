@@ -10,7 +10,8 @@ import yaml
 
 from jetflow import ConfigError, PluginError
 from jetflow.core.config import deep_merge
-from jetflow.frontends.workflow import evaluate, parse_settings, run_workflow, substitute
+from jetflow.frontends.expressions import evaluate, substitute
+from jetflow.frontends.workflow import parse_settings, run_workflow
 
 
 def test_expressions_are_evaluated_safely():
