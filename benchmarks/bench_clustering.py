@@ -4,7 +4,8 @@
 
 Generates the samples first (not timed), then times ``cluster_jets`` (FastJet's
 awkward interface, every event of the chunk at once) on the visible particles
-and on calorimeter towers, for the two leading jets above 100 GeV per event.
+on exact calorimeter towers and on measured ones (the detector model with its
+defaults), for the two leading jets above 100 GeV per event.
 The tower-building time is reported separately.
 """
 
@@ -15,9 +16,12 @@ import glob
 import tempfile
 import time
 
+import awkward as ak
+import numpy as np
 from _timing import machine
 from coffea.nanoevents import NanoEventsFactory
 from jetflow_clustering.clustering import cluster_jets
+from jetflow_clustering.options import DetectorOptions
 from jetflow_clustering.towers import build_towers, particles_table
 from jetflow_generation.pythia import GenSettings, generate
 
@@ -35,20 +39,23 @@ def main() -> None:
         for process in ("wprime", "qcd"):
             generate(GenSettings(process), args.events, tmp, seed=3, workers=2, events_per_file=args.events // 2 + 1, progress=False)
             files = sorted(glob.glob(f"{tmp}/{process}_s3_*.root"))
-            particles = [
-                NanoEventsFactory.from_root({f: "Events"}, schemaclass=JetflowSchema, mode="eager").events().Particle
-                for f in files
-            ]
-            for source in ("particles", "towers"):
+            events = [NanoEventsFactory.from_root({f: "Events"}, schemaclass=JetflowSchema, mode="eager").events()
+                      for f in files]
+            particles = [ev.Particle for ev in events]
+            ids = [tuple(ak.to_numpy(ev[b]).astype(np.uint64) for b in ("run", "luminosityBlock", "event"))
+                   for ev in events]
+            for source in ("particles", "towers", "detector"):
                 best = None
                 for _ in range(args.repeat):
                     t_tow = 0.0
                     n_jets = n_in = 0
                     t_clu = 0.0
-                    for p in particles:
+                    for p, event_ids in zip(particles, ids):
                         t0 = time.perf_counter()
                         if source == "towers":
                             fields, counts, _ = build_towers(p)
+                        elif source == "detector":  # measured towers: response, resolution, thresholds
+                            fields, counts, _ = build_towers(p, detector=DetectorOptions(), event_ids=event_ids)
                         else:
                             fields, counts = particles_table(p)
                         t1 = time.perf_counter()

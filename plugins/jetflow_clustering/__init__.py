@@ -4,7 +4,11 @@ Implements ``jetflow_build_jets`` for three sources (``clustering.source``):
 
 ``towers``
     Visible particles summed into 0.1 x 0.1 calorimeter towers ([jet-images],
-    eq. 2.1), clustered with anti-kt and trimmed.
+    eq. 2.1), clustered with anti-kt and trimmed.  Exact by default; with
+    ``towers.detector`` set (``{}`` for the defaults) the towers are measured:
+    ECAL / HCAL deposits by particle type, a non-compensating hadron response,
+    the Delphes CMS resolutions and thresholds, seeded by run and event
+    numbers (:mod:`jetflow_clustering.detector`).
 ``particles``
     The visible particles themselves, clustered with anti-kt and trimmed.
 ``pfnano``
@@ -56,28 +60,41 @@ def jetflow_build_jets(events, ctx):
         from jetflow_clustering.pfnano import build_pfnano_jets
 
         return build_pfnano_jets(events, opts, ctx.filename)
+    particles = _particles(events, ctx.filename)
+    _check_particles(particles, ctx)
+    event_ids = _event_ids(events, ctx.filename) if opts.source == "towers" and opts.towers.detector is not None else None
+    return jets_of_particles(particles, opts, event_ids)
+
+
+def jets_of_particles(particles, opts: JetOptions, event_ids=None):
+    """Jets of jagged particles: towers (exact or measured) or the particles themselves, then anti-kt."""
     from jetflow_clustering.clustering import cluster_jets
     from jetflow_clustering.towers import build_towers, particles_table
 
-    particles = _particles(events, ctx.filename)
-    _check_particles(particles, ctx)
     if opts.source == "towers":
-        fields, counts, _ = build_towers(particles, opts.towers.size, opts.towers.max_abs_eta)
+        t = opts.towers
+        fields, counts, _ = build_towers(particles, t.size, t.max_abs_eta, t.detector, event_ids)
     else:
         fields, counts = particles_table(particles)
     return cluster_jets(
-        fields,
-        counts,
-        radius=opts.radius,
-        min_pt=opts.min_pt,
-        max_jets=opts.max_jets,
-        trimming=opts.trimming.enabled,
-        r_sub=opts.trimming.r_sub,
-        f_cut=opts.trimming.f_cut,
-        softdrop=opts.softdrop.enabled,
-        sd_beta=opts.softdrop.beta,
-        sd_zcut=opts.softdrop.z_cut,
+        fields, counts, radius=opts.radius, min_pt=opts.min_pt, max_jets=opts.max_jets,
+        trimming=opts.trimming.enabled, r_sub=opts.trimming.r_sub, f_cut=opts.trimming.f_cut,
+        softdrop=opts.softdrop.enabled, sd_beta=opts.softdrop.beta, sd_zcut=opts.softdrop.z_cut,
     )
+
+
+def _event_ids(events, filename):
+    """(run, luminosityBlock, event) of every event: what seeds the detector's randomness."""
+    import awkward as ak
+    import numpy as np
+
+    from jetflow import InputError
+
+    missing = [b for b in ("run", "luminosityBlock", "event") if b not in events.fields]
+    if missing:
+        raise InputError(f"file {filename}: missing branch(es) {', '.join(missing)}, which seed the detector model's "
+                         "random numbers (clustering.towers.detector)")
+    return tuple(ak.to_numpy(events[b]).astype(np.uint64) for b in ("run", "luminosityBlock", "event"))
 
 
 def _check_particles(particles, ctx) -> None:
@@ -140,22 +157,12 @@ def pfnano_jets(events, *, min_pt: float = 0.0, max_jets: int | None = None, pup
     return build_pfnano_jets(events, opts, filename=str(getattr(events, "metadata", {}).get("filename", "?")))
 
 
-def particle_jets(particles, *, source: str = "towers", **options):
+def particle_jets(particles, *, source: str = "towers", event_ids=None, **options):
     """Anti-kt (+ trimming, soft drop) jets of jagged particles (``pt, eta, phi, mass, pdgId, charge``).
 
     ``options`` are those of the ``clustering`` config section (radius, min_pt,
-    max_jets, trimming={...}, softdrop={...}, towers={...}).
+    max_jets, trimming={...}, softdrop={...}, towers={...}).  With a detector
+    (``towers={"detector": {...}}``), ``event_ids`` are the events'
+    ``(run, luminosityBlock, event)`` arrays that seed its random numbers.
     """
-    from jetflow_clustering.clustering import cluster_jets
-    from jetflow_clustering.towers import build_towers, particles_table
-
-    opts = JetOptions(source=source, **options)
-    if opts.source == "towers":
-        fields, counts, _ = build_towers(particles, opts.towers.size, opts.towers.max_abs_eta)
-    else:
-        fields, counts = particles_table(particles)
-    return cluster_jets(
-        fields, counts, radius=opts.radius, min_pt=opts.min_pt, max_jets=opts.max_jets,
-        trimming=opts.trimming.enabled, r_sub=opts.trimming.r_sub, f_cut=opts.trimming.f_cut,
-        softdrop=opts.softdrop.enabled, sd_beta=opts.softdrop.beta, sd_zcut=opts.softdrop.z_cut,
-    )
+    return jets_of_particles(particles, JetOptions(source=source, **options), event_ids)

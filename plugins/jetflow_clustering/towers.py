@@ -8,8 +8,11 @@ in a cell are summed as scalars, and the tower is the massless four-vector
     p_j = E_j (cos phi_j / cosh eta_j, sin phi_j / cosh eta_j, tanh eta_j, 1)
 
 at the cell centre (eta_j, phi_j), so ``pT_j = E_j / cosh eta_j``.  Particles
-outside the acceptance (``|eta| >= max_abs_eta``) hit no tower; this is the
-detector model, and :func:`build_towers` reports how much energy that was.
+outside the acceptance (``|eta| >= max_abs_eta``) hit no tower, and
+:func:`build_towers` reports how much energy that was.  Without a detector
+model the tower energies are exact ([jet-images]); with one
+(:mod:`jetflow_clustering.detector`) each tower's ECAL and HCAL deposits are
+measured: a response, a resolution and thresholds.
 
 Every constituent (particle or tower) carries the channel fields the
 multi-channel jet images of [jet-response] need: ``pt_charged``, ``pt_neutral_hadron``,
@@ -60,7 +63,11 @@ def particles_table(particles: ak.Array) -> tuple[dict[str, np.ndarray], np.ndar
 
 
 def build_towers(
-    particles: ak.Array, size: float = 0.1, max_abs_eta: float = 5.0
+    particles: ak.Array,
+    size: float = 0.1,
+    max_abs_eta: float = 5.0,
+    detector=None,
+    event_ids: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, float]:
     """Sum visible particles into calorimeter towers.
 
@@ -72,6 +79,13 @@ def build_towers(
         Cell size in eta and (approximately, see module doc) phi.
     max_abs_eta
         Calorimeter acceptance.
+    detector
+        ``None``: exact tower energies.  A
+        :class:`jetflow_clustering.options.DetectorOptions`: measured ones
+        (towers whose deposits all fall below the thresholds disappear).
+    event_ids
+        With a detector: ``(run, luminosityBlock, event)`` of every event,
+        which seed its random numbers.
 
     Returns
     -------
@@ -97,11 +111,22 @@ def build_towers(
     key = (event[inside] * n_eta + ieta) * n_phi + iphi
     cells, inverse = np.unique(key, return_inverse=True)
 
-    e_sum = np.bincount(inverse, weights=energy[inside], minlength=len(cells))
     cell_eta = ((cells // n_phi) % n_eta + 0.5) * (2 * max_abs_eta / n_eta) - max_abs_eta
+    tower_event = cells // (n_eta * n_phi)
+    if detector is None:
+        e_sum = np.bincount(inverse, weights=energy[inside], minlength=len(cells))
+    else:
+        e_sum = _measured(cells % (n_eta * n_phi), tower_event, cell_eta, inverse, energy[inside],
+                          fields["pdgId"][inside], detector, event_ids)
+        # towers whose deposits were all lost disappear, and their particles with them
+        seen = e_sum > 0
+        in_seen = seen[inverse]
+        inside = inside.copy()
+        inside[inside] = in_seen
+        inverse = (np.cumsum(seen) - 1)[inverse[in_seen]]
+        cells, cell_eta, tower_event, e_sum = cells[seen], cell_eta[seen], tower_event[seen], e_sum[seen]
     cell_phi = (cells % n_phi + 0.5) * (2 * np.pi / n_phi) - np.pi
     tower_pt = e_sum / np.cosh(cell_eta)
-    tower_event = cells // (n_eta * n_phi)
 
     # channels: sum the particles' channel pT, rescale to the tower's pT
     particle_sum_pt = np.bincount(inverse, weights=pt[inside], minlength=len(cells))
@@ -119,3 +144,20 @@ def build_towers(
     towers["n_charged"] = np.bincount(inverse, weights=fields["n_charged"][inside], minlength=len(cells))
     tower_counts = np.bincount(tower_event, minlength=n_events).astype(np.int64)
     return towers, tower_counts, lost
+
+
+def _measured(cell, tower_event, cell_eta, inverse, energy, pdg_id, detector, event_ids) -> np.ndarray:
+    """Each tower's measured energy: its ECAL and HCAL deposits, each smeared and thresholded."""
+    from jetflow_clustering.detector import counter_uniform, deposits, measure
+
+    if event_ids is None:
+        raise ValueError("a detector needs the events' (run, luminosityBlock, event) numbers to seed its randomness")
+    run, lumi, event = (np.asarray(ids)[tower_event] for ids in event_ids)
+    ecal, hcal = deposits(energy, pdg_id, detector.hadron_response)
+    n = len(cell)
+    ecal = np.bincount(inverse, weights=ecal, minlength=n)
+    hcal = np.bincount(inverse, weights=hcal, minlength=n)
+    abs_eta = np.abs(cell_eta)
+    u_ecal = counter_uniform(detector.seed, run, lumi, event, 2 * cell)
+    u_hcal = counter_uniform(detector.seed, run, lumi, event, 2 * cell + 1)
+    return measure(ecal, abs_eta, detector.ecal, u_ecal) + measure(hcal, abs_eta, detector.hcal, u_hcal)
