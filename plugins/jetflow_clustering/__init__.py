@@ -17,7 +17,9 @@ Implements ``jetflow_build_jets`` for three sources (``clustering.source``):
 Reads: ``events.Particle`` (jetflow format) or ``events.FatJet``,
 ``events.FatJetPFCands``, ``events.PFCands``, ``events.SubJet`` (PFNano).
 Writes the jet table: ``pt, eta, phi, mass, event, constituents, subjets``
-and source-specific extras (see :data:`COLUMNS`).  References in brackets:
+and source-specific extras (see :data:`COLUMNS`); with ``truth.enabled``, the
+generator-level truth of every jet (:mod:`jetflow_clustering.truth`: gen_pt,
+gen_mass, gen_mass_softdrop, response, ...; on PFNano also ``jec``).  References in brackets:
 docs/references.md.
 """
 
@@ -49,8 +51,15 @@ def jetflow_options():
 
 
 @hookimpl
-def jetflow_columns():
-    return dict(COLUMNS)
+def jetflow_columns(options):
+    columns = dict(COLUMNS)
+    if options is not None and options.truth.enabled:
+        from jetflow_clustering.truth import COLUMNS as TRUTH, PFNANO_COLUMNS
+
+        columns.update(TRUTH)
+        if options.source == "pfnano":
+            columns.update(PFNANO_COLUMNS)
+    return columns
 
 
 @hookimpl
@@ -67,8 +76,10 @@ def jetflow_build_jets(events, ctx):
 
 
 def jets_of_particles(particles, opts: JetOptions, event_ids=None):
-    """Jets of jagged particles: towers (exact or measured) or the particles themselves, then anti-kt."""
-    from jetflow_clustering.clustering import cluster_jets
+    """Jets of jagged particles: towers (exact or measured) or the particles themselves, then anti-kt;
+    with ``truth.enabled``, each matched to a generator-level jet of the hard event's particles."""
+    import awkward as ak
+
     from jetflow_clustering.towers import build_towers, particles_table
 
     if opts.source == "towers":
@@ -76,8 +87,25 @@ def jets_of_particles(particles, opts: JetOptions, event_ids=None):
         fields, counts, _ = build_towers(particles, t.size, t.max_abs_eta, t.detector, event_ids)
     else:
         fields, counts = particles_table(particles)
+    jets = _cluster(fields, counts, opts, opts.min_pt, opts.max_jets)
+    if not opts.truth.enabled:
+        return jets
+    from jetflow_clustering.truth import hard_particles, match, truth_columns
+
+    gen_fields, gen_counts = particles_table(hard_particles(particles))
+    gen = _cluster(gen_fields, gen_counts, opts, opts.truth.min_pt, None)
+    max_dr = opts.truth.max_delta_r if opts.truth.max_delta_r is not None else opts.radius / 2
+    index, delta_r = match(jets, gen, len(counts), max_dr)
+    for name, values in truth_columns(jets, gen, index, delta_r).items():
+        jets = ak.with_field(jets, values, name)
+    return jets
+
+
+def _cluster(fields, counts, opts: JetOptions, min_pt: float, max_jets: int | None):
+    from jetflow_clustering.clustering import cluster_jets
+
     return cluster_jets(
-        fields, counts, radius=opts.radius, min_pt=opts.min_pt, max_jets=opts.max_jets,
+        fields, counts, radius=opts.radius, min_pt=min_pt, max_jets=max_jets,
         trimming=opts.trimming.enabled, r_sub=opts.trimming.r_sub, f_cut=opts.trimming.f_cut,
         softdrop=opts.softdrop.enabled, sd_beta=opts.softdrop.beta, sd_zcut=opts.softdrop.z_cut,
     )

@@ -111,6 +111,14 @@ class TowerOptions(Options):
     )
 
 
+class TruthOptions(Options):
+    """Generator-level truth of every jet (:mod:`jetflow_clustering.truth`): gen_pt, gen_mass, response, ..."""
+
+    enabled: bool = Field(False, description="match every jet to a generator-level jet and write the truth columns")
+    min_pt: float = Field(5.0, ge=0, description="GeV: generator-level jets considered for the match")
+    max_delta_r: float | None = Field(None, gt=0, description="match radius (null: R / 2)")
+
+
 class PFNanoOptions(Options):
     """CMS PFNano FatJets with their PF candidates."""
 
@@ -134,4 +142,5 @@ class JetOptions(Options):
     trimming: TrimmingOptions = Field(default_factory=TrimmingOptions)
     softdrop: SoftDropOptions = Field(default_factory=SoftDropOptions)
     towers: TowerOptions = Field(default_factory=TowerOptions)
+    truth: TruthOptions = Field(default_factory=TruthOptions)
     pfnano: PFNanoOptions = Field(default_factory=PFNanoOptions)

@@ -51,7 +51,8 @@ def build_pfnano_jets(events: ak.Array, opts, filename: str = "?") -> ak.Array:
         ``pt_raw`` (``pt * (1 - rawFactor)``), ``mass_softdrop``, CMS's
         ``cms_tau1..3``, ``event``, ``constituents`` (``pt, eta, phi, mass,
         pdgId, charge, puppiWeight``; four-momenta PUPPI-weighted when
-        ``pfnano.puppi``) and ``subjets`` (CMS soft-drop subjets, pT-ordered).
+        ``pfnano.puppi``) and ``subjets`` (CMS soft-drop subjets, pT-ordered);
+        with ``truth.enabled``, the truth columns of :mod:`jetflow_clustering.truth`.
     """
     name = opts.pfnano.collection
     cands_name = f"{name}PFCands"
@@ -137,6 +138,10 @@ def build_pfnano_jets(events: ak.Array, opts, filename: str = "?") -> ak.Array:
     for t in ("tau1", "tau2", "tau3"):
         if t in jets_in.fields:
             extra[f"cms_{t}"] = _flat(jets_in[t], np.float64)
+    if opts.truth.enabled:
+        from jetflow_clustering.truth import pfnano_truth
+
+        extra.update(pfnano_truth(events, jets_in, filename))
     table = ak.zip(
         {
             **fields,
