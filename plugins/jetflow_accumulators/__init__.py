@@ -22,6 +22,13 @@ Config section ``accumulators`` (called ``outputs`` before jetflow 0.2)::
       correlations: [score_convnet]   # per-pixel correlation of average_image's pixels with these
       ado:                        # average decision ordering of pairs ([dl-hep])
         - [tau21, score_convnet]
+      regression:                 # prediction / truth: median and resolution ([lbn])
+        targets:                  # name: {prediction: column, truth: column}
+          jet_pt: {prediction: pt, truth: gen_pt}
+        versus:                   # column: bin edges (every target also gets "all")
+          gen_pt: [200, 300, 400, 600]
+        ratio_bins: 3000          # fine bins of the ratio on [0, ratio_max)
+        ratio_max: 3.0
       export:                     # training export: one Parquet shard per chunk
         dir: export
         columns: null             # null: every flat per-jet column; or a list
@@ -31,7 +38,8 @@ Config section ``accumulators`` (called ``outputs`` before jetflow 0.2)::
 Outputs (per dataset; the names are in :mod:`jetflow_accumulators.names`):
 ``hists`` (dict column -> Hist), ``roc`` (dict name ->
 :class:`jetflow.stats.accumulators.WeightedROC`), ``average_image``,
-``correlation``, ``ado`` (dict), ``export`` (shard records).  ROC halves
+``correlation``, ``ado`` (dict), ``regression`` (dict ``target|versus`` ->
+:class:`jetflow.stats.response.ResponseHistogram`), ``export`` (shard records).  ROC halves
 are the parity of the jet's entry number in its file, so results do not depend
 on the chunking.
 
@@ -61,7 +69,7 @@ from pydantic import Field, field_validator, model_validator
 from jetflow import ConfigError, Options, hookimpl
 from jetflow.core.columns import flat_numeric
 
-from jetflow_accumulators.names import ADO, AVERAGE_IMAGE, CORRELATION, EXPORT, HISTS, ROC
+from jetflow_accumulators.names import ADO, AVERAGE_IMAGE, CORRELATION, EXPORT, HISTS, REGRESSION, ROC
 from jetflow_accumulators.report import jetflow_report  # noqa: F401  (this plugin's report hook)
 
 
@@ -112,6 +120,18 @@ class ExportOptions(Options):
     )
 
 
+class RegressionTarget(Options):
+    prediction: str = Field(description="column: the predicted (or reconstructed) quantity")
+    truth: str = Field(description="column: the true quantity (jets where it is <= 0 are counted, not filled)")
+
+
+class RegressionOptions(Options):
+    targets: dict[str, RegressionTarget] = Field(default_factory=dict, description="name -> prediction, truth")
+    versus: dict[str, list[float]] = Field(default_factory=dict, description="column -> bin edges")
+    ratio_bins: int = Field(3000, gt=1, description="fine bins of prediction / truth")
+    ratio_max: float = Field(3.0, gt=0, description="the fine bins cover [0, ratio_max)")
+
+
 class AccumulatorOptions(Options):
     former_names = ("outputs",)
 
@@ -121,6 +141,7 @@ class AccumulatorOptions(Options):
     average_image: str | None = Field(None, description="image column to average per label")
     correlations: list[str] = Field(default_factory=list, description="discriminants to correlate with pixels")
     ado: list[tuple[str, str]] = Field(default_factory=list, description="pairs of discriminants")
+    regression: RegressionOptions = Field(default_factory=RegressionOptions)
     export: ExportOptions | None = Field(None, description="training export")
 
 
@@ -278,6 +299,25 @@ def _ados(jets, ctx, opts, label, weight) -> dict:
     return ados
 
 
+def _regression(jets, ctx, opts, weight) -> dict:
+    """One response histogram per target and versus column (and ``all``): prediction / truth."""
+    from jetflow.stats.response import ResponseHistogram
+
+    out = {}
+    for name, target in opts.targets.items():
+        prediction = _column(jets, ctx, target.prediction, f"regression.targets.{name}.prediction")
+        truth = _column(jets, ctx, target.truth, f"regression.targets.{name}.truth")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(truth > 0, prediction / truth, np.nan)
+        binnings = {"all": (None, [-np.inf, np.inf])} | {v: (v, edges) for v, edges in opts.versus.items()}
+        for versus, (column, edges) in binnings.items():
+            values = _column(jets, ctx, column, f"regression.versus.{column}") if column else np.zeros(len(ratio))
+            h = ResponseHistogram(versus, edges, opts.ratio_bins, opts.ratio_max)
+            h.fill(ratio, values, weight)
+            out[f"{name}|{versus}"] = h
+    return out
+
+
 @hookimpl
 def jetflow_accumulate(jets, ctx):
     opts = ctx.options()
@@ -293,6 +333,8 @@ def jetflow_accumulate(jets, ctx):
         out.update(_images(jets, ctx, opts, label, weight))
     if opts.ado:
         out[ADO] = _ados(jets, ctx, opts, label, weight)
+    if opts.regression.targets:
+        out[REGRESSION] = _regression(jets, ctx, opts.regression, weight)
     if opts.export is not None:
         out[EXPORT] = _export(jets, ctx, opts.export)
     return out

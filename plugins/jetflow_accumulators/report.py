@@ -10,7 +10,10 @@ Writes into the report folder:
 * ``average_images.png``: average signal and background images (log colour)
   and their difference;
 * ``correlation_<name>.png``: per-pixel correlation of the image with a discriminant;
-* ``dist_<column>.png``: weighted distributions per label (unit area).
+* ``dist_<column>.png``: weighted distributions per label (unit area);
+* ``regression.md``, ``response_<column>.png``: the median and the resolution
+  of prediction / truth of every regression target, in all and against
+  each binning column.
 
 References in brackets: docs/references.md.
 """
@@ -26,7 +29,7 @@ import numpy as np
 from jetflow import ReportPart, hookimpl
 from jetflow.stats.roc import EFFICIENCIES
 
-from jetflow_accumulators.names import AVERAGE_IMAGE, CORRELATION, HISTS, ROC
+from jetflow_accumulators.names import AVERAGE_IMAGE, CORRELATION, HISTS, REGRESSION, ROC
 
 LABELS = {1: "signal", 0: "background"}
 
@@ -183,6 +186,59 @@ def plot_distribution(h, column: str, path: Path) -> None:
 
 
 
+def _pm(value: float, err: float, digits: int = 4) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.{digits}f} ± {err:.{digits}f}"
+
+
+def regression_tables(hists: dict[str, Any]) -> str:
+    """Markdown: per target the median and resolution of prediction / truth in all jets, then per binning."""
+    lines = ["| target | jets (n_eff) | median | resolution (q84 - q16) / 2 q50 | without truth |", "|---|---|---|---|---|"]
+    for key, h in hists.items():
+        target, versus = key.split("|", 1)
+        if versus != "all":
+            continue
+        s = h.summary(inclusive=True)
+        lines.append(f"| {target} | {s['n_eff'][0]:.0f} | {_pm(s['median'][0], s['median_err'][0])} | "
+                     f"{_pm(s['resolution'][0], s['resolution_err'][0])} | {h.unfilled[0]:.0f} |")
+    for key, h in hists.items():
+        target, versus = key.split("|", 1)
+        if versus == "all":
+            continue
+        s = h.summary()
+        lines += ["", f"{target} against {versus}:", "", f"| {versus} | n_eff | median | resolution |", "|---|---|---|---|"]
+        labels = [f"< {h.edges[0]:g}", *(f"[{a:g}, {b:g})" for a, b in zip(h.edges[:-1], h.edges[1:])), f">= {h.edges[-1]:g}"]
+        for label, n, m, me, r, re in zip(labels, s["n_eff"], s["median"], s["median_err"], s["resolution"],
+                                          s["resolution_err"]):
+            if n > 0:
+                lines.append(f"| {label} | {n:.0f} | {_pm(m, me)} | {_pm(r, re)} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_response(hists: dict[str, Any], versus: str, path: Path) -> None:
+    """Median and resolution of every target against one binning column, with statistical errors."""
+    plt = _plt()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 9), sharex=True)
+    for key, h in hists.items():
+        target, v = key.split("|", 1)
+        if v != versus:
+            continue
+        s = h.summary()
+        centres = 0.5 * (h.edges[:-1] + h.edges[1:])
+        half = 0.5 * np.diff(h.edges)
+        inner = slice(1, len(h.edges))  # the bins, without under- and overflow
+        top.errorbar(centres, s["median"][inner], xerr=half, yerr=s["median_err"][inner], fmt="o", label=target)
+        bottom.errorbar(centres, s["resolution"][inner], xerr=half, yerr=s["resolution_err"][inner], fmt="o",
+                        label=target)
+    top.axhline(1.0, color="k", lw=1, ls=":")
+    top.set_ylabel("median (prediction / truth)", fontsize=16)
+    bottom.set_ylabel(r"$(q_{84} - q_{16})\,/\,2 q_{50}$", fontsize=16)
+    bottom.set_xlabel(versus)
+    top.legend(fontsize=13)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def _combined(result, name: str):
     try:
         return result.combined(name)
@@ -226,6 +282,16 @@ def jetflow_report(result, out, columns):
             drawn.append(f"[{column}]({path.name})")
     if drawn:
         lines += ["Distributions (weighted, unit area): " + ", ".join(drawn) + ".", ""]
+    regression = _combined(result, REGRESSION) or {}
+    if regression:
+        (out / "regression.md").write_text(regression_tables(regression))
+        files.append(out / "regression.md")
+        lines += ["Regression: prediction / truth", "", (out / "regression.md").read_text(), ""]
+        for versus in sorted({key.split("|", 1)[1] for key in regression} - {"all"}):
+            path = out / f"response_{versus}.png"
+            plot_response(regression, versus, path)
+            files.append(path)
+            lines += [f"![Response and resolution against {versus}]({path.name})", ""]
     if not files:
         return None
     return ReportPart("Discriminants, images and distributions", "\n".join(lines), files)
