@@ -12,7 +12,7 @@ branch                      type          meaning
 ``luminosityBlock``         uint32        generation job (chunk) index
 ``event``                   uint64        event number, unique within a sample
 ``genWeight``               float32       Pythia's event weight (``info.weight()``)
-``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets
+``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets, 3 minimum bias
 ``nParticle``               int32         number of visible final-state particles
 ``Particle_pt``             float32[n]    GeV
 ``Particle_eta``            float32[n]    pseudorapidity
@@ -22,6 +22,16 @@ branch                      type          meaning
 ``Particle_charge``         int32[n]      electric charge in units of e
 ``nTruthW``                 int32         1 for the signal, 0 for QCD
 ``TruthW_pt/eta/phi/mass``  float32[n]    the hadronically decaying W (signal only)
+==========================  ============  ===========================================
+
+Samples with pile-up (``jetflow generate --pileup MU``) also have:
+
+==========================  ============  ===========================================
+``Particle_pileup``         int32[n]      0: the hard event; k: the k-th overlaid vertex
+``Pileup_nPU``              int32         number of overlaid minimum-bias events
+``PileupVertex_index``      int32[n]      which event of the pile-up library
+``PileupVertex_dphi``       float32[n]    the angle it was turned by in phi
+``PileupVertex_flip``       int8[n]       +1, or -1 when reflected in eta
 ==========================  ============  ===========================================
 
 Visible means: final-state particles other than neutrinos (and other
@@ -41,7 +51,7 @@ from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 from jetflow.core.errors import InputError
 
 TREE_NAME = "Events"
-PROCESS_IDS = {"wprime": 1, "qcd": 2}
+PROCESS_IDS = {"wprime": 1, "qcd": 2, "minbias": 3}
 PARTICLE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
 TRUTH_FIELDS = ("pt", "eta", "phi", "mass")
 EVENT_BRANCHES = ("run", "luminosityBlock", "event", "genWeight", "processId")

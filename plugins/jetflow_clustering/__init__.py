@@ -8,7 +8,8 @@ Implements ``jetflow_build_jets`` for three sources (``clustering.source``):
     ``towers.detector`` set (``{}`` for the defaults) the towers are measured:
     ECAL / HCAL deposits by particle type, a non-compensating hadron response,
     the Delphes CMS resolutions and thresholds, seeded by run and event
-    numbers (:mod:`jetflow_clustering.detector`).
+    numbers (:mod:`jetflow_clustering.detector`).  ``pileup_mitigation``
+    (SoftKiller) cleans the inputs before clustering.
 ``particles``
     The visible particles themselves, clustered with anti-kt and trimmed.
 ``pfnano``
@@ -76,8 +77,9 @@ def jetflow_build_jets(events, ctx):
 
 
 def jets_of_particles(particles, opts: JetOptions, event_ids=None):
-    """Jets of jagged particles: towers (exact or measured) or the particles themselves, then anti-kt;
-    with ``truth.enabled``, each matched to a generator-level jet of the hard event's particles."""
+    """Jets of jagged particles: towers (exact or measured) or the particles themselves, pile-up
+    mitigation if asked for, then anti-kt; with ``truth.enabled``, each matched to a generator-level
+    jet of the hard event's particles."""
     import awkward as ak
 
     from jetflow_clustering.towers import build_towers, particles_table
@@ -87,6 +89,11 @@ def jets_of_particles(particles, opts: JetOptions, event_ids=None):
         fields, counts, _ = build_towers(particles, t.size, t.max_abs_eta, t.detector, event_ids)
     else:
         fields, counts = particles_table(particles)
+    if opts.pileup_mitigation.method == "softkiller":
+        from jetflow_clustering.mitigation import softkiller
+
+        m = opts.pileup_mitigation
+        fields, counts, _ = softkiller(fields, counts, m.grid, m.max_abs_eta)
     jets = _cluster(fields, counts, opts, opts.min_pt, opts.max_jets)
     if not opts.truth.enabled:
         return jets

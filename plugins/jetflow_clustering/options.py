@@ -111,6 +111,14 @@ class TowerOptions(Options):
     )
 
 
+class MitigationOptions(Options):
+    """Pile-up mitigation of the clustering inputs (:mod:`jetflow_clustering.mitigation`)."""
+
+    method: Literal["none", "softkiller"] = Field("none", description="softkiller: SoftKiller (arXiv:1407.0408)")
+    grid: float = Field(0.4, gt=0, description="SoftKiller's patch size in eta and phi")
+    max_abs_eta: float = Field(4.0, gt=0, description="the patches cover |eta| < this")
+
+
 class TruthOptions(Options):
     """Generator-level truth of every jet (:mod:`jetflow_clustering.truth`): gen_pt, gen_mass, response, ..."""
 
@@ -143,4 +151,5 @@ class JetOptions(Options):
     softdrop: SoftDropOptions = Field(default_factory=SoftDropOptions)
     towers: TowerOptions = Field(default_factory=TowerOptions)
     truth: TruthOptions = Field(default_factory=TruthOptions)
+    pileup_mitigation: MitigationOptions = Field(default_factory=MitigationOptions)
     pfnano: PFNanoOptions = Field(default_factory=PFNanoOptions)

@@ -3,7 +3,8 @@
 Adds the command ``jetflow generate`` and the workflow step ``generate``; the
 generator itself is :mod:`jetflow_generation.pythia` (the settings of
 [jet-images]: W' -> W Z with W -> q q', Z -> nu nu, and QCD dijets;
-references in brackets: docs/references.md).  It has no config section and
+references in brackets: docs/references.md), with pile-up overlaid from a
+minimum-bias library by :mod:`jetflow_generation.pileup`.  It has no config section and
 writes no columns: its files are the input of a run.
 """
 
@@ -24,7 +25,7 @@ Process = Literal[tuple(PROCESS_IDS)]  # type: ignore[valid-type]
 class GenerateOptions(Options):
     """Options of the workflow step ``generate`` (the flags of ``jetflow generate``)."""
 
-    process: Process = Field(description="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets")
+    process: Process = Field(description="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets; minbias: soft QCD")
     events: int = Field(ge=1, description="number of events")
     out: str = Field(description="output folder (relative to the workflow's folder)")
     seed: int = Field(1, ge=0, description="sample seed (file seeds derive from it)")
@@ -34,12 +35,15 @@ class GenerateOptions(Options):
     pthat_min: float = Field(200.0, ge=0, description="QCD pTHat minimum [GeV]")
     pthat_max: float = Field(400.0, gt=0, description="QCD pTHat maximum [GeV]")
     extra: list[str] = Field(default_factory=list, description="further Pythia settings")
+    pileup: float = Field(0.0, ge=0, description="mean number of minimum-bias events overlaid on every event")
+    pileup_library: int = Field(1000, ge=1, description="minimum-bias events in the sample's pile-up library")
     reuse: bool = Field(True, description="keep the files an earlier run made with the same settings and seed")
 
     def settings(self):
         from jetflow_generation.pythia import GenSettings
 
-        return GenSettings(self.process, self.ecm, self.wprime_mass, self.pthat_min, self.pthat_max, tuple(self.extra))
+        return GenSettings(self.process, self.ecm, self.wprime_mass, self.pthat_min, self.pthat_max, tuple(self.extra),
+                           self.pileup, self.pileup_library)
 
 
 def generate_step(options: GenerateOptions, ctx: StepContext) -> StepResult:
@@ -55,7 +59,8 @@ def generate_step(options: GenerateOptions, ctx: StepContext) -> StepResult:
     rate = sum(r["events"] for r in made) / max(sum(r["pythia_s"] for r in made), 1e-9) if made else None
     record = {"process": options.process, "events": options.events, "reused": reused, "files": len(files),
               "folder": str(out), "seed": options.seed, "pythia_events_per_s": rate}
-    text = f"{options.events} {options.process} events (seed {options.seed}) in {len(files)} file(s) in `{options.out}`"
+    pu = f" with pile-up {options.pileup:g}" if options.pileup > 0 else ""
+    text = f"{options.events} {options.process} events{pu} (seed {options.seed}) in {len(files)} file(s) in `{options.out}`"
     text += f"; {reused} of them reused from an earlier run." if reused else "."
     return StepResult(record, text)
 
@@ -67,7 +72,7 @@ def jetflow_workflow_steps():
 
 @click.command("generate")
 @click.option("--process", type=click.Choice(list(PROCESS_IDS)), required=True,
-              help="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets.")
+              help="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets; minbias: non-diffractive soft QCD.")
 @click.option("--events", type=click.IntRange(min=1), required=True, help="Number of events.")
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Sample seed (file seeds derive from it).")
@@ -78,13 +83,17 @@ def jetflow_workflow_steps():
 @click.option("--pthat-min", type=float, default=200.0, show_default=True, help="QCD pTHat minimum [GeV].")
 @click.option("--pthat-max", type=float, default=400.0, show_default=True, help="QCD pTHat maximum [GeV].")
 @click.option("--set", "extra", multiple=True, metavar="'Key = value'", help="Extra Pythia setting (repeatable).")
+@click.option("--pileup", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="MU",
+              help="Overlay Poisson(MU) minimum-bias events on every event, flagged Particle_pileup.")
+@click.option("--pileup-library", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Minimum-bias events in the sample's pile-up library (made once, reused).")
 @click.option("--progress/--no-progress", default=True)
 def generate_command(process, events, out, seed, workers, events_per_file, ecm, wprime_mass, pthat_min, pthat_max,
-                     extra, progress):
+                     extra, pileup, pileup_library, progress):
     """Generate Pythia 8 events into jetflow's particle-level ROOT format."""
     from jetflow_generation.pythia import GenSettings, generate
 
-    settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra))
+    settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra), pileup, pileup_library)
     try:
         records = generate(settings, events, out, seed=seed, workers=workers, events_per_file=events_per_file,
                            progress=progress)

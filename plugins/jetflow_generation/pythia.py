@@ -45,7 +45,8 @@ class GenSettings:
     Attributes
     ----------
     process
-        ``"wprime"`` (W' -> W(qq') Z(nunu)) or ``"qcd"`` (hard QCD dijets).
+        ``"wprime"`` (W' -> W(qq') Z(nunu)), ``"qcd"`` (hard QCD dijets) or
+        ``"minbias"`` (non-diffractive soft QCD, what pile-up is made of).
     ecm
         Collision energy in GeV.
     wprime_mass
@@ -54,14 +55,36 @@ class GenSettings:
         Hard-scattering pT window in GeV (QCD; also applied to nothing else).
     extra
         Further Pythia settings strings, applied last.
+    pileup
+        Mean number of minimum-bias events overlaid on every event
+        (:mod:`jetflow_generation.pileup`); 0: none.
+    pileup_library
+        Minimum-bias events in the sample's pile-up library.
     """
 
-    process: Literal["wprime", "qcd"]
+    process: Literal[tuple(PROCESS_IDS)]  # type: ignore[valid-type]
     ecm: float = 14000.0
     wprime_mass: float = 600.0
     pthat_min: float = 200.0
     pthat_max: float = 400.0
     extra: tuple[str, ...] = field(default_factory=tuple)
+    pileup: float = 0.0
+    pileup_library: int = 1000
+
+    def record(self) -> dict:
+        """The settings as plain data (what a manifest compares); the pile-up keys only with pile-up,
+        so that manifests written before pile-up existed still match."""
+        data = asdict(self)
+        data["extra"] = list(self.extra)
+        if self.pileup <= 0:
+            data.pop("pileup")
+            data.pop("pileup_library")
+        return data
+
+    def stem(self, seed: int) -> str:
+        """The start of the sample's file names: ``qcd_s1``, or ``qcd_pu60_s1`` with pile-up."""
+        pu = f"_pu{self.pileup:g}" if self.pileup > 0 else ""
+        return f"{self.process}{pu}_s{seed}"
 
     def pythia_strings(self, seed: int) -> list[str]:
         """The Pythia settings of [jet-images] for this process, with a seed."""
@@ -90,8 +113,10 @@ class GenSettings:
                 f"PhaseSpace:pTHatMin = {self.pthat_min}",
                 f"PhaseSpace:pTHatMax = {self.pthat_max}",
             ]
+        elif self.process == "minbias":
+            proc = ["SoftQCD:nonDiffractive = on"]
         else:
-            raise ValueError(f"process must be 'wprime' or 'qcd', got {self.process!r}")
+            raise ValueError(f"process must be one of {', '.join(PROCESS_IDS)}, got {self.process!r}")
         return common + proc + list(self.extra)
 
 
@@ -185,6 +210,7 @@ class FileJob:
     path: str
     first_event: int = 0
     batch: int = 500
+    pileup_library: str | None = None
 
 
 def generate_file(job: FileJob) -> dict:
@@ -213,6 +239,11 @@ def generate_file(job: FileJob) -> dict:
     truth_w = ak.concatenate([p["TruthW"] for p in parts])[: job.events]
     gen_weight = np.concatenate([p["genWeight"] for p in parts])[: job.events]
     n = len(particle)
+    pileup_branches, t_overlay = {}, 0.0
+    if job.settings.pileup > 0:
+        t1 = time.perf_counter()
+        particle, pileup_branches = _overlay(job, particle)
+        t_overlay = time.perf_counter() - t1
     branches = {
         "run": np.ones(n, dtype=np.uint32),
         "luminosityBlock": np.full(n, job.index, dtype=np.uint32),
@@ -221,6 +252,7 @@ def generate_file(job: FileJob) -> dict:
         "processId": np.full(n, PROCESS_IDS[job.settings.process], dtype=np.int32),
         "Particle": particle,
         "TruthW": truth_w,
+        **pileup_branches,
     }
     path = Path(job.path)
     tmp = path.with_name(f".{path.name}.part{os.getpid()}")
@@ -242,8 +274,23 @@ def generate_file(job: FileJob) -> dict:
         "seed": job.seed,
         "init_s": t_init,
         "pythia_s": t_gen,
+        "overlay_s": t_overlay,
         "total_s": time.perf_counter() - t0,
     }
+
+
+def _overlay(job: FileJob, particle: ak.Array):
+    """The file's events with their pile-up (library loaded once per process; the file's own seed)."""
+    from jetflow.core.cache import plugin_cache
+
+    from jetflow_generation.pileup import load_library, overlay
+
+    if job.pileup_library is None:
+        raise ValueError(f"{job.path}: pile-up {job.settings.pileup} asked for, but no pile-up library given")
+    library = plugin_cache("generation").get(("pileup library", job.pileup_library),
+                                             lambda: load_library(job.pileup_library))
+    rng = np.random.default_rng(derive_seed(job.seed, "pileup-overlay", job.index))
+    return overlay(particle, library, job.settings.pileup, rng)
 
 
 def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, events_per_file: int) -> list[FileJob]:
@@ -257,7 +304,7 @@ def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, 
     jobs = []
     for i in range(n_files):
         n = min(events_per_file, events - i * events_per_file)
-        name = f"{settings.process}_s{seed}_{i:04d}.root"
+        name = f"{settings.stem(seed)}_{i:04d}.root"
         jobs.append(
             FileJob(settings, n, i, derive_seed(seed, settings.process, i), str(out / name), i * events_per_file)
         )
@@ -343,14 +390,19 @@ def generate(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(settings, events, out, seed, events_per_file)
-    manifest_path = out / f"{settings.process}_s{seed}_manifest.json"
-    wanted = {"settings": json.loads(json.dumps(asdict(settings))), "seed": seed, "events": events,
-              "events_per_file": events_per_file}
+    manifest_path = out / f"{settings.stem(seed)}_manifest.json"
+    wanted = {"settings": settings.record(), "seed": seed, "events": events, "events_per_file": events_per_file}
     kept: list[dict] = []
     if reuse and manifest_path.is_file():
         kept, jobs = _reusable(json.loads(manifest_path.read_text()), wanted, jobs)
         if not jobs:
             return kept
+    if settings.pileup > 0:
+        from jetflow_generation.pileup import ensure_library, library_path
+
+        ensure_library(out, seed, settings.pileup_library, settings.ecm, progress)
+        for job in jobs:
+            job.pileup_library = str(library_path(out, seed, settings.pileup_library, settings.ecm))
     bar = None
     if progress:
         from tqdm import tqdm
