@@ -12,8 +12,8 @@ content does not depend on the number of workers.
 Written into the file: every particle's ``Particle_pileup`` (0 hard event, k
 for the k-th overlaid vertex), ``Pileup_nPU`` (n) and the jagged
 ``PileupVertex_index`` / ``_dphi`` / ``_flip`` (which library event, turned
-how), so that an overlay can be rebuilt exactly.  Columnar: one gather of the
-library's flat arrays per file, no loop over events.
+how), so that an overlay can be rebuilt exactly.  One compiled pass finds
+where every particle of the file comes from, then one gather per field.
 """
 
 from __future__ import annotations
@@ -24,9 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import awkward as ak
+import numba as nb
 import numpy as np
-
-from jetflow.physics import wrap_phi
 
 PARTICLE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
 
@@ -79,13 +78,42 @@ def load_library(path: str | os.PathLike) -> Library:
     return Library(np.concatenate([[0], np.cumsum(counts)]), fields)
 
 
-def _ranges(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The concatenation of ``arange(start, start + length)`` for every pair, without a loop."""
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.repeat(starts, lengths) + (np.arange(total) - offsets)
+@nb.njit(cache=True)
+def _place(hard_counts, n_pu, lib_offsets, index, dphi, flip, hard_eta, hard_phi, lib_eta, lib_phi, total):
+    """One pass over the output particles of a file: where each comes from (an index into
+    [hard particles; library particles]), its vertex number (0: the hard event), and its eta and
+    phi, reflected and turned for pile-up (phi kept in (-pi, pi])."""
+    source = np.empty(total, np.int64)
+    number = np.empty(total, np.int32)
+    eta = np.empty(total, hard_eta.dtype)
+    phi = np.empty(total, hard_phi.dtype)
+    n_hard = hard_counts.sum()
+    out = 0
+    hard = 0
+    v = 0
+    for e in range(hard_counts.shape[0]):
+        for _ in range(hard_counts[e]):
+            source[out] = hard
+            number[out] = 0
+            eta[out] = hard_eta[hard]
+            phi[out] = hard_phi[hard]
+            hard += 1
+            out += 1
+        for k in range(n_pu[e]):
+            lib = index[v]
+            for p in range(lib_offsets[lib], lib_offsets[lib + 1]):
+                source[out] = n_hard + p
+                number[out] = k + 1
+                eta[out] = flip[v] * lib_eta[p]
+                f = lib_phi[p] + dphi[v]
+                if f > np.pi:
+                    f -= 2 * np.pi
+                elif f <= -np.pi:
+                    f += 2 * np.pi
+                phi[out] = f
+                out += 1
+            v += 1
+    return source, number, eta, phi
 
 
 def overlay(particles: ak.Array, library: Library, mu: float, rng: np.random.Generator) -> tuple[ak.Array, dict]:
@@ -105,32 +133,19 @@ def overlay(particles: ak.Array, library: Library, mu: float, rng: np.random.Gen
     dphi = rng.uniform(-np.pi, np.pi, n_vertices)
     flip = rng.integers(0, 2, n_vertices).astype(np.int8) * 2 - 1
 
-    # the pile-up particles, vertex after vertex: one gather from the library
-    lengths = np.diff(library.offsets)[index]
-    take = _ranges(library.offsets[index], lengths)
-    vertex_of = np.repeat(np.arange(n_vertices), lengths)
-    pu = {f: values[take] for f, values in library.fields.items()}
-    pu["eta"] = pu["eta"] * flip[vertex_of]
-    pu["phi"] = wrap_phi(pu["phi"] + dphi[vertex_of]).astype(pu["phi"].dtype)
-    first_vertex = np.repeat(np.cumsum(n_pu) - n_pu, n_pu)  # each vertex's number within its event, from 1
-    pu["pileup"] = (np.arange(n_vertices) - first_vertex + 1)[vertex_of].astype(np.int32)
-
-    # each event: its hard particles, then its vertices' particles: placed, not sorted
     hard_counts = ak.to_numpy(ak.num(particles, axis=1)).astype(np.int64)
-    pu_counts = np.bincount(np.repeat(np.arange(n_events), n_pu), weights=lengths, minlength=n_events).astype(np.int64)
-    counts = hard_counts + pu_counts
-    starts = np.cumsum(counts) - counts
-    hard_pos = _ranges(starts, hard_counts)
-    pu_pos = _ranges(starts + hard_counts, pu_counts)
-    merged = {}
-    for f in PARTICLE_FIELDS:
-        hard = ak.to_numpy(ak.flatten(particles[f]))
-        values = np.empty(int(counts.sum()), dtype=hard.dtype)
-        values[hard_pos] = hard
-        values[pu_pos] = pu[f]
-        merged[f] = values
-    merged["pileup"] = np.zeros(int(counts.sum()), dtype=np.int32)
-    merged["pileup"][pu_pos] = pu["pileup"]
+    lengths = np.diff(library.offsets)[index]
+    counts = hard_counts + np.bincount(np.repeat(np.arange(n_events), n_pu), weights=lengths,
+                                       minlength=n_events).astype(np.int64)
+    # one compiled pass places every particle; then one gather per remaining field
+    hard = {f: ak.to_numpy(ak.flatten(particles[f])) for f in PARTICLE_FIELDS}
+    source, number, eta, phi = _place(hard_counts, n_pu, library.offsets, index, dphi, flip, hard["eta"], hard["phi"],
+                                      library.fields["eta"].astype(hard["eta"].dtype, copy=False),
+                                      library.fields["phi"].astype(hard["phi"].dtype, copy=False), int(counts.sum()))
+    merged = {f: np.concatenate([hard[f], library.fields[f].astype(hard[f].dtype, copy=False)])[source]
+              for f in PARTICLE_FIELDS if f not in ("eta", "phi")}
+    merged.update(eta=eta, phi=phi, pileup=number)
+    merged = {f: merged[f] for f in (*PARTICLE_FIELDS, "pileup")}
     branches = {
         "Pileup_nPU": n_pu.astype(np.int32),
         "PileupVertex": ak.unflatten(ak.zip({"index": index.astype(np.int32), "dphi": dphi.astype(np.float32),
