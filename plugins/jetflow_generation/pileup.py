@@ -152,3 +152,17 @@ def overlay(particles: ak.Array, library: Library, mu: float, rng: np.random.Gen
                                              "flip": flip}), n_pu),
     }
     return ak.unflatten(ak.zip(merged), counts), branches
+
+
+def overlay_file(job, particles: ak.Array) -> tuple[ak.Array, dict]:
+    """A file's events with their pile-up: the library loaded once per process, the file's own seed."""
+    from jetflow.core.cache import plugin_cache
+
+    from jetflow_generation.pythia import derive_seed
+
+    if job.pileup_library is None:
+        raise ValueError(f"{job.path}: pile-up {job.settings.pileup} asked for, but no pile-up library given")
+    library = plugin_cache("generation").get(("pileup library", job.pileup_library),
+                                             lambda: load_library(job.pileup_library))
+    rng = np.random.default_rng(derive_seed(job.seed, "pileup-overlay", job.index))
+    return overlay(particles, library, job.settings.pileup, rng)

@@ -242,7 +242,9 @@ def generate_file(job: FileJob) -> dict:
     pileup_branches, t_overlay = {}, 0.0
     if job.settings.pileup > 0:
         t1 = time.perf_counter()
-        particle, pileup_branches = _overlay(job, particle)
+        from jetflow_generation.pileup import overlay_file
+
+        particle, pileup_branches = overlay_file(job, particle)
         t_overlay = time.perf_counter() - t1
     branches = {
         "run": np.ones(n, dtype=np.uint32),
@@ -277,20 +279,6 @@ def generate_file(job: FileJob) -> dict:
         "overlay_s": t_overlay,
         "total_s": time.perf_counter() - t0,
     }
-
-
-def _overlay(job: FileJob, particle: ak.Array):
-    """The file's events with their pile-up (library loaded once per process; the file's own seed)."""
-    from jetflow.core.cache import plugin_cache
-
-    from jetflow_generation.pileup import load_library, overlay
-
-    if job.pileup_library is None:
-        raise ValueError(f"{job.path}: pile-up {job.settings.pileup} asked for, but no pile-up library given")
-    library = plugin_cache("generation").get(("pileup library", job.pileup_library),
-                                             lambda: load_library(job.pileup_library))
-    rng = np.random.default_rng(derive_seed(job.seed, "pileup-overlay", job.index))
-    return overlay(particle, library, job.settings.pileup, rng)
 
 
 def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, events_per_file: int) -> list[FileJob]:
