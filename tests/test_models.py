@@ -178,3 +178,66 @@ def test_model_errors(exports, trained, tmp_path):
     lam.save(path)
     with pytest.raises(jetflow.JetflowError, match="safe_mode"):
         JI.get_model(PluginCache("test"), "lambda", path)
+
+
+# ---------------------------------------------------------------------------
+# regression
+# ---------------------------------------------------------------------------
+
+
+def test_central_ratio_loss_against_numpy():
+    from jetflow_inference.models import CentralRatioMSE
+
+    rng = np.random.default_rng(3)
+    truth = rng.uniform(50, 150, 200)
+    pred = truth * rng.lognormal(0, 0.2, 200)
+    ratio = np.sort(pred / truth)
+    lo, hi = ratio[int(round(0.13 * 199))], ratio[int(round(0.87 * 199))]
+    central = (pred / truth >= lo) & (pred / truth <= hi)
+    expected = np.mean((pred / truth - 1)[central] ** 2)
+    got = float(keras.ops.mean(CentralRatioMSE()(truth.astype("float32"), pred.astype("float32"))))
+    assert got == pytest.approx(expected, rel=1e-5)
+    assert central.mean() == pytest.approx(0.74, abs=0.01)
+
+
+def test_regressor_learns_a_target_the_constant_cannot(tmp_path):
+    """A MaxOut regressor on images whose target is a known function of the pixels beats a constant."""
+    from jetflow.formats.export import write_shard
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    images = (rng.exponential(1.0, (n, 8, 8, 1)) * (rng.random((n, 8, 8, 1)) < 0.3)).astype("float32") * 50
+    target = 1.5 * images.sum(axis=(1, 2, 3)) + 5.0
+    write_shard(tmp_path / "export" / "shard.parquet", {"image": images, "gen_pt": target, "weight": np.ones(n),
+                                                        "label": np.zeros(n, np.int8)})
+    record = train("maxout", tmp_path / "export", tmp_path / "reg.keras", target="gen_pt", epochs=25, batch_size=64,
+                   seed=2, progress=False, model_args={"units": (32,), "pieces": 2, "dense": (16,), "dropout": 0.0})
+    v = record["validation"]
+    assert record["task"] == "regression" and record["jets"]["left_out"] == 0
+    assert abs(v["median"] - 1) < 0.05
+    assert v["resolution"] < 0.4 * v["constant_resolution"]
+    with pytest.raises(ValueError, match="cannot regress"):
+        train("fisher", tmp_path / "export", tmp_path / "f.keras", target="gen_pt", progress=False)
+    with pytest.raises(ValueError, match="no target column 'gen_mass'"):
+        train("maxout", tmp_path / "export", tmp_path / "m.keras", target="gen_mass", progress=False)
+
+
+def test_regressor_predictions_through_the_inference_plugin(exports):
+    """An LBN regressing the jet mass: the plugin's pred_ column equals the model's own prediction."""
+    tmp = exports["tmp"]
+    record = train("lbn", exports["train"], tmp / "lbn_mass.keras", target="mass", loss="central", epochs=3, batch_size=64,
+                   seed=3, n_particles=20, progress=False, model_args={"n_combinations": 6, "dense": (32,)})
+    assert record["loss"] == "central" and "resolution" in record["validation"]
+    cfg = dict(exports["test_cfg"])
+    cfg["inference"] = {"models": {"lbn_mass": {"path": str(tmp / "lbn_mass.keras"), "input": "constituents",
+                                                "kind": "regressor", "range": (0.0, 300.0)}}}
+    cfg["accumulators"] = {"export": {"dir": str(tmp / "regressed"), "constituents": 20},
+                           "regression": {"targets": {"lbn": {"prediction": "pred_lbn_mass", "truth": "mass"}}}}
+    res = jetflow.run(cfg, chunksize=300)
+    assert "pred_lbn_mass" in res.combined("hists") and "score_lbn_mass" not in res.combined("hists")
+    assert not any("roc" in out for out in res.output.values())  # a prediction is not a discriminant
+    scored = read(tmp / "regressed")
+    model = keras.saving.load_model(tmp / "lbn_mass.keras")
+    np.testing.assert_allclose(scored["pred_lbn_mass"], model.predict(scored["constituents"], verbose=0)[:, 0],
+                               rtol=1e-4, atol=1e-3)
+    assert res.combined("regression")["lbn|all"].summary(inclusive=True)["n_eff"][0] > 100

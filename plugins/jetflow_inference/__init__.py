@@ -5,6 +5,7 @@ Config section ``inference`` (called ``models`` before jetflow 0.2)::
     inference:
       models:
         convnet:                       # writes the column score_convnet
+          kind: classifier             # classifier: score_<name>; regressor: pred_<name>
           path: convnet.keras          # relative to the config
           input: image                 # image | constituents
           column: image                # the image column (input: image)
@@ -47,6 +48,10 @@ from jetflow_inference.steps import jetflow_workflow_steps  # noqa: F401  (the w
 
 
 class ModelOptions(Options):
+    kind: Literal["classifier", "regressor"] = Field(
+        "classifier", description="classifier: writes score_<name> in [0, 1]; regressor: writes pred_<name>"
+    )
+    range: tuple[float, float] = Field((0.0, 3.0), description="regressor: histogram range of pred_<name>")
     path: str = Field(description="the .keras file, relative to the config")
     input: Literal["image", "constituents"] = Field("image", description="what the model reads")
     column: str = Field("image", description="image column (input: image)")
@@ -71,10 +76,16 @@ def jetflow_options():
 def jetflow_columns(options):
     if options is None:
         return None
-    return {
-        f"score_{name}": ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score", description=f"output of {m.path}")
-        for name, m in options.models.items()
-    }
+    return {column_name(name, m): (
+        ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score", description=f"output of {m.path}")
+        if m.kind == "classifier" else
+        ColumnSpec(f"{name} prediction", "", 100, *m.range, description=f"regression output of {m.path}"))
+        for name, m in options.models.items()}
+
+
+def column_name(name: str, model: ModelOptions) -> str:
+    """The column a model writes: ``score_<name>`` (classifier) or ``pred_<name>`` (regressor)."""
+    return f"score_{name}" if model.kind == "classifier" else f"pred_{name}"
 
 
 @hookimpl
@@ -246,7 +257,7 @@ def jetflow_infer(jets, ctx):
     for name, m in opts.models.items():
         loaded = get_model(ctx.cache, name, ctx.config.resolve(m.path), m.device, m.mixed_precision)
         x = model_inputs(jets, name, m, loaded)
-        out[f"score_{name}"] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
+        out[column_name(name, m)] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
     return out
 
 

@@ -20,22 +20,31 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="LBN: leading constituents.")
+@click.option("--target", default=None, metavar="COLUMN",
+              help="Regress this export column (gen_pt, gen_mass_softdrop, ...) instead of classifying signal and background.")
+@click.option("--loss", type=click.Choice(["mse", "central"]), default="mse", show_default=True,
+              help="Regression loss: mse, or central (MSE of prediction/truth over each batch's central 74%).")
 @click.option("--progress/--no-progress", default=True)
-def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles, progress):
-    """Train a ConvNet, MaxOut, LBN (or set a Fisher discriminant) on a jetflow export (labels, pT weights, images or four-vectors)."""
+def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles,
+                  target, loss, progress):
+    """Train a ConvNet, MaxOut, LBN, DCNN (or set a Fisher discriminant) on a jetflow export: a classifier of the
+    labels, or with --target a regressor of a column (images or four-vectors in, pT weights)."""
     from jetflow_inference.training import train
 
     try:
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-            patience=patience, learning_rate=learning_rate, seed=seed, n_particles=n_particles, progress=progress,
+            patience=patience, learning_rate=learning_rate, seed=seed, n_particles=n_particles, target=target,
+            loss=loss, progress=progress,
         )
     except ValueError as exc:
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
     v = record["validation"]
+    figures = (f"validation AUC {v['auc']:.3f}, 1/eps_B at eps_S=0.5: {v['rej@0.5']:.1f}" if target is None else
+               f"validation prediction/truth: median {v['median']:.3f}, resolution {v['resolution']:.3f} "
+               f"(a constant: {v['constant_resolution']:.3f})")
     click.echo(
-        f"saved {out} ({record['training']['epochs_run']} epochs, {record['training']['seconds']:.0f} s); "
-        f"validation AUC {v['auc']:.3f}, 1/eps_B at eps_S=0.5: {v['rej@0.5']:.1f}; "
+        f"saved {out} ({record['training']['epochs_run']} epochs, {record['training']['seconds']:.0f} s); {figures}; "
         f"history {out}.history.png, configuration {out}.json"
     )

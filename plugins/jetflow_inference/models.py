@@ -26,6 +26,41 @@ PT_SCALE = 100.0
 """Images and four-vectors are fed in units of 100 GeV."""
 
 
+def _output(x, regression: tuple[float, float] | None):
+    """The last layer: a sigmoid score (``score``), or for a regressor a linear value mapped to the
+    target's units by its mean and spread (``prediction`` = mean + spread * linear)."""
+    if regression is None:
+        return layers.Dense(1, activation="sigmoid", name="score")(x)
+    mean, spread = regression
+    x = layers.Dense(1, name="linear")(x)
+    return layers.Rescaling(float(spread), offset=float(mean), name="prediction")(x)
+
+
+@keras.saving.register_keras_serializable(package="jetflow")
+class CentralRatioMSE(keras.losses.Loss):
+    """[lbn]'s robust regression loss: the mean squared deviation of prediction / truth from 1 over
+    the central ``fraction`` of each batch's ratios (the tails, which the challenge's metric
+    ignores, do not pull the fit)."""
+
+    def __init__(self, fraction: float = 0.74, name: str = "central_ratio_mse", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.fraction = fraction
+
+    def call(self, y_true, y_pred):
+        ratio = ops.reshape(y_pred, (-1,)) / ops.maximum(ops.reshape(y_true, (-1,)), 1e-6)
+        n = ops.shape(ratio)[0]
+        ordered = ops.sort(ratio)
+        last = ops.cast(n, "float32") - 1.0
+        lo = ops.take(ordered, ops.cast(ops.round(0.5 * (1.0 - self.fraction) * last), "int32"))
+        hi = ops.take(ordered, ops.cast(ops.round(0.5 * (1.0 + self.fraction) * last), "int32"))
+        central = ops.cast((ratio >= lo) & (ratio <= hi), ratio.dtype)
+        share = ops.sum(central) / ops.cast(n, ratio.dtype)
+        return central * (ratio - 1.0) ** 2 / ops.maximum(share, 1e-6)
+
+    def get_config(self):
+        return {**super().get_config(), "fraction": self.fraction}
+
+
 @keras.saving.register_keras_serializable(package="jetflow")
 class MaxOut(layers.Layer):
     """MaxOut units (Goodfellow et al., arXiv:1302.4389): the max over ``pieces`` affine maps."""
@@ -157,8 +192,10 @@ def convnet(
     dropout: float = 0.2,
     l2: float = 1e-4,
     dense: int = 64,
+    regression: tuple[float, float] | None = None,
 ) -> keras.Model:
-    """[jet-images]'s ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid."""
+    """[jet-images]'s ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid
+    (a regressor: a linear output in the target's units, see :func:`_output`)."""
     reg = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
@@ -172,11 +209,11 @@ def convnet(
     x = layers.Dense(dense, kernel_regularizer=reg)(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
-    return keras.Model(inputs, outputs, name="convnet")
+    return keras.Model(inputs, _output(x, regression), name="convnet")
 
 
-def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3) -> keras.Model:
+def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3,
+           regression: tuple[float, float] | None = None) -> keras.Model:
     """[jet-images]'s MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
@@ -187,12 +224,13 @@ def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
-    return keras.Model(inputs, outputs, name="maxout")
+    return keras.Model(inputs, _output(x, regression), name="maxout")
 
 
-def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1) -> keras.Model:
-    """LBN on the ``n_particles`` leading constituents: LBN features -> BatchNorm -> dense head -> sigmoid."""
+def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1,
+        regression: tuple[float, float] | None = None) -> keras.Model:
+    """LBN on the ``n_particles`` leading constituents: LBN features -> BatchNorm -> dense head -> sigmoid
+    (a regressor, [lbn]'s challenge solution: the same with a linear output)."""
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = LorentzBoost(n_combinations)(x)
@@ -200,8 +238,33 @@ def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
-    outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
-    return keras.Model(inputs, outputs, name="lbn")
+    return keras.Model(inputs, _output(x, regression), name="lbn")
+
+
+def dcnn(
+    input_shape=(25, 25, 5),
+    filters=(20, 10, 8, 6, 4),
+    kernels=(11, 7, 5, 5, 5),
+    pools=((2, 2), (3, 3), None, (2, 2), None),
+    dense=(20, 20),
+    dropout: float = 0.08,
+    regression: tuple[float, float] | None = None,
+) -> keras.Model:
+    """[jet-response]'s DCNN on multi-channel images: tanh convolutions 20 (11 x 11) -> pool 2 -> 10 (7 x 7)
+    -> pool 3 -> 8 (5 x 5) -> 6 (5 x 5) -> pool 2 -> 4 (5 x 5), flatten, dense 20 sigmoid and 20 softplus
+    with dropout 0.08, linear output.  (The talk also merged the jet's eta and pT into the dense
+    layers; here the image alone: its pixels carry the pT.)"""
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    for f, k, pool in zip(filters, kernels, pools):
+        x = layers.Conv2D(f, k, padding="same", activation="tanh")(x)
+        if pool is not None:
+            x = layers.MaxPooling2D(pool, padding="same")(x)
+    x = layers.Flatten()(x)
+    for units, activation in zip(dense, ("sigmoid", "softplus")):
+        x = layers.Dense(units, activation=activation)(x)
+        x = layers.Dropout(dropout)(x)
+    return keras.Model(inputs, _output(x, regression), name="dcnn")
 
 
 def fisher(input_shape=(25, 25, 1)) -> keras.Model:

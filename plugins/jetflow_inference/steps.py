@@ -27,6 +27,8 @@ class TrainOptions(Options):
     seed: int = 1
     n_particles: int = Field(30, ge=2, description="LBN: leading constituents")
     model_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per model: builder arguments")
+    target: str | None = Field(None, description="regress this export column instead of classifying")
+    loss: Literal["mse", "central"] = Field("mse", description="regression loss")
 
 
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
@@ -43,15 +45,24 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
             learning_rate=options.learning_rate, seed=options.seed, n_particles=options.n_particles,
-            model_args=options.model_args.get(name, {}), progress=ctx.progress,
+            model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss, progress=ctx.progress,
         )
         models[name] = {"path": str(path), "input": MODEL_INPUTS[name]}
+        if options.target is not None:
+            models[name]["kind"] = "regressor"
         validation[name] = record["validation"]
         v, t = record["validation"], record["training"]
-        rows.append(f"| {name} | {t['epochs_run']} | {t['seconds']:.0f} | {v['auc']:.3f} | {v['rej@0.5']:.1f} |")
+        figures = (f"{v['auc']:.3f} | {v['rej@0.5']:.1f}" if options.target is None
+                   else f"{v['median']:.3f} | {v['resolution']:.3f} ± {v['resolution_err']:.3f} | {v['constant_resolution']:.3f}")
+        rows.append(f"| {name} | {t['epochs_run']} | {t['seconds']:.0f} | {figures} |")
+    header = ("| model | epochs | seconds | validation AUC | 1/eps_B at eps_S = 0.5 |\n|---|---|---|---|---|"
+              if options.target is None else
+              f"| model | epochs | seconds | median {options.target} ratio | resolution | a constant's resolution |\n"
+              "|---|---|---|---|---|---|")
+    task = "" if options.target is None else f", regressing `{options.target}` ({options.loss} loss)"
     text = "\n".join([
-        f"Trained on `{options.data}` (validation: the last {options.validation_split:.0%} of the shuffled jets):",
-        "", "| model | epochs | seconds | validation AUC | 1/eps_B at eps_S = 0.5 |", "|---|---|---|---|---|", *rows,
+        f"Trained on `{options.data}`{task} (validation: the last {options.validation_split:.0%} of the shuffled jets):",
+        "", header, *rows,
     ])
     return StepResult({"models": models, "validation": validation}, text)
 

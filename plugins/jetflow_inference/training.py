@@ -1,4 +1,13 @@
-"""Training on a jetflow export: ``jetflow train --model convnet|maxout|lbn --data EXPORT --out MODEL.keras``."""
+"""Training on a jetflow export: ``jetflow train --model NAME --data EXPORT --out MODEL.keras [--target COLUMN]``.
+
+Without a target, a classifier of signal against background (labels, pT
+weights balanced per class, binary cross-entropy).  With ``--target COLUMN``,
+a regressor of that per-jet column (a linear output in its units; loss ``mse``
+or [lbn]'s ``central`` ratio loss); jets whose target is not positive (no
+generator-level match) are left out and counted.
+
+References in brackets: docs/references.md.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +37,13 @@ def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
     return w
 
 
-def load_inputs(data, model_name: str, n_particles: int = 30) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-    """Inputs, labels and weights of an export for a model; raises naming the missing column."""
+def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None = None):
+    """Inputs, targets (labels, or the target column) and weights of an export for a model.
+
+    Returns ``(x, y, w, spec)``; raises naming the missing column.  A regression
+    keeps the jets with a finite, positive target (``spec["left_out"]`` counts
+    the others) and weights of mean 1.
+    """
     from jetflow.formats.export import read
 
     from jetflow_inference.catalog import MODEL_INPUTS
@@ -48,9 +62,18 @@ def load_inputs(data, model_name: str, n_particles: int = 30) -> tuple[np.ndarra
         if x.shape[1] < n_particles:
             raise ValueError(f"export {data} holds {x.shape[1]} constituents per jet, the LBN wants {n_particles}")
         x = x[:, :n_particles]
-    y = table["label"].astype(np.float32)
-    w = class_balanced_weights(table["weight"], table["label"])
-    return x.astype(np.float32), y, w, {"column": column, "shape": list(x.shape[1:])}
+    spec = {"column": column, "shape": list(x.shape[1:])}
+    if target is None:
+        return x.astype(np.float32), table["label"].astype(np.float32), class_balanced_weights(table["weight"], table["label"]), spec
+    if target not in table:
+        raise ValueError(f"export {data} has no target column {target!r} (columns: {', '.join(sorted(table))})")
+    y = np.asarray(table[target], dtype=np.float64)
+    keep = np.isfinite(y) & (y > 0)
+    if keep.sum() < 20:
+        raise ValueError(f"export {data}: only {int(keep.sum())} jets have a positive {target!r} to regress")
+    w = np.asarray(table["weight"], dtype=np.float64)[keep]
+    spec.update(target=target, left_out=int((~keep).sum()))
+    return x[keep].astype(np.float32), y[keep].astype(np.float32), w / w.mean(), spec
 
 
 def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, float]:
@@ -78,26 +101,29 @@ def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1
     return direction / scale, float(-proj.mean() / scale)
 
 
-def plot_history(history: dict[str, list[float]], path: Path, title: str) -> None:
+def plot_history(history: dict[str, list[float]], path: Path, title: str, loss_label: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    with_auc = "auc" in history
+    fig, axes = plt.subplots(1, 2 if with_auc else 1, figsize=(12 if with_auc else 6.5, 4.5), squeeze=False)
+    axes = axes[0]
     epochs = np.arange(1, len(history["loss"]) + 1)
     axes[0].plot(epochs, history["loss"], label="training")
     if "val_loss" in history:
         axes[0].plot(epochs, history["val_loss"], label="validation")
     axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel("weighted binary cross-entropy")
+    axes[0].set_ylabel(loss_label)
     axes[0].legend()
-    for key, name in (("auc", "training"), ("val_auc", "validation")):
-        if key in history:
-            axes[1].plot(epochs, history[key], label=name)
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("weighted AUC")
-    axes[1].legend()
+    if with_auc:
+        for key, name in (("auc", "training"), ("val_auc", "validation")):
+            if key in history:
+                axes[1].plot(epochs, history[key], label=name)
+        axes[1].set_xlabel("epoch")
+        axes[1].set_ylabel("weighted AUC")
+        axes[1].legend()
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
@@ -117,28 +143,35 @@ def train(
     seed: int = 1,
     n_particles: int = 30,
     model_args: dict[str, Any] | None = None,
+    target: str | None = None,
+    loss: str = "mse",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Train a model of :data:`jetflow_inference.models.BUILDERS` on an export.
 
     The jets are shuffled with ``seed``; the last ``validation_split`` of them
     validate (early stopping on the validation loss, best weights restored).
-    Writes ``out`` (the ``.keras`` model), ``<out>.history.png`` and
-    ``<out>.json`` (the configuration, the history and the validation AUC).
+    ``target``: regress that column (``loss``: ``mse`` or ``central``) instead
+    of classifying.  Writes ``out`` (the ``.keras`` model), ``<out>.history.png``
+    and ``<out>.json`` (the configuration, the history and the validation
+    figures: AUC and rejection, or median and resolution of prediction / truth).
     """
     import keras
 
-    from jetflow.stats.accumulators import WeightedROC
-
+    from jetflow_inference.catalog import REGRESSORS
     from jetflow_inference.models import BUILDERS
 
     if model_name not in BUILDERS:
         raise ValueError(f"--model must be one of {', '.join(BUILDERS)}, got {model_name!r}")
+    if target is not None and model_name not in REGRESSORS:
+        raise ValueError(f"--model {model_name} cannot regress; regressors: {', '.join(REGRESSORS)}")
+    if loss not in ("mse", "central"):
+        raise ValueError(f"--loss must be mse or central, got {loss!r}")
     out = Path(out)
     if out.suffix != ".keras":
         raise ValueError(f"the model file must end in .keras, got {out}")
     keras.utils.set_random_seed(seed)
-    x, y, w, spec = load_inputs(data, model_name, n_particles)
+    x, y, w, spec = load_inputs(data, model_name, n_particles, target)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
     x, y, w = x[order], y[order], w[order]
@@ -153,12 +186,16 @@ def train(
         args.setdefault("n_particles", n_particles)
     else:
         args.setdefault("input_shape", tuple(x.shape[1:]))
+    if target is not None:
+        args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
     model = BUILDERS[model_name](**args)
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy",
-        weighted_metrics=[keras.metrics.AUC(name="auc")],
-    )
+    if target is None:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                      weighted_metrics=[keras.metrics.AUC(name="auc")])
+    else:
+        from jetflow_inference.models import CentralRatioMSE
+
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=CentralRatioMSE() if loss == "central" else "mse")
     t0 = time.time()
     if model_name == "fisher":
         from jetflow_inference.models import PT_SCALE
@@ -182,25 +219,53 @@ def train(
     seconds = time.time() - t0
     out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
-    scores = model.predict(xv, batch_size=1024, verbose=0)[:, 0]
-    roc = WeightedROC(["score"], [(2000, 0.0, 1.0)], "higher")
-    roc.fill([scores], yv.astype(int), wv, np.zeros(len(yv), dtype=int))
-    summary = roc.summary()
+    predictions = model.predict(xv, batch_size=1024, verbose=0)[:, 0]
+    validation, title = (_classifier_figures(predictions, yv, wv) if target is None
+                         else _regressor_figures(predictions, yv, wv))
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()} if fit is not None else {"loss": []}
+    jets = {"train": int(len(yt)), "validation": int(n_val)}
+    jets.update({"signal": int(y.sum()), "background": int(len(y) - y.sum())} if target is None
+                else {"left_out": spec["left_out"]})
     record = {
         "model": model_name,
+        "task": "classification" if target is None else "regression",
+        "target": target,
+        "loss": "binary_crossentropy" if target is None else loss,
         "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()},
         "input": spec,
         "data": str(data),
-        "jets": {"train": int(len(yt)), "validation": int(n_val), "signal": int(y.sum()), "background": int(len(y) - y.sum())},
+        "jets": jets,
         "training": {"epochs_run": len(history["loss"]), "batch_size": batch_size, "learning_rate": learning_rate,
                      "validation_split": validation_split, "patience": patience, "seed": seed, "seconds": seconds},
-        "validation": {"auc": summary["auc"], "area_0.2_0.8": summary["area_0.2_0.8"],
-                       "rej@0.5": summary["rej@0.5"]},
+        "validation": validation,
         "history": history,
         "keras": keras.__version__,
     }
     Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
     if fit is not None:
-        plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: validation AUC {summary['auc']:.3f}")
+        plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: {title}",
+                     "weighted binary cross-entropy" if target is None else f"{record['loss']} loss")
     return record
+
+
+def _classifier_figures(scores, labels, weights) -> tuple[dict[str, float], str]:
+    from jetflow.stats.accumulators import WeightedROC
+
+    roc = WeightedROC(["score"], [(2000, 0.0, 1.0)], "higher")
+    roc.fill([scores], labels.astype(int), weights, np.zeros(len(labels), dtype=int))
+    s = roc.summary()
+    return {"auc": s["auc"], "area_0.2_0.8": s["area_0.2_0.8"], "rej@0.5": s["rej@0.5"]}, f"validation AUC {s['auc']:.3f}"
+
+
+def _regressor_figures(predictions, truth, weights) -> tuple[dict[str, float], str]:
+    """Median and resolution of prediction / truth on the validation jets, and of a constant prediction."""
+    from jetflow.stats.response import ResponseHistogram
+
+    figures = {}
+    for name, pred in (("", predictions), ("constant_", np.full(len(truth), np.average(truth, weights=weights)))):
+        h = ResponseHistogram("all", [-np.inf, np.inf], ratio_max=max(3.0, float(np.percentile(pred / truth, 99.9)) * 1.1))
+        h.fill(pred / truth, np.zeros(len(truth)), weights)
+        s = h.summary(inclusive=True)
+        figures.update({f"{name}median": float(s["median"][0]), f"{name}resolution": float(s["resolution"][0]),
+                        f"{name}resolution_err": float(s["resolution_err"][0])})
+    return figures, f"validation median {figures['median']:.3f}, resolution {figures['resolution']:.3f}"
