@@ -241,3 +241,52 @@ def test_regressor_predictions_through_the_inference_plugin(exports):
     np.testing.assert_allclose(scored["pred_lbn_mass"], model.predict(scored["constituents"], verbose=0)[:, 0],
                                rtol=1e-4, atol=1e-3)
     assert res.combined("regression")["lbn|all"].summary(inclusive=True)["n_eff"][0] > 100
+
+
+def test_calibration_baseline(tmp_path, exports):
+    """Per-bin weighted medians, equal-population bins, and the plugin scoring a calibration file."""
+    import json
+
+    from jetflow_inference.calibration import fit_calibration
+
+    rng = np.random.default_rng(1)
+    versus = rng.uniform(0, 100, 4000)
+    truth = rng.uniform(50, 150, 4000)
+    reco = truth / (1.2 + 0.004 * versus) * rng.lognormal(0, 0.05, 4000)  # the response falls with versus
+    spec = fit_calibration(reco, truth, versus, np.ones(4000), bins=4)
+    np.testing.assert_allclose(spec["inner_edges"], np.quantile(versus, [0.25, 0.5, 0.75]))
+    for b, (lo, hi) in enumerate(zip([-np.inf, *spec["inner_edges"]], [*spec["inner_edges"], np.inf])):
+        sel = (versus >= lo) & (versus < hi)
+        assert spec["factors"][b] == pytest.approx(np.median(truth[sel] / reco[sel]), rel=2e-3)
+    # through the plugin: pred = mass * factor(bin of pt)
+    calib = tmp_path / "mass_calib.json"
+    calib.write_text(json.dumps({"kind": "calibration", "reco": "mass", "versus": "pt", "inner_edges": [250.0],
+                                 "factors": [1.5, 2.0]}))
+    cfg = dict(exports["test_cfg"])
+    cfg["inference"] = {"models": {"calib": {"path": str(calib), "kind": "regressor", "range": (0.0, 500.0)}}}
+    cfg["accumulators"] = {"export": {"dir": str(tmp_path / "calibrated"), "images": []}}
+    jetflow.run(cfg, maxchunks=1)
+    got = read(tmp_path / "calibrated")
+    np.testing.assert_allclose(got["pred_calib"], got["mass"] * np.where(got["pt"] >= 250.0, 2.0, 1.5))
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    cfg["inference"] = {"models": {"calib": {"path": str(bad), "kind": "regressor"}}}
+    with pytest.raises(jetflow.JetflowError, match="is not a jetflow calibration"):
+        jetflow.run(cfg, maxchunks=1)
+
+
+def test_calibrate_step_writes_a_ready_inference_entry(tmp_path):
+    from jetflow import StepContext
+    from jetflow.formats.export import write_shard
+    from jetflow_inference.steps import CalibrateOptions, calibrate_step
+
+    rng = np.random.default_rng(2)
+    n = 1000
+    gen = rng.uniform(100, 300, n)
+    write_shard(tmp_path / "export" / "s.parquet", {"pt": gen * 0.8, "gen_pt": gen, "weight": np.ones(n),
+                                                    "label": np.zeros(n, np.int8)})
+    result = calibrate_step(CalibrateOptions(data="export", target="gen_pt", reco="pt", bins=5, out="models/jec.json"),
+                            StepContext("calibrate", tmp_path, progress=False))
+    entry = result.record["models"]["jec"]
+    assert entry["kind"] == "regressor" and entry["path"] == str(tmp_path / "models" / "jec.json")
+    np.testing.assert_allclose(result.record["calibration"]["factors"], 1.25, rtol=1e-6)

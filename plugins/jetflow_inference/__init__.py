@@ -52,7 +52,7 @@ class ModelOptions(Options):
         "classifier", description="classifier: writes score_<name> in [0, 1]; regressor: writes pred_<name>"
     )
     range: tuple[float, float] = Field((0.0, 3.0), description="regressor: histogram range of pred_<name>")
-    path: str = Field(description="the .keras file, relative to the config")
+    path: str = Field(description="the .keras file (or a calibration's .json), relative to the config")
     input: Literal["image", "constituents"] = Field("image", description="what the model reads")
     column: str = Field("image", description="image column (input: image)")
     batch_size: int = Field(1024, gt=0, description="jets per inference batch")
@@ -255,7 +255,15 @@ def jetflow_infer(jets, ctx):
     configure_threads(ctx.cache, opts.threads)
     out = {}
     for name, m in opts.models.items():
-        loaded = get_model(ctx.cache, name, ctx.config.resolve(m.path), m.device, m.mixed_precision)
+        path = ctx.config.resolve(m.path)
+        if path.suffix == ".json":  # a calibration: the baseline of a regression
+            from jetflow_inference.calibration import Calibration
+
+            calibration = ctx.cache.get(("calibration", str(path.resolve()), file_digest(path)),
+                                        lambda: Calibration(name, path))
+            out[column_name(name, m)] = calibration(jets)
+            continue
+        loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision)
         x = model_inputs(jets, name, m, loaded)
         out[column_name(name, m)] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
     return out

@@ -67,6 +67,42 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
     return StepResult({"models": models, "validation": validation}, text)
 
 
+class CalibrateOptions(Options):
+    """Options of the workflow step ``calibrate``: the classical baseline of a regression."""
+
+    data: str = Field(description="the export folder")
+    target: str = Field(description="the true quantity (export column)")
+    reco: str = Field(description="the reconstructed quantity it calibrates (export column)")
+    versus: str = Field("pt", description="the column whose bins the correction depends on")
+    bins: int = Field(10, ge=1, description="bins of equal training population")
+    out: str = Field(description="the calibration file, name.json (relative to the workflow's folder)")
+
+
+def calibrate_step(options: CalibrateOptions, ctx: StepContext) -> StepResult:
+    """Per-bin median corrections of a reconstructed quantity; the record's ``models`` is ready for ``inference``."""
+    import json
+
+    from jetflow.formats.export import read
+
+    from jetflow_inference.calibration import fit_calibration
+
+    table = read(ctx.resolve(options.data), columns=[options.target, options.reco, options.versus, "weight"])
+    spec = fit_calibration(table[options.reco], table[options.target], table[options.versus], table["weight"],
+                           options.bins, options.reco, options.versus)
+    path = ctx.resolve(options.out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, indent=2))
+    name = path.stem
+    factors = ", ".join(f"{f:.3f}" for f in spec["factors"])
+    text = (f"Calibration `{options.out}`: `{options.reco}` times the median {options.target} / {options.reco} in "
+            f"{len(spec['factors'])} bins of `{options.versus}` (factors {factors}).")
+    return StepResult({"models": {name: {"path": str(path), "kind": "regressor"}}, "calibration": spec}, text)
+
+
 @hookimpl
 def jetflow_workflow_steps():
-    return {"train": WorkflowStep(TrainOptions, train_step, "train networks on a training export (jetflow train)")}
+    return {
+        "train": WorkflowStep(TrainOptions, train_step, "train networks on a training export (jetflow train)"),
+        "calibrate": WorkflowStep(CalibrateOptions, calibrate_step,
+                                  "per-bin median correction of a reconstructed quantity (a regression baseline)"),
+    }
