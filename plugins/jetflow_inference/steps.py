@@ -86,7 +86,7 @@ def calibrate_step(options: CalibrateOptions, ctx: StepContext) -> StepResult:
 
     from jetflow_inference.calibration import fit_calibration
 
-    table = read(ctx.resolve(options.data), columns=[options.target, options.reco, options.versus, "weight"])
+    table = read(ctx.resolve(options.data), columns=list(dict.fromkeys([options.target, options.reco, options.versus, "weight"])))
     spec = fit_calibration(table[options.reco], table[options.target], table[options.versus], table["weight"],
                            options.bins, options.reco, options.versus)
     path = ctx.resolve(options.out)
