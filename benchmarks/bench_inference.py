@@ -75,9 +75,9 @@ def main() -> None:
             model = keras.saving.load_model(path, safe_mode=True)
             loaded = None
             if not args.bare_only:
-                import jetflow_inference as JI
+                from jetflow_inference.runtimes import KerasModel
 
-                loaded = JI.LoadedModel(name, path, "auto", False)
+                loaded = KerasModel(name, path, "auto", False)
             print(f"\n## {name}: {args.jets} jets, input {x.shape[1:]}")
             print(f"{'batch':>6} {'model.predict jets/s':>22} {'jetflow plugin jets/s':>22}")
             for b in map(int, args.batches.split(",")):

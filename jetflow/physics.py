@@ -55,6 +55,40 @@ def particle_channels(pt: np.ndarray, pdg_id: np.ndarray, charge: np.ndarray) ->
     }
 
 
+def constituent_channel_values(constituents, channels) -> np.ndarray:
+    """Per-constituent channel values of jagged constituents, flattened: float64 ``[n_constituents, n_channels]``.
+
+    A channel is ``pt`` or one of :func:`particle_channels`' names; it is read
+    from the constituent field of that name when there is one (towers carry
+    them), else derived from ``pdgId`` and ``charge`` (particles).  Raises
+    ``ValueError`` naming the missing fields.
+    """
+    import awkward as ak
+
+    def flat(field, dtype=np.float64):
+        return ak.to_numpy(ak.flatten(constituents[field], axis=1)).astype(dtype)
+
+    pt = flat("pt")
+    fields = set(constituents.fields)
+    derived = None
+    columns = []
+    for name in channels:
+        if name == "pt":
+            columns.append(pt)
+        elif name in fields:
+            columns.append(flat(name))
+        else:
+            if derived is None:
+                if not {"pdgId", "charge"} <= fields:
+                    raise ValueError(
+                        f"channel {name!r} needs constituent fields {name!r} or "
+                        f"pdgId and charge; the constituents have {', '.join(sorted(fields))}"
+                    )
+                derived = particle_channels(pt, flat("pdgId", np.int64), flat("charge"))
+            columns.append(derived[name])
+    return np.stack(columns, axis=1) if columns else np.zeros((len(pt), 0))
+
+
 def constituent_four_vectors(constituents, n: int) -> np.ndarray:
     """The ``n`` leading (by pT) constituents of every jet as float32 ``[n_jets, n, 4]`` (E, px, py, pz) in GeV.
 

@@ -14,6 +14,7 @@ import jetflow_inference as JI
 from jetflow.formats.export import read
 from jetflow_inference.models import LorentzBoost, MaxOut, boost
 from jetflow_inference.training import train
+from jetflow_inference.runtimes import KerasModel, get_model
 
 
 def four_vectors(rng, n, mass_range=(0.0, 50.0)):
@@ -149,8 +150,8 @@ def test_plugin_scores_equal_predict_and_models_load_once(exports, trained):
 def test_mixed_precision_close_to_float32(trained):
     rng = np.random.default_rng(0)
     x = rng.exponential(2.0, (64, 25, 25, 1)).astype("float32")
-    full = JI.LoadedModel("c", trained["convnet"], "cpu", False)(x, 32)
-    half = JI.LoadedModel("c", trained["convnet"], "cpu", True)(x, 32)
+    full = KerasModel("c", trained["convnet"], "cpu", False)(x, 32)
+    half = KerasModel("c", trained["convnet"], "cpu", True)(x, 32)
     np.testing.assert_allclose(half, full, atol=2e-2)
 
 
@@ -160,7 +161,7 @@ def test_model_errors(exports, trained, tmp_path):
     cfg = dict(exports["test_cfg"], accumulators={"histograms": False})
     # wrong input shape: 20 x 20 images into a 25 x 25 ConvNet
     bad = dict(cfg, images={"npix": 20}, inference={"models": {"convnet": {"path": str(trained["convnet"])}}})
-    with pytest.raises(jetflow.JetflowError, match=r"model 'convnet'.*expects inputs of shape \('n', 25, 25, 1\)"):
+    with pytest.raises(jetflow.JetflowError, match=r"model 'convnet'.*expects its input 'image' of shape \('n', 25, 25, 1\)"):
         jetflow.run(bad, maxchunks=1)
     # a missing input column
     missing = dict(cfg, inference={"models": {"convnet": {"path": str(trained["convnet"]), "column": "nope"}}})
@@ -170,14 +171,14 @@ def test_model_errors(exports, trained, tmp_path):
     junk = tmp_path / "junk.keras"
     junk.write_bytes(b"this is not a model")
     with pytest.raises(jetflow.JetflowError, match="cannot be loaded as a Keras model with safe_mode=True"):
-        JI.get_model(PluginCache("test"), "junk", junk)
+        get_model(PluginCache("test"), "junk", junk)
     # a Lambda layer (arbitrary code) is refused by safe mode
     inp = keras.Input((3,))
     lam = keras.Model(inp, keras.layers.Lambda(lambda t: t * 2)(inp))
     path = tmp_path / "lambda.keras"
     lam.save(path)
     with pytest.raises(jetflow.JetflowError, match="safe_mode"):
-        JI.get_model(PluginCache("test"), "lambda", path)
+        get_model(PluginCache("test"), "lambda", path)
 
 
 # ---------------------------------------------------------------------------

@@ -200,3 +200,35 @@ def test_image_observables_take_the_declared_pixel_size(jets):
     assert not np.allclose(out["image_mass"], image_observables(im, 0.1)["image_mass"])
     with pytest.raises(ConfigError, match="substructure.image_column: .*not declared with a pixel_size"):
         observables({})
+
+
+def test_composition_counts_each_particle_type(jets):
+    """Charged / neutral-hadron / photon pT shares and multiplicities against a jet-by-jet count of the particles."""
+    from jetflow_substructure import composition
+
+    out = composition(jets.constituents)
+    for i, jet in enumerate(jets.constituents[:40].to_list()):
+        pt = {"charged": 0.0, "neutral_hadron": 0.0, "photon": 0.0}
+        for c in jet:
+            kind = "charged" if c["charge"] != 0 else "photon" if abs(c["pdgId"]) == 22 else "neutral_hadron"
+            pt[kind] += c["pt"]
+        total = sum(c["pt"] for c in jet)
+        for kind, value in pt.items():
+            assert out[f"{kind}_fraction"][i] == pytest.approx(value / total, rel=1e-9)
+        assert out["n_charged"][i] == sum(c["charge"] != 0 for c in jet)
+        assert out["n_constituents"][i] == len(jet)
+
+
+def test_composition_of_towers_reads_their_channels(generated):
+    """Towers carry the channels: the three shares add up to one, in the proportions of jets (about 60% charged,
+    25% photons, the rest neutral hadrons)."""
+    from jetflow_substructure import composition
+
+    towers = particle_jets(generated, "qcd", n_events=60, source="towers")
+    out = composition(towers.constituents)
+    shares = out["charged_fraction"] + out["neutral_hadron_fraction"] + out["photon_fraction"]
+    np.testing.assert_allclose(shares, 1.0, rtol=1e-6)
+    pt = ak.to_numpy(towers.pt)
+    assert 0.45 < np.average(out["charged_fraction"], weights=pt) < 0.75
+    assert 0.15 < np.average(out["photon_fraction"], weights=pt) < 0.35
+    assert (out["n_charged"] >= 1).all()

@@ -31,7 +31,7 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import ColumnSpec, ConfigError, Options, hookimpl
-from jetflow.physics import particle_channels
+from jetflow.physics import constituent_channel_values
 
 from jetflow_images.images import CHANNELS, build_images
 
@@ -73,25 +73,10 @@ def _flat(array, dtype=np.float64) -> np.ndarray:
 
 
 def _channel_values(const, channels: list[str]) -> np.ndarray:
-    pt = _flat(const.pt)
-    fields = set(const.fields)
-    derived = None
-    columns = []
-    for name in channels:
-        if name == "pt":
-            columns.append(pt)
-        elif name in fields:
-            columns.append(_flat(const[name]))
-        else:
-            if derived is None:
-                if not {"pdgId", "charge"} <= fields:
-                    raise ConfigError(
-                        f"channel {name!r} needs constituent fields {name!r} or "
-                        f"pdgId and charge; the constituents have {', '.join(sorted(fields))}"
-                    )
-                derived = particle_channels(pt, _flat(const.pdgId, np.int64), _flat(const.charge))
-            columns.append(derived[name])
-    return np.stack(columns, axis=1)
+    try:
+        return constituent_channel_values(const, channels)
+    except ValueError as exc:
+        raise ConfigError(f"images.channels: {exc}") from exc
 
 
 @hookimpl

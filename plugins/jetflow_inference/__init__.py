@@ -1,4 +1,5 @@
-"""Built-in plugin ``inference``: TensorFlow/Keras 3 models scoring jets, ``jetflow train`` and the workflow step ``train``.
+"""Built-in plugin ``inference``: Keras 3 and ONNX models scoring jets, ``jetflow train`` and the workflow steps
+``train`` and ``calibrate``.
 
 Config section ``inference`` (called ``models`` before jetflow 0.2)::
 
@@ -6,34 +7,41 @@ Config section ``inference`` (called ``models`` before jetflow 0.2)::
       models:
         convnet:                       # writes the column score_convnet
           kind: classifier             # classifier: score_<name>; regressor: pred_<name>
-          path: convnet.keras          # relative to the config
-          input: image                 # image | constituents
+          path: convnet.keras          # .keras | .onnx | a calibration's .json; relative to the config
+          input: image                 # image | constituents | features
           column: image                # the image column (input: image)
+          features: []                 # jet columns fed as the model's last input
           batch_size: 1024
           device: auto                 # auto | cpu | gpu
-          mixed_precision: false       # float16 compute on a GPU
-      threads: null                    # TensorFlow threads; default: the worker's cores
+          mixed_precision: false       # float16 compute on a GPU (Keras)
+      threads: null                    # TensorFlow / ONNX Runtime threads; default: the worker's cores
 
-Models load with ``safe_mode=True`` (no arbitrary code from a model file),
-once per worker process: the plugin's per-process cache (``ctx.cache``), keyed
-by the file's path and the SHA-256 of its content (so a changed file is
-reloaded, an unchanged one never).  Jets are
-scored in batches by a compiled ``tf.function`` on a GPU when one is visible
-(``device: auto``), else on the CPU.  Inside a dask worker TensorFlow uses
-that worker's threads only.
+A model reads its inputs in this order: the image (``input: image``) or the
+``N`` leading constituents' four-vectors (``input: constituents``, ``N`` from
+the model's input shape), then, when ``features`` are named, those jet columns
+as one float32 ``[n, k]`` array (``input: features``: that array alone).  So a
+model trained elsewhere (PyTorch, scikit-learn, weaver) and exported to ONNX
+plugs in by declaring its inputs here.
 
-Each model writes ``score_<name>``, declared with kind ``"score"`` so that the
-ROC accumulators pick it up.  A model whose input shape does not match, or a
-missing input column, gives an error naming the model and the expected shape.
-When models are configured, a chunk asks for the dask resource ``GPU``
-(hook ``jetflow_resources``): on a cluster where some workers declare it,
-chunks go to them.
+Keras models load with ``safe_mode=True`` (no arbitrary code from a model
+file) and run in a compiled ``tf.function``; ONNX models run in an ONNX
+Runtime session (the CUDA provider when present); see
+:mod:`jetflow_inference.runtimes`.  Each is loaded once per worker process:
+the plugin's per-process cache (``ctx.cache``), keyed by the file's path and
+the SHA-256 of its content (so a changed file is reloaded, an unchanged one
+never).  Jets are scored in batches on a GPU when one is visible
+(``device: auto``), else on the CPU, with the worker's threads only.
+
+Each classifier writes ``score_<name>``, declared with kind ``"score"`` so
+that the ROC accumulators pick it up; each regressor ``pred_<name>``.  A
+model whose input shapes do not match, or a missing input column, gives an
+error naming the model and the expected shape.  When models are configured, a
+chunk asks for the dask resource ``GPU`` (hook ``jetflow_resources``): on a
+cluster where some workers declare it, chunks go to them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -42,7 +50,9 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import ColumnSpec, ConfigError, Options, hookimpl
-from jetflow.core.cache import PluginCache, plugin_cache
+from jetflow.core.cache import plugin_cache
+
+from jetflow_inference.runtimes import Runtime, file_digest, get_model
 
 from jetflow_inference.steps import jetflow_workflow_steps  # noqa: F401  (the workflow step train)
 
@@ -52,9 +62,11 @@ class ModelOptions(Options):
         "classifier", description="classifier: writes score_<name> in [0, 1]; regressor: writes pred_<name>"
     )
     range: tuple[float, float] = Field((0.0, 3.0), description="regressor: histogram range of pred_<name>")
-    path: str = Field(description="the .keras file (or a calibration's .json), relative to the config")
-    input: Literal["image", "constituents"] = Field("image", description="what the model reads")
+    path: str = Field(description="the .keras or .onnx file (or a calibration's .json), relative to the config")
+    input: Literal["image", "constituents", "features"] = Field(
+        "image", description="the model's first input (features: the jet features alone)")
     column: str = Field("image", description="image column (input: image)")
+    features: list[str] = Field(default_factory=list, description="jet columns fed as the model's last input")
     batch_size: int = Field(1024, gt=0, description="jets per inference batch")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: a GPU when one is visible")
     mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
@@ -64,7 +76,7 @@ class InferenceOptions(Options):
     former_names = ("models",)
 
     models: dict[str, ModelOptions] = Field(default_factory=dict, description="name -> model; writes score_<name>")
-    threads: int | None = Field(None, ge=1, description="TensorFlow intra-op threads (default: the worker's cores)")
+    threads: int | None = Field(None, ge=1, description="TensorFlow / ONNX Runtime threads (default: the worker's cores)")
 
 
 @hookimpl
@@ -100,151 +112,41 @@ def jetflow_cli_commands():
     return [train_command]
 
 
-# ---------------------------------------------------------------------------
-# models, loaded once per process
-# ---------------------------------------------------------------------------
-
-
-def _worker_threads(requested: int | None) -> int:
-    if requested:
-        return requested
-    try:  # inside a dask worker: its own thread count
-        from distributed import get_worker
-
-        return int(get_worker().state.nthreads)
-    except (ImportError, ValueError, AttributeError):
-        pass
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover
-        return os.cpu_count() or 1
-
-
-def configure_threads(cache: PluginCache, requested: int | None = None) -> None:
-    """Bound TensorFlow's thread pools once per process (before it starts them)."""
-    if not cache.once("threads configured"):
-        return
-    import tensorflow as tf
-
-    n = _worker_threads(requested)
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, n)))
-    except RuntimeError:
-        pass  # TensorFlow already running in this process: it keeps its pools
-
-
-def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-class LoadedModel:
-    """A model, its device and a compiled batch predictor."""
-
-    def __init__(self, name: str, path: Path, device: str, mixed_precision: bool) -> None:
-        import keras
-        import tensorflow as tf
-
-        import jetflow_inference.models  # noqa: F401  (registers the custom layers)
-
-        self.name = name
-        self.path = path
-        try:
-            model = keras.saving.load_model(path, safe_mode=True, compile=False)
-        except Exception as exc:
-            raise ConfigError(
-                f"model {name!r}: {path} cannot be loaded as a Keras model with safe_mode=True "
-                f"({type(exc).__name__}: {exc})"
-            ) from exc
-        gpus = tf.config.list_logical_devices("GPU")
-        if device == "gpu" and not gpus:
-            raise ConfigError(f"model {name!r}: device gpu, but TensorFlow sees no GPU here")
-        self.device = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
-        if mixed_precision:
-            with _policy("mixed_float16"):
-                clone = keras.models.clone_model(model)
-            clone.set_weights(model.get_weights())
-            model = clone
-        self.model = model
-        self.input_shape = tuple(model.input_shape[1:])
-
-        @tf.function(reduce_retracing=True)
-        def predict(x):
-            return tf.cast(model(x, training=False), tf.float32)
-
-        self._predict = predict
-
-    def __call__(self, x: np.ndarray, batch_size: int) -> np.ndarray:
-        import tensorflow as tf
-
-        if tuple(x.shape[1:]) != self.input_shape:
-            raise ConfigError(
-                f"model {self.name!r} ({self.path}) expects inputs of shape {('n',) + self.input_shape}, "
-                f"got {x.shape}; check the model's input and column options"
-            )
-        out = np.empty(len(x), dtype=np.float64)
-        with tf.device(self.device):
-            for start in range(0, len(x), batch_size):
-                batch = x[start : start + batch_size]
-                if len(batch) < batch_size and len(x) > batch_size:
-                    # pad the last batch: one static shape, one trace
-                    pad = np.zeros((batch_size - len(batch),) + batch.shape[1:], batch.dtype)
-                    scores = self._predict(tf.constant(np.concatenate([batch, pad])))[: len(batch)]
-                else:
-                    scores = self._predict(tf.constant(batch))
-                out[start : start + len(batch)] = np.asarray(scores).reshape(len(batch), -1)[:, 0]
-        return out
-
-
-class _policy:
-    """Context manager setting the global Keras dtype policy for the layers built inside it."""
-
-    def __init__(self, name):
-        self.name = name
-
-    def __enter__(self):
-        import keras
-
-        self.old = keras.config.dtype_policy()
-        keras.config.set_dtype_policy(self.name)
-
-    def __exit__(self, *exc):
-        import keras
-
-        keras.config.set_dtype_policy(self.old)
-
-
-def get_model(cache: PluginCache, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> LoadedModel:
-    """The loaded model for a file, from a per-process cache (loaded at most once per content).
-
-    The key is ``(path, SHA-256 of the content, device, mixed_precision)``.
-    """
-    if not path.is_file():
-        raise ConfigError(f"model {name!r}: {path} does not exist")
-    key = (str(path.resolve()), file_digest(path), device, mixed_precision)
-    return cache.get(key, lambda: LoadedModel(name, path, device, mixed_precision))
-
-
-def model_inputs(jets, name: str, opts: ModelOptions, loaded: LoadedModel) -> np.ndarray:
+def model_inputs(jets, name: str, opts: ModelOptions, loaded: Runtime) -> list[np.ndarray]:
+    """The arrays a model reads, in its input order: the image or the constituents, then the jet features."""
+    inputs = []
     if opts.input == "image":
         if opts.column not in jets.fields:
             raise ConfigError(
                 f"model {name!r} reads the image column {opts.column!r}, which is not in the jet table "
-                f"(enable a plugin that makes it, or set the model's column); it expects {('n',) + loaded.input_shape}"
+                f"(enable a plugin that makes it, or set the model's column); it expects {('n',) + loaded.input_shapes[0]}"
             )
-        return ak.to_numpy(jets[opts.column]).astype(np.float32)
-    from jetflow.physics import constituent_four_vectors
+        inputs.append(ak.to_numpy(jets[opts.column]).astype(np.float32))
+    elif opts.input == "constituents":
+        from jetflow.physics import constituent_four_vectors
 
-    if len(loaded.input_shape) != 2 or loaded.input_shape[1] != 4:
+        shape = loaded.input_shapes[0]
+        if len(shape) != 2 or shape[1] != 4 or shape[0] is None:
+            raise ConfigError(
+                f"model {name!r} has input shape {shape}, not (N, 4) four-vectors; is its input option right?"
+            )
+        inputs.append(constituent_four_vectors(jets.constituents, shape[0]))
+    if opts.features:
+        inputs.append(jet_features(jets, name, opts.features))
+    return inputs
+
+
+def jet_features(jets, name: str, features: list[str]) -> np.ndarray:
+    """The named per-jet columns as float32 ``[n_jets, len(features)]``."""
+    missing = [f for f in features if f not in jets.fields]
+    if missing:
         raise ConfigError(
-            f"model {name!r} has input shape {loaded.input_shape}, not (N, 4) four-vectors; "
-            f"is its input option right?"
+            f"model {name!r} reads the jet features {missing}, which are not in the jet table "
+            f"(columns: {', '.join(sorted(f for f in jets.fields if f not in ('constituents', 'subjets')))})"
         )
-    return constituent_four_vectors(jets.constituents, loaded.input_shape[0])
+    if not features:
+        return np.zeros((len(jets), 0), np.float32)
+    return np.stack([ak.to_numpy(jets[f]).astype(np.float32) for f in features], axis=1)
 
 
 @hookimpl
@@ -252,7 +154,6 @@ def jetflow_infer(jets, ctx):
     opts = ctx.options()
     if not opts.models:
         return None
-    configure_threads(ctx.cache, opts.threads)
     out = {}
     for name, m in opts.models.items():
         path = ctx.config.resolve(m.path)
@@ -263,15 +164,15 @@ def jetflow_infer(jets, ctx):
                                         lambda: Calibration(name, path))
             out[column_name(name, m)] = calibration(jets)
             continue
-        loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision)
+        loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision, opts.threads)
         x = model_inputs(jets, name, m, loaded)
-        out[column_name(name, m)] = loaded(x, m.batch_size) if len(x) else np.zeros(0)
+        out[column_name(name, m)] = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
     return out
 
 
-def score(model_path, inputs: np.ndarray, *, batch_size: int = 1024, device: str = "auto") -> np.ndarray:
-    """Scores of a saved model on ``inputs`` (images or four-vectors), loaded once per process."""
+def score(model_path, inputs, *, batch_size: int = 1024, device: str = "auto") -> np.ndarray:
+    """Scores (or predictions) of a saved ``.keras`` or ``.onnx`` model on ``inputs`` (an array: images,
+    four-vectors or features; or a list of them for a model of several inputs), loaded once per process."""
     cache = plugin_cache(__name__)
-    configure_threads(cache, None)
     loaded = get_model(cache, Path(model_path).stem, Path(model_path), device, False)
-    return loaded(np.asarray(inputs, dtype=np.float32), batch_size)
+    return loaded(inputs, batch_size)

@@ -12,7 +12,8 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.command("train")
 @click.option("--model", "model_name", type=click.Choice(list(MODEL_INPUTS)), required=True)
 @click.option("--data", required=True, type=click.Path(exists=True), help="Export folder (accumulators.export.dir of a run).")
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="MODEL.keras to write.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="MODEL.keras to write (MODEL.onnx for forest, boosting and mlp).")
 @click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
 @click.option("--validation-split", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True)
@@ -24,18 +25,23 @@ from jetflow_inference.catalog import MODEL_INPUTS
               help="Regress this export column (gen_pt, gen_mass_softdrop, ...) instead of classifying signal and background.")
 @click.option("--loss", type=click.Choice(["mse", "central"]), default="mse", show_default=True,
               help="Regression loss: mse, or central (MSE of prediction/truth over each batch's central 74%).")
+@click.option("--features", default="", metavar="COL,COL,...",
+              help="Jet columns the model reads (forest, boosting and mlp read them alone; a network beside its input).")
+@click.option("--relative-to", default=None, metavar="COLUMN",
+              help="A network regresses the factor target / COLUMN (a reconstructed quantity) and outputs COLUMN times it.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles,
-                  target, loss, progress):
-    """Train a ConvNet, MaxOut, LBN, DCNN (or set a Fisher discriminant) on a jetflow export: a classifier of the
-    labels, or with --target a regressor of a column (images or four-vectors in, pT weights)."""
+                  target, loss, features, relative_to, progress):
+    """Train a ConvNet, MaxOut, LBN, DCNN (or set a Fisher discriminant) on a jetflow export, or a scikit-learn
+    random forest, gradient boosting or MLP on jet features (saved as ONNX): a classifier of the labels, or
+    with --target a regressor of a column (pT weights)."""
     from jetflow_inference.training import train
 
     try:
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             patience=patience, learning_rate=learning_rate, seed=seed, n_particles=n_particles, target=target,
-            loss=loss, progress=progress,
+            loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
         )
     except ValueError as exc:
         click.echo(f"jetflow: error: {exc}", err=True)
@@ -44,7 +50,8 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
     figures = (f"validation AUC {v['auc']:.3f}, 1/eps_B at eps_S=0.5: {v['rej@0.5']:.1f}" if target is None else
                f"validation prediction/truth: median {v['median']:.3f}, resolution {v['resolution']:.3f} "
                f"(a constant: {v['constant_resolution']:.3f})")
+    epochs = f"{record['training']['epochs_run']} epochs, " if record["history"]["loss"] else ""
     click.echo(
-        f"saved {out} ({record['training']['epochs_run']} epochs, {record['training']['seconds']:.0f} s); {figures}; "
-        f"history {out}.history.png, configuration {out}.json"
+        f"saved {out} ({epochs}{record['training']['seconds']:.0f} s); {figures}; "
+        f"configuration {out}.json" + (f", history {out}.history.png" if record["history"]["loss"] else "")
     )

@@ -8,7 +8,7 @@ from pydantic import Field
 
 from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
 
-from jetflow_inference.catalog import MODEL_INPUTS
+from jetflow_inference.catalog import MODEL_INPUTS, model_suffix
 
 ModelName = Literal[tuple(MODEL_INPUTS)]  # type: ignore[valid-type]
 
@@ -18,7 +18,8 @@ class TrainOptions(Options):
 
     models: list[ModelName] = Field(min_length=1, description="the networks to train, in order")
     data: str = Field(description="the export folder (accumulators.export.dir of a run)")
-    out: str = Field("models", description="folder of the model files <name>.keras")
+    out: str = Field("models", description="folder of the model files <prefix><name>.keras (.onnx: scikit-learn)")
+    prefix: str = Field("", description="before each model's name: its file and its inference name (pred_<prefix><name>)")
     epochs: int = Field(30, ge=1)
     batch_size: int = Field(128, ge=1)
     validation_split: float = Field(0.25, ge=0.05, le=0.5)
@@ -29,6 +30,8 @@ class TrainOptions(Options):
     model_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per model: builder arguments")
     target: str | None = Field(None, description="regress this export column instead of classifying")
     loss: Literal["mse", "central"] = Field("mse", description="regression loss")
+    features: list[str] = Field(default_factory=list, description="jet columns the models read (beside their input)")
+    relative_to: str | None = Field(None, description="networks regress the factor target / this column")
 
 
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
@@ -40,21 +43,24 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
     rows = []
     for name in options.models:
         ctx.say(f"training {name}")
-        path = ctx.resolve(options.out) / f"{name}.keras"
+        path = ctx.resolve(options.out) / f"{options.prefix}{name}{model_suffix(name)}"
         record = train(
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
             learning_rate=options.learning_rate, seed=options.seed, n_particles=options.n_particles,
-            model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss, progress=ctx.progress,
+            model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
+            features=options.features, relative_to=options.relative_to, progress=ctx.progress,
         )
-        models[name] = {"path": str(path), "input": MODEL_INPUTS[name]}
+        model = models[options.prefix + name] = {"path": str(path), "input": MODEL_INPUTS[name]}
+        if record["input"]["features"]:
+            model["features"] = record["input"]["features"]
         if options.target is not None:
-            models[name]["kind"] = "regressor"
-        validation[name] = record["validation"]
+            model["kind"] = "regressor"
+        validation[options.prefix + name] = record["validation"]
         v, t = record["validation"], record["training"]
         figures = (f"{v['auc']:.3f} | {v['rej@0.5']:.1f}" if options.target is None
                    else f"{v['median']:.3f} | {v['resolution']:.3f} ± {v['resolution_err']:.3f} | {v['constant_resolution']:.3f}")
-        rows.append(f"| {name} | {t['epochs_run']} | {t['seconds']:.0f} | {figures} |")
+        rows.append(f"| {options.prefix}{name} | {t['epochs_run'] or '-'} | {t['seconds']:.0f} | {figures} |")
     header = ("| model | epochs | seconds | validation AUC | 1/eps_B at eps_S = 0.5 |\n|---|---|---|---|---|"
               if options.target is None else
               f"| model | epochs | seconds | median {options.target} ratio | resolution | a constant's resolution |\n"

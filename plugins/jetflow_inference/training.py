@@ -4,7 +4,9 @@ Without a target, a classifier of signal against background (labels, pT
 weights balanced per class, binary cross-entropy).  With ``--target COLUMN``,
 a regressor of that per-jet column (a linear output in its units; loss ``mse``
 or [lbn]'s ``central`` ratio loss); jets whose target is not positive (no
-generator-level match) are left out and counted.
+generator-level match) are left out and counted.  Networks are Keras models
+(:mod:`jetflow_inference.models`), the scikit-learn models on jet features
+are saved as ONNX (:mod:`jetflow_inference.tabular`).
 
 References in brackets: docs/references.md.
 """
@@ -37,34 +39,49 @@ def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
     return w
 
 
-def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None = None):
+def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None = None,
+                features: list[str] | None = None):
     """Inputs, targets (labels, or the target column) and weights of an export for a model.
 
-    Returns ``(x, y, w, spec)``; raises naming the missing column.  A regression
-    keeps the jets with a finite, positive target (``spec["left_out"]`` counts
-    the others) and weights of mean 1.
+    Returns ``(inputs, y, w, spec)``: ``inputs`` lists the model's input arrays
+    in its order (the image or the constituents unless the model reads the
+    features alone, then the jet ``features``); raises naming a missing column.
+    A regression keeps the jets with a finite, positive target
+    (``spec["left_out"]`` counts the others) and weights of mean 1.
     """
     from jetflow.formats.export import read
 
     from jetflow_inference.catalog import MODEL_INPUTS
 
     column = MODEL_INPUTS[model_name]
+    features = list(features or [])
+    if column == "features" and not features:
+        raise ValueError(f"model {model_name!r} reads jet features: name them (--features pt,eta,...)")
     table = read(data)
-    if column not in table:
-        hint = (
-            "set accumulators.export.constituents: N in the run that made it"
-            if column == "constituents"
-            else "export the image column (accumulators.export.images)"
-        )
-        raise ValueError(f"export {data} has no column {column!r} for model {model_name!r}: {hint}")
-    x = table[column]
-    if column == "constituents":
-        if x.shape[1] < n_particles:
-            raise ValueError(f"export {data} holds {x.shape[1]} constituents per jet, the LBN wants {n_particles}")
-        x = x[:, :n_particles]
-    spec = {"column": column, "shape": list(x.shape[1:])}
+    inputs = []
+    if column != "features":
+        if column not in table:
+            hint = (
+                "set accumulators.export.constituents: N in the run that made it"
+                if column == "constituents"
+                else "export the image column (accumulators.export.images)"
+            )
+            raise ValueError(f"export {data} has no column {column!r} for model {model_name!r}: {hint}")
+        x = table[column]
+        if column == "constituents":
+            if x.shape[1] < n_particles:
+                raise ValueError(f"export {data} holds {x.shape[1]} constituents per jet, the LBN wants {n_particles}")
+            x = x[:, :n_particles]
+        inputs.append(x)
+    missing = [f for f in features if f not in table or np.asarray(table[f]).ndim != 1]
+    if missing:
+        raise ValueError(f"export {data} has no per-jet feature column {missing} (columns: {', '.join(sorted(table))})")
+    if features:
+        inputs.append(np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1))
+    spec = {"column": column, "shape": list(inputs[0].shape[1:]), "features": features}
     if target is None:
-        return x.astype(np.float32), table["label"].astype(np.float32), class_balanced_weights(table["weight"], table["label"]), spec
+        return ([x.astype(np.float32) for x in inputs], table["label"].astype(np.float32),
+                class_balanced_weights(table["weight"], table["label"]), spec)
     if target not in table:
         raise ValueError(f"export {data} has no target column {target!r} (columns: {', '.join(sorted(table))})")
     y = np.asarray(table[target], dtype=np.float64)
@@ -73,7 +90,7 @@ def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None
         raise ValueError(f"export {data}: only {int(keep.sum())} jets have a positive {target!r} to regress")
     w = np.asarray(table["weight"], dtype=np.float64)[keep]
     spec.update(target=target, left_out=int((~keep).sum()))
-    return x[keep].astype(np.float32), y[keep].astype(np.float32), w / w.mean(), spec
+    return [x[keep].astype(np.float32) for x in inputs], y[keep].astype(np.float32), w / w.mean(), spec
 
 
 def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, float]:
@@ -145,84 +162,65 @@ def train(
     model_args: dict[str, Any] | None = None,
     target: str | None = None,
     loss: str = "mse",
+    features: list[str] | None = None,
+    relative_to: str | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train a model of :data:`jetflow_inference.models.BUILDERS` on an export.
+    """Train a model of :data:`jetflow_inference.catalog.MODEL_INPUTS` on an export.
 
     The jets are shuffled with ``seed``; the last ``validation_split`` of them
-    validate (early stopping on the validation loss, best weights restored).
-    ``target``: regress that column (``loss``: ``mse`` or ``central``) instead
-    of classifying.  Writes ``out`` (the ``.keras`` model), ``<out>.history.png``
-    and ``<out>.json`` (the configuration, the history and the validation
-    figures: AUC and rejection, or median and resolution of prediction / truth).
+    validate (networks: early stopping on the validation loss, best weights
+    restored).  ``target``: regress that column (``loss``: ``mse`` or
+    ``central``) instead of classifying.  ``features``: jet columns the model
+    reads beside its image or constituents (the scikit-learn models read them
+    alone).  ``relative_to``: a network regresses the factor target / that
+    column and outputs the column times the factor (the column is added to the
+    features).  Writes ``out`` (``.keras``, or ``.onnx`` for the scikit-learn
+    models), ``<out>.json`` (the configuration, the history and the validation
+    figures: AUC and rejection, or median and resolution of prediction / truth)
+    and for networks ``<out>.history.png``.
     """
-    import keras
+    from jetflow_inference.catalog import MODEL_INPUTS, REGRESSORS, SCIKIT_LEARN, model_suffix
 
-    from jetflow_inference.catalog import REGRESSORS
-    from jetflow_inference.models import BUILDERS
-
-    if model_name not in BUILDERS:
-        raise ValueError(f"--model must be one of {', '.join(BUILDERS)}, got {model_name!r}")
+    if model_name not in MODEL_INPUTS:
+        raise ValueError(f"--model must be one of {', '.join(MODEL_INPUTS)}, got {model_name!r}")
     if target is not None and model_name not in REGRESSORS:
         raise ValueError(f"--model {model_name} cannot regress; regressors: {', '.join(REGRESSORS)}")
     if loss not in ("mse", "central"):
         raise ValueError(f"--loss must be mse or central, got {loss!r}")
+    if relative_to is not None and (target is None or model_name in SCIKIT_LEARN or model_name == "fisher"):
+        raise ValueError("--relative-to needs a --target and a network (convnet, maxout, lbn, dcnn)")
+    if features and model_name == "fisher":
+        raise ValueError("the Fisher discriminant reads the image alone (no --features)")
     out = Path(out)
-    if out.suffix != ".keras":
-        raise ValueError(f"the model file must end in .keras, got {out}")
-    keras.utils.set_random_seed(seed)
-    x, y, w, spec = load_inputs(data, model_name, n_particles, target)
+    if out.suffix != model_suffix(model_name):
+        raise ValueError(f"the model file of {model_name} must end in {model_suffix(model_name)}, got {out}")
+    features = list(features or [])
+    if relative_to is not None and relative_to not in features:
+        features.append(relative_to)
+    inputs, y, w, spec = load_inputs(data, model_name, n_particles, target, features)
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
-    x, y, w = x[order], y[order], w[order]
+    inputs, y, w = [x[order] for x in inputs], y[order], w[order]
     n_val = int(round(validation_split * len(y)))
     if n_val < 10 or len(y) - n_val < 10:
         raise ValueError(f"too few jets to train and validate: {len(y)} jets, validation_split {validation_split}")
-    xt, yt, wt = x[:-n_val], y[:-n_val], w[:-n_val]
-    xv, yv, wv = x[-n_val:], y[-n_val:], w[-n_val:]
-
-    args = dict(model_args or {})
-    if model_name == "lbn":
-        args.setdefault("n_particles", n_particles)
-    else:
-        args.setdefault("input_shape", tuple(x.shape[1:]))
-    if target is not None:
-        args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
-    model = BUILDERS[model_name](**args)
-    if target is None:
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
-                      weighted_metrics=[keras.metrics.AUC(name="auc")])
-    else:
-        from jetflow_inference.models import CentralRatioMSE
-
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=CentralRatioMSE() if loss == "central" else "mse")
-    t0 = time.time()
-    if model_name == "fisher":
-        from jetflow_inference.models import PT_SCALE
-
-        direction, bias = fisher_weights(xt / PT_SCALE, yt, wt)
-        dense = model.get_layer("score")
-        dense.set_weights([direction[:, None].astype(np.float32), np.array([bias], np.float32)])
-        fit = None
-    else:
-        fit = model.fit(
-            xt,
-            yt,
-            sample_weight=wt,
-            validation_data=(xv, yv, wv),
-            epochs=epochs,
-            batch_size=batch_size,
-            shuffle=True,
-            verbose=1 if progress else 0,
-            callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)],
-        )
-    seconds = time.time() - t0
+    train_inputs, yt, wt = [x[:-n_val] for x in inputs], y[:-n_val], w[:-n_val]
+    val_inputs, yv, wv = [x[-n_val:] for x in inputs], y[-n_val:], w[-n_val:]
     out.parent.mkdir(parents=True, exist_ok=True)
-    model.save(out)
-    predictions = model.predict(xv, batch_size=1024, verbose=0)[:, 0]
+    t0 = time.time()
+    if model_name in SCIKIT_LEARN:
+        args, history, predictions = _fit_scikit_learn(model_name, out, train_inputs[0], yt, wt, val_inputs[0],
+                                                       target is not None, seed, model_args)
+    else:
+        args, history, predictions = _fit_network(
+            model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, target=target, loss=loss,
+            relative_index=None if relative_to is None else features.index(relative_to), n_particles=n_particles,
+            model_args=model_args, epochs=epochs, batch_size=batch_size, patience=patience,
+            learning_rate=learning_rate, seed=seed, progress=progress)
+    seconds = time.time() - t0
     validation, title = (_classifier_figures(predictions, yv, wv) if target is None
                          else _regressor_figures(predictions, yv, wv))
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()} if fit is not None else {"loss": []}
     jets = {"train": int(len(yt)), "validation": int(n_val)}
     jets.update({"signal": int(y.sum()), "background": int(len(y) - y.sum())} if target is None
                 else {"left_out": spec["left_out"]})
@@ -230,7 +228,8 @@ def train(
         "model": model_name,
         "task": "classification" if target is None else "regression",
         "target": target,
-        "loss": "binary_crossentropy" if target is None else loss,
+        "relative_to": relative_to,
+        "loss": ("binary_crossentropy" if target is None else loss) if model_name not in SCIKIT_LEARN else "scikit-learn",
         "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()},
         "input": spec,
         "data": str(data),
@@ -239,13 +238,84 @@ def train(
                      "validation_split": validation_split, "patience": patience, "seed": seed, "seconds": seconds},
         "validation": validation,
         "history": history,
-        "keras": keras.__version__,
+        "versions": _versions(model_name in SCIKIT_LEARN),
     }
     Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
-    if fit is not None:
+    if history["loss"]:
         plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: {title}",
                      "weighted binary cross-entropy" if target is None else f"{record['loss']} loss")
     return record
+
+
+def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative_index,
+                 n_particles, model_args, epochs, batch_size, patience, learning_rate, seed, progress):
+    """Build, fit and save a Keras network; returns its arguments, history and validation predictions."""
+    import keras
+
+    from jetflow_inference.models import BUILDERS, PT_SCALE, CentralRatioMSE
+
+    keras.utils.set_random_seed(seed)
+    args = dict(model_args or {})
+    if model_name == "lbn":
+        args.setdefault("n_particles", n_particles)
+    else:
+        args.setdefault("input_shape", tuple(train_inputs[0].shape[1:]))
+    if len(train_inputs) > 1:
+        args["n_features"] = train_inputs[1].shape[1]
+    if relative_index is not None:
+        args["relative_index"] = relative_index
+    if target is not None:
+        if relative_index is None:
+            args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
+        else:  # the factor truth / reco: its median, and its spread without the tails of jets measured near 0
+            factor = yt / np.maximum(train_inputs[1][:, relative_index], 1e-3)
+            args["regression"] = (float(np.median(factor)), float(np.std(np.clip(factor, *np.percentile(factor, [5, 95])))) or 1.0)
+    model = BUILDERS[model_name](**args)
+    if len(train_inputs) > 1:
+        model.get_layer("features_normalization").adapt(train_inputs[1])
+    if target is None:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
+                      weighted_metrics=[keras.metrics.AUC(name="auc")])
+    else:
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=CentralRatioMSE() if loss == "central" else "mse")
+    x_train = train_inputs if len(train_inputs) > 1 else train_inputs[0]
+    x_val = val_inputs if len(val_inputs) > 1 else val_inputs[0]
+    if model_name == "fisher":
+        direction, bias = fisher_weights(x_train / PT_SCALE, yt, wt)
+        model.get_layer("score").set_weights([direction[:, None].astype(np.float32), np.array([bias], np.float32)])
+        history = {"loss": []}
+    else:
+        fit = model.fit(
+            x_train, yt, sample_weight=wt, validation_data=(x_val, yv, wv), epochs=epochs, batch_size=batch_size,
+            shuffle=True, verbose=1 if progress else 0,
+            callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)],
+        )
+        history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    model.save(out)
+    return args, history, model.predict(x_val, batch_size=1024, verbose=0)[:, 0]
+
+
+def _fit_scikit_learn(model_name, out, x_train, yt, wt, x_val, regression, seed, model_args):
+    """Fit a scikit-learn model, save it as ONNX; the validation predictions come from ONNX Runtime (what a run sees)."""
+    from jetflow_inference.runtimes import OnnxModel
+    from jetflow_inference.tabular import DEFAULTS, estimator, fit, to_onnx
+
+    model = fit(estimator(model_name, regression, seed, model_args), x_train, yt, wt)
+    out.write_bytes(to_onnx(model, x_train.shape[1]))
+    predictions = OnnxModel(model_name, out, "cpu")(x_val, 4096)
+    return {**DEFAULTS[model_name], **(model_args or {})}, {"loss": []}, predictions
+
+
+def _versions(scikit_learn: bool) -> dict[str, str]:
+    if scikit_learn:
+        import onnxruntime
+        import skl2onnx
+        import sklearn
+
+        return {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__, "onnxruntime": onnxruntime.__version__}
+    import keras
+
+    return {"keras": keras.__version__}
 
 
 def _classifier_figures(scores, labels, weights) -> tuple[dict[str, float], str]:

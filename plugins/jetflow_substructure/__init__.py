@@ -7,6 +7,7 @@ Config section ``substructure`` (called ``observables`` before jetflow 0.2)::
       beta: 1.0
       r0: 1.0             # 1.0 for the study; 0.8 with onepass_kt for CMS AK8
       image_column: image # image observables from this column, when present
+      composition: false  # the jet's charged / neutral-hadron / photon content (below)
 
 Columns (per jet, computed on the jet's ``constituents``: the trimmed jet for
 jets built by the clustering plugin):
@@ -22,6 +23,14 @@ jets built by the clustering plugin):
     from the first channel of the image column ([lagan]; see
     :func:`image_observables`), when a plugin wrote it; its pixel size is the
     one the image column is declared with.
+
+``charged_fraction, neutral_hadron_fraction, photon_fraction, n_charged, n_constituents``
+    with ``composition: true``: the shares of the jet's constituent pT carried by
+    charged particles, neutral hadrons and photons, the charged-particle
+    multiplicity and the number of constituents (towers carry these channels,
+    particles get them from ``pdgId`` and ``charge``): the jet-level features of
+    [jet-response]'s random forest, and the variables its "what is the model
+    learning" plots bin the response in.
 
 Mass, pT, eta, phi (trimmed and untrimmed) and the soft-drop mass come from
 the jet builder.  References in brackets: docs/references.md.
@@ -48,6 +57,7 @@ class ObservableOptions(Options):
     beta: float = Field(1.0, gt=0, description="angular exponent of the measure")
     r0: float = Field(1.0, gt=0, description="characteristic radius of the normalised measure")
     image_column: str = Field("image", description="image observables from this column, when present")
+    composition: bool = Field(False, description="charged / neutral-hadron / photon pT fractions and multiplicities")
 
 
 COLUMNS = {
@@ -62,6 +72,14 @@ COLUMNS = {
     "image_tau21": ColumnSpec(r"Image $\tau_{21}$", "", 50, 0.0, 1.0, description="[lagan], pixels as particles"),
 }
 
+COMPOSITION = {
+    "charged_fraction": ColumnSpec("Charged pT fraction", "", 50, 0.0, 1.0, description="[jet-response]"),
+    "neutral_hadron_fraction": ColumnSpec("Neutral-hadron pT fraction", "", 50, 0.0, 1.0, description="[jet-response]"),
+    "photon_fraction": ColumnSpec("Photon pT fraction", "", 50, 0.0, 1.0, description="[jet-response]"),
+    "n_charged": ColumnSpec("Charged multiplicity", "", 80, 0.0, 80.0, description="charged particles in the jet"),
+    "n_constituents": ColumnSpec("Constituents", "", 100, 0.0, 200.0, description="particles or towers in the jet"),
+}
+
 
 @hookimpl
 def jetflow_options():
@@ -69,8 +87,11 @@ def jetflow_options():
 
 
 @hookimpl
-def jetflow_columns():
-    return dict(COLUMNS)
+def jetflow_columns(options):
+    columns = dict(COLUMNS)
+    if options is not None and options.composition:
+        columns.update(COMPOSITION)
+    return columns
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -149,7 +170,12 @@ def jetflow_observables(jets, ctx):
     from jetflow import ConfigError
 
     opts = ctx.options()
-    out = substructure(jets, **opts.model_dump(exclude={"image_column"}))
+    out = substructure(jets, **opts.model_dump(exclude={"image_column", "composition"}))
+    if opts.composition:
+        try:
+            out.update(composition(jets.constituents))
+        except ValueError as exc:
+            raise ConfigError(f"{ctx.plugin}.composition: {exc}") from exc
     if opts.image_column in jets.fields:
         spec = ctx.columns.get(opts.image_column)
         if spec is None or spec.pixel_size is None:
@@ -160,6 +186,25 @@ def jetflow_observables(jets, ctx):
         images = ak.to_numpy(jets[opts.image_column])
         out.update(image_observables(images, spec.pixel_size, opts.axes, opts.beta, opts.r0))
     return out
+
+
+def composition(constituents) -> dict[str, np.ndarray]:
+    """The pT shares of charged particles, neutral hadrons and photons, and the multiplicities, of jagged constituents."""
+    from jetflow.physics import constituent_channel_values
+
+    names = ("pt", "pt_charged", "pt_neutral_hadron", "pt_photon", "n_charged")
+    counts = ak.to_numpy(ak.num(constituents, axis=1)).astype(np.int64)
+    values = constituent_channel_values(constituents, names)
+    jet = np.repeat(np.arange(len(counts)), counts)
+    sums = np.stack([np.bincount(jet, weights=values[:, k], minlength=len(counts)) for k in range(len(names))], axis=1)
+    pt = sums[:, 0]
+    return {
+        "charged_fraction": _ratio(sums[:, 1], pt),
+        "neutral_hadron_fraction": _ratio(sums[:, 2], pt),
+        "photon_fraction": _ratio(sums[:, 3], pt),
+        "n_charged": sums[:, 4],
+        "n_constituents": counts.astype(np.float64),
+    }
 
 
 def substructure(jets, **options) -> dict[str, np.ndarray]:

@@ -1,0 +1,218 @@
+"""The model runtimes of the inference plugin: Keras 3 (``.keras``) and ONNX Runtime (``.onnx``).
+
+Both take the model's inputs as a list of arrays, in the order the model
+declares them (the main input, image or constituents, then the jet features
+when the model has them), check their shapes against the model's, and score
+them in batches of a fixed size.  A model is loaded once per process and
+content (:func:`get_model`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from jetflow import ConfigError
+from jetflow.core.cache import PluginCache
+
+
+def worker_threads(requested: int | None) -> int:
+    """``requested``, else the dask worker's thread count, else this process's cores."""
+    if requested:
+        return requested
+    try:  # inside a dask worker: its own thread count
+        from distributed import get_worker
+
+        return int(get_worker().state.nthreads)
+    except (ImportError, ValueError, AttributeError):
+        pass
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover
+        return os.cpu_count() or 1
+
+
+def configure_threads(cache: PluginCache, requested: int | None = None) -> None:
+    """Bound TensorFlow's thread pools once per process (before it starts them)."""
+    if not cache.once("threads configured"):
+        return
+    import tensorflow as tf
+
+    n = worker_threads(requested)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(n)
+        tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, n)))
+    except RuntimeError:
+        pass  # TensorFlow already running in this process: it keeps its pools
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+class Runtime:
+    """What both runtimes share: the input check and the batch loop."""
+
+    name: str
+    path: Path
+    input_names: list[str]
+    input_shapes: list[tuple]
+
+    def check(self, inputs: list[np.ndarray]) -> None:
+        if len(inputs) != len(self.input_shapes):
+            raise ConfigError(
+                f"model {self.name!r} ({self.path}) has {len(self.input_shapes)} inputs ({', '.join(self.input_names)}), "
+                f"the config gives it {len(inputs)}; check the model's input and features options"
+            )
+        for name, x, shape in zip(self.input_names, inputs, self.input_shapes):
+            if len(x.shape) - 1 != len(shape) or any(s is not None and s != d for s, d in zip(shape, x.shape[1:])):
+                raise ConfigError(
+                    f"model {self.name!r} ({self.path}) expects its input {name!r} of shape {('n',) + tuple(shape)}, "
+                    f"got {x.shape}; check the model's input, column and features options"
+                )
+
+    def __call__(self, inputs, batch_size: int) -> np.ndarray:
+        """The model's output (its first column: the score or the prediction) for every jet, float64."""
+        inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
+        self.check(inputs)
+        n = len(inputs[0])
+        out = np.empty(n, dtype=np.float64)
+        for start in range(0, n, batch_size):
+            batch = [x[start : start + batch_size] for x in inputs]
+            size = len(batch[0])
+            if size < batch_size and n > batch_size:
+                # pad the last batch: one static shape (one trace, one kernel choice)
+                batch = [np.concatenate([b, np.zeros((batch_size - size,) + b.shape[1:], b.dtype)]) for b in batch]
+            out[start : start + size] = self.predict(batch)[:size]
+        return out
+
+    def predict(self, batch: list[np.ndarray]) -> np.ndarray:  # pragma: no cover - each runtime has its own
+        raise NotImplementedError
+
+
+class KerasModel(Runtime):
+    """A ``.keras`` model (loaded with ``safe_mode=True``) and a compiled batch predictor, on its device."""
+
+    def __init__(self, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> None:
+        import keras
+        import tensorflow as tf
+
+        import jetflow_inference.models  # noqa: F401  (registers the custom layers)
+
+        self.name, self.path = name, path
+        try:
+            model = keras.saving.load_model(path, safe_mode=True, compile=False)
+        except Exception as exc:
+            raise ConfigError(
+                f"model {name!r}: {path} cannot be loaded as a Keras model with safe_mode=True "
+                f"({type(exc).__name__}: {exc})"
+            ) from exc
+        gpus = tf.config.list_logical_devices("GPU")
+        if device == "gpu" and not gpus:
+            raise ConfigError(f"model {name!r}: device gpu, but TensorFlow sees no GPU here")
+        self.device = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
+        if mixed_precision:
+            with _policy("mixed_float16"):
+                clone = keras.models.clone_model(model)
+            clone.set_weights(model.get_weights())
+            model = clone
+        self.model = model
+        self.input_names = [t.name for t in model.inputs]
+        self.input_shapes = [tuple(t.shape[1:]) for t in model.inputs]
+
+        @tf.function(reduce_retracing=True)
+        def predict(xs):
+            return tf.cast(model(xs if len(xs) > 1 else xs[0], training=False), tf.float32)
+
+        self._predict = predict
+
+    def predict(self, batch):
+        import tensorflow as tf
+
+        with tf.device(self.device):
+            scores = self._predict([tf.constant(b.astype(np.float32, copy=False)) for b in batch])
+        return np.asarray(scores).reshape(len(batch[0]), -1)[:, 0]
+
+
+class OnnxModel(Runtime):
+    """An ``.onnx`` model in an ONNX Runtime session (the CUDA provider when present and allowed).
+
+    The output read is the model's first floating-point output; of a
+    two-column output (a classifier's class probabilities) the last column,
+    the signal's.
+    """
+
+    TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
+
+    def __init__(self, name: str, path: Path, device: str = "auto", threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.name, self.path = name, path
+        available = ort.get_available_providers()
+        if device == "gpu" and "CUDAExecutionProvider" not in available:
+            raise ConfigError(f"model {name!r}: device gpu, but ONNX Runtime has no CUDA provider here")
+        providers = (["CUDAExecutionProvider"] if device != "cpu" and "CUDAExecutionProvider" in available else [])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = worker_threads(threads)
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers + ["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ConfigError(f"model {name!r}: {path} cannot be loaded by ONNX Runtime ({type(exc).__name__}: {exc})") from exc
+        inputs = self.session.get_inputs()
+        self.input_names = [i.name for i in inputs]
+        self.input_shapes = [tuple(d if isinstance(d, int) else None for d in i.shape[1:]) for i in inputs]
+        self.input_types = [self.TYPES.get(i.type) for i in inputs]
+        if None in self.input_types:
+            raise ConfigError(f"model {name!r} ({path}): inputs of types {[i.type for i in inputs]}; jetflow feeds floats")
+        outputs = [o for o in self.session.get_outputs() if o.type in self.TYPES]
+        if not outputs:
+            raise ConfigError(f"model {name!r} ({path}) has no floating-point output")
+        self.output = outputs[0].name
+        self.device = self.session.get_providers()[0]
+
+    def predict(self, batch):
+        feed = {n: b.astype(t, copy=False) for n, b, t in zip(self.input_names, batch, self.input_types)}
+        out = np.asarray(self.session.run([self.output], feed)[0]).reshape(len(batch[0]), -1)
+        return out[:, -1] if out.shape[1] == 2 else out[:, 0]
+
+
+class _policy:
+    """Context manager setting the global Keras dtype policy for the layers built inside it."""
+
+    def __init__(self, name):
+        self.name = name
+
+    def __enter__(self):
+        import keras
+
+        self.old = keras.config.dtype_policy()
+        keras.config.set_dtype_policy(self.name)
+
+    def __exit__(self, *exc):
+        import keras
+
+        keras.config.set_dtype_policy(self.old)
+
+
+def get_model(cache: PluginCache, name: str, path: Path, device: str = "auto", mixed_precision: bool = False,
+              threads: int | None = None) -> Runtime:
+    """The loaded model for a file, from a per-process cache (loaded at most once per content).
+
+    ``.onnx`` files run in ONNX Runtime, anything else in Keras.  The key is
+    ``(path, SHA-256 of the content, device, mixed_precision)``.
+    """
+    if not path.is_file():
+        raise ConfigError(f"model {name!r}: {path} does not exist")
+    key = (str(path.resolve()), file_digest(path), device, mixed_precision)
+    if path.suffix == ".onnx":
+        return cache.get(key, lambda: OnnxModel(name, path, device, threads))
+    configure_threads(cache, threads)
+    return cache.get(key, lambda: KerasModel(name, path, device, mixed_precision))

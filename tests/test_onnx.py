@@ -1,0 +1,155 @@
+"""Models on jet features and ONNX models: scikit-learn through ONNX Runtime, hand-built ONNX graphs, networks
+with jet features and relative regression, all scored by the inference plugin in a jetflow run."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+import jetflow
+from jetflow.formats.export import read
+from jetflow_inference import tabular
+from jetflow_inference.runtimes import OnnxModel
+from jetflow_inference.training import train
+
+FEATURES = ["pt", "eta", "mass_softdrop", "charged_fraction", "photon_fraction", "n_constituents"]
+
+
+@pytest.fixture(scope="module")
+def export(generated, tmp_path_factory):
+    """Tower jets of the session's sample with their composition, exported with 20 constituents."""
+    tmp = tmp_path_factory.mktemp("onnx")
+    cfg = {
+        "datasets": {"w": {"files": [str(generated["wprime"])], "label": "signal"},
+                     "q": {"files": [str(generated["qcd"])], "label": "background"}},
+        "clustering": {"source": "towers", "max_jets": 1, "min_pt": 150},
+        "substructure": {"composition": True},
+        "weights": {"normalize": False},
+        "run": {"progress": False, "chunksize": 300},
+        "accumulators": {"histograms": False, "export": {"dir": str(tmp / "export"), "constituents": 20}},
+    }
+    jetflow.run(cfg)
+    return {"tmp": tmp, "dir": tmp / "export", "cfg": cfg, "table": read(tmp / "export")}
+
+
+def features_of(table, names=FEATURES):
+    return np.stack([np.asarray(table[f], np.float32) for f in names], axis=1)
+
+
+def scored_run(export, name, models, columns=()):
+    """Run the export's config with ``models`` in the inference section; the scored jets."""
+    out = export["tmp"] / f"scored_{name}"
+    cfg = dict(export["cfg"], inference={"models": models},
+               accumulators={"histograms": False, "export": {"dir": str(out), "constituents": 20}})
+    jetflow.run(cfg)
+    return read(out)
+
+
+@pytest.mark.parametrize("name", ["forest", "boosting", "mlp"])
+def test_scikit_learn_through_onnx_equals_scikit_learn(export, name):
+    """The ONNX file of a fitted model gives scikit-learn's own predictions, in a jetflow run too."""
+    table = export["table"]
+    x, y, w = features_of(table), np.asarray(table["mass"]), np.asarray(table["weight"])
+    small = {"forest": {"n_estimators": 20}, "boosting": {"n_estimators": 50},
+             "mlp": {"hidden_layer_sizes": (16, 16), "max_iter": 200}}[name]
+    model = tabular.fit(tabular.estimator(name, True, 1, small), x, y, w)
+    path = export["tmp"] / f"{name}.onnx"
+    path.write_bytes(tabular.to_onnx(model, x.shape[1]))
+    expected = model.predict(x)
+    assert np.std(expected) > 1.0  # it learned something that varies
+    np.testing.assert_allclose(OnnxModel(name, path, "cpu")(x, 100), expected, rtol=1e-4, atol=1e-3)
+    scored = scored_run(export, name, {name: {"path": str(path), "input": "features", "features": FEATURES,
+                                              "kind": "regressor", "range": (0.0, 300.0)}})
+    np.testing.assert_allclose(scored[f"pred_{name}"], model.predict(features_of(scored)), rtol=1e-4, atol=1e-3)
+    # a classifier: the signal probability
+    if name == "forest":
+        clf = tabular.fit(tabular.estimator(name, False, 1, small), x, np.asarray(table["label"]), w)
+        path.write_bytes(tabular.to_onnx(clf, x.shape[1]))
+        np.testing.assert_allclose(OnnxModel(name, path, "cpu")(x, 100), clf.predict_proba(x)[:, 1], atol=1e-6)
+
+
+def test_train_writes_onnx_and_a_record(export):
+    """``jetflow train --model forest``: an ONNX file, its record, a resolution better than a constant's."""
+    tmp = export["tmp"]
+    record = train("forest", export["dir"], tmp / "forest_mass.onnx", target="mass", features=FEATURES, seed=2,
+                   progress=False, model_args={"n_estimators": 30})
+    assert record["input"]["features"] == FEATURES and record["loss"] == "scikit-learn"
+    assert record["validation"]["resolution"] < 0.7 * record["validation"]["constant_resolution"]
+    assert json.loads((tmp / "forest_mass.onnx.json").read_text())["model"] == "forest"
+    with pytest.raises(ValueError, match="must end in .onnx"):
+        train("forest", export["dir"], tmp / "forest.keras", target="mass", features=FEATURES, progress=False)
+    with pytest.raises(ValueError, match="reads jet features: name them"):
+        train("mlp", export["dir"], tmp / "mlp.onnx", target="mass", progress=False)
+    with pytest.raises(ValueError, match=r"no per-jet feature column \['nope'\]"):
+        train("forest", export["dir"], tmp / "f.onnx", target="mass", features=["pt", "nope"], progress=False)
+
+
+def hand_built_model(path):
+    """An ONNX graph written with the onnx package alone: 0.5 * (sum of the image's pixels) + features @ (1, -20)."""
+    image = helper.make_tensor_value_info("image", TensorProto.FLOAT, [None, 25, 25, 1])
+    features = helper.make_tensor_value_info("jet", TensorProto.FLOAT, [None, 2])
+    out = helper.make_tensor_value_info("out", TensorProto.FLOAT, [None, 1])
+    nodes = [
+        helper.make_node("ReduceSum", ["image", "axes"], ["total"], keepdims=0),
+        helper.make_node("Reshape", ["total", "column"], ["total_col"]),
+        helper.make_node("Mul", ["total_col", "half"], ["scaled"]),
+        helper.make_node("MatMul", ["jet", "w"], ["linear"]),
+        helper.make_node("Add", ["scaled", "linear"], ["out"]),
+    ]
+    inits = [
+        helper.make_tensor("axes", TensorProto.INT64, [3], [1, 2, 3]),
+        helper.make_tensor("column", TensorProto.INT64, [2], [-1, 1]),
+        helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
+        helper.make_tensor("w", TensorProto.FLOAT, [2, 1], [1.0, -20.0]),
+    ]
+    graph = helper.make_graph(nodes, "by_hand", [image, features], [out], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+
+
+def test_an_onnx_model_built_elsewhere_is_scored_by_declaring_its_inputs(export):
+    """Two inputs, image then jet features, declared in YAML terms: the plugin feeds them in that order."""
+    path = export["tmp"] / "by_hand.onnx"
+    hand_built_model(path)
+    models = {"by_hand": {"path": str(path), "input": "image", "features": ["pt", "eta"], "kind": "regressor"}}
+    scored = scored_run(export, "by_hand", models)
+    expected = 0.5 * scored["image"].sum(axis=(1, 2, 3)) + scored["pt"] - 20.0 * scored["eta"]
+    np.testing.assert_allclose(scored["pred_by_hand"], expected, rtol=1e-5, atol=1e-3)
+    # declared wrongly: the error names the model, its inputs and the fix
+    for bad, match in (({"input": "features", "features": ["pt", "eta"]}, r"has 2 inputs \(image, jet\)"),
+                       ({"input": "image", "features": ["pt", "eta", "mass"]}, r"expects its input 'jet' of shape \('n', 2\)"),
+                       ({"input": "image", "features": ["pt", "nope"]}, r"reads the jet features \['nope'\]")):
+        with pytest.raises(jetflow.JetflowError, match=match):
+            scored_run(export, "bad", {"by_hand": {"path": str(path), "kind": "regressor", **bad}})
+
+
+def test_relative_regression_network_with_features(export):
+    """An LBN with jet features regressing a factor: its output is the reconstructed column times the factor
+    layer's output, saved and scored through the plugin unchanged."""
+    tmp = export["tmp"]
+    features = ["pt", "eta", "mass"]
+    record = train("lbn", export["dir"], tmp / "lbn_rel.keras", target="mass", loss="central", features=features,
+                   relative_to="mass_softdrop", epochs=2, batch_size=64, seed=3, n_particles=20, progress=False,
+                   model_args={"n_combinations": 4, "dense": (16,)})
+    assert record["input"]["features"] == [*features, "mass_softdrop"] and record["relative_to"] == "mass_softdrop"
+    model = keras.saving.load_model(tmp / "lbn_rel.keras", safe_mode=True)
+    table = export["table"]
+    inputs = [table["constituents"], features_of(table, record["input"]["features"])]
+    factor = keras.Model(model.inputs, model.get_layer("factor").output).predict(inputs, verbose=0)[:, 0]
+    prediction = model.predict(inputs, verbose=0)[:, 0]
+    np.testing.assert_allclose(prediction, factor * inputs[1][:, 3], rtol=1e-5, atol=1e-4)
+    # the normalisation was adapted to the training features
+    mean = keras.ops.convert_to_numpy(model.get_layer("features_normalization").mean).ravel()
+    assert mean[0] == pytest.approx(np.mean(table["pt"]), rel=0.1)
+    scored = scored_run(export, "lbn_rel", {"lbn": {"path": str(tmp / "lbn_rel.keras"), "input": "constituents",
+                                                    "features": record["input"]["features"], "kind": "regressor"}})
+    expected = model.predict([scored["constituents"], features_of(scored, record["input"]["features"])], verbose=0)[:, 0]
+    np.testing.assert_allclose(scored["pred_lbn"], expected, rtol=1e-4, atol=1e-3)
+    with pytest.raises(ValueError, match="--relative-to needs a --target and a network"):
+        train("forest", export["dir"], tmp / "f.onnx", target="mass", features=features, relative_to="mass", progress=False)
