@@ -21,7 +21,8 @@ A model reads its inputs in this order: the image (``input: image``) or the
 the model's input shape), then, when ``features`` are named, those jet columns
 as one float32 ``[n, k]`` array (``input: features``: that array alone).  So a
 model trained elsewhere (PyTorch, scikit-learn, weaver) and exported to ONNX
-plugs in by declaring its inputs here.
+plugs in by declaring its inputs here; ``jetflow onnx`` exports a jetflow network
+the other way (:mod:`jetflow_inference.onnx_export`).
 
 Keras models load with ``safe_mode=True`` (no arbitrary code from a model
 file) and run in a compiled ``tf.function``; ONNX models run in an ONNX
@@ -107,9 +108,9 @@ def jetflow_resources(options):
 
 @hookimpl
 def jetflow_cli_commands():
-    from jetflow_inference.cli import train_command
+    from jetflow_inference.cli import onnx_command, train_command
 
-    return [train_command]
+    return [train_command, onnx_command]
 
 
 def model_inputs(jets, name: str, opts: ModelOptions, loaded: Runtime) -> list[np.ndarray]:

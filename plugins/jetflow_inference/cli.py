@@ -55,3 +55,20 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
         f"saved {out} ({epochs}{record['training']['seconds']:.0f} s); {figures}; "
         f"configuration {out}.json" + (f", history {out}.history.png" if record["history"]["loss"] else "")
     )
+
+
+@click.command("onnx")
+@click.argument("model", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="MODEL.onnx to write [default: beside MODEL].")
+def onnx_command(model, out):
+    """Export a trained network (MODEL.keras) to ONNX, checked against Keras on random inputs; the inference
+    plugin (or any ONNX Runtime) scores it with the same inputs."""
+    from jetflow_inference.onnx_export import export_onnx
+
+    try:
+        info = export_onnx(model, out)
+    except (ValueError, OSError) as exc:
+        click.echo(f"jetflow: error: {exc}", err=True)
+        sys.exit(2)
+    click.echo(f"saved {info['path']} (inputs {', '.join(info['inputs'])}; largest difference from Keras on random "
+               f"inputs {info['max_abs_diff']:.2g}, outputs up to {info['max_abs_output']:.3g})")

@@ -12,6 +12,7 @@ References in brackets: docs/references.md.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 if __package__:
@@ -41,19 +42,40 @@ def _output(x, regression: tuple[float, float] | None, scale=None):
     return layers.Multiply(name="prediction")([factor, scale])
 
 
-def _with_features(x, n_features: int, relative_index: int | None = None):
-    """Join ``n_features`` jet features (an input ``features``, standardised by a ``Normalization`` layer that
-    training adapts) to ``x``.  Returns ``(x, extra inputs, scale)``: ``scale`` is feature ``relative_index``
-    as given (the reconstructed quantity a relative regressor multiplies), else None."""
-    if not n_features:
+def _with_features(x, feature_scaling, relative_index: int | None = None):
+    """Join jet features (an input ``features``, standardised by a ``Normalization`` layer with
+    ``feature_scaling = (means, variances)``, one per feature, fixed in the model as constants) to ``x``.
+    Returns ``(x, extra inputs, scale)``: ``scale`` is feature ``relative_index`` as given (the reconstructed
+    quantity a relative regressor multiplies), else None."""
+    if not feature_scaling:
         if relative_index is not None:
             raise ValueError("a relative regression needs the reconstructed quantity among the features")
         return x, [], None
-    features = keras.Input(shape=(n_features,), name="features")
-    normalised = layers.Normalization(name="features_normalization")(features)
+    mean, variance = feature_scaling
+    features = keras.Input(shape=(len(mean),), name="features")
+    normalised = Standardize(mean, variance, name="features_normalization")(features)
     x = layers.Concatenate(name="with_features")([x, normalised])
     scale = None if relative_index is None else TakeColumn(relative_index, name="relative_to")(features)
     return x, [features], scale
+
+
+@keras.saving.register_keras_serializable(package="jetflow")
+class Standardize(layers.Layer):
+    """``(x - mean) / sqrt(variance)`` per feature, with the training set's values held as constants of the graph
+    (not as state: an ONNX export then needs no extra inputs; a zero variance divides by 1)."""
+
+    def __init__(self, mean, variance, **kwargs):
+        super().__init__(**kwargs)
+        self.mean = [float(v) for v in mean]
+        self.variance = [float(v) for v in variance]
+
+    def call(self, x):
+        std = np.sqrt(np.asarray(self.variance, dtype="float32"))
+        std = np.where(std > 0, std, 1.0).astype("float32")
+        return (x - np.asarray(self.mean, dtype="float32")) / std
+
+    def get_config(self):
+        return {**super().get_config(), "mean": self.mean, "variance": self.variance}
 
 
 @keras.saving.register_keras_serializable(package="jetflow")
@@ -231,7 +253,7 @@ def convnet(
     l2: float = 1e-4,
     dense: int = 64,
     regression: tuple[float, float] | None = None,
-    n_features: int = 0,
+    feature_scaling: tuple[list[float], list[float]] | None = None,
     relative_index: int | None = None,
 ) -> keras.Model:
     """[jet-images]'s ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid
@@ -246,7 +268,7 @@ def convnet(
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(pool, padding="same")(x)
     x = layers.Flatten()(x)
-    x, extra, scale = _with_features(x, n_features, relative_index)
+    x, extra, scale = _with_features(x, feature_scaling, relative_index)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(dense, kernel_regularizer=reg)(x)
     x = layers.Activation("relu")(x)
@@ -255,13 +277,13 @@ def convnet(
 
 
 def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3,
-           regression: tuple[float, float] | None = None, n_features: int = 0,
+           regression: tuple[float, float] | None = None, feature_scaling: tuple[list[float], list[float]] | None = None,
            relative_index: int | None = None) -> keras.Model:
     """[jet-images]'s MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = layers.Flatten()(x)
-    x, extra, scale = _with_features(x, n_features, relative_index)
+    x, extra, scale = _with_features(x, feature_scaling, relative_index)
     for u in units:
         x = MaxOut(u, pieces)(x)
         x = layers.Dropout(dropout)(x)
@@ -272,7 +294,7 @@ def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64
 
 
 def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1,
-        regression: tuple[float, float] | None = None, n_features: int = 0,
+        regression: tuple[float, float] | None = None, feature_scaling: tuple[list[float], list[float]] | None = None,
         relative_index: int | None = None) -> keras.Model:
     """LBN on the ``n_particles`` leading constituents: LBN features -> BatchNorm -> dense head -> sigmoid
     (a regressor, [lbn]'s challenge solution: the same with a linear output, and the jet and soft-drop
@@ -281,7 +303,7 @@ def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = LorentzBoost(n_combinations)(x)
     x = layers.BatchNormalization()(x)
-    x, extra, scale = _with_features(x, n_features, relative_index)
+    x, extra, scale = _with_features(x, feature_scaling, relative_index)
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
@@ -296,13 +318,13 @@ def dcnn(
     dense=(20, 20),
     dropout: float = 0.08,
     regression: tuple[float, float] | None = None,
-    n_features: int = 0,
+    feature_scaling: tuple[list[float], list[float]] | None = None,
     relative_index: int | None = None,
 ) -> keras.Model:
     """[jet-response]'s DCNN on multi-channel images: tanh convolutions 20 (11 x 11) -> pool 2 -> 10 (7 x 7)
     -> pool 3 -> 8 (5 x 5) -> 6 (5 x 5) -> pool 2 -> 4 (5 x 5), flatten, dense 20 sigmoid and 20 softplus
     with dropout 0.08, linear output.  The talk also merged the jet's eta and pT into the dense
-    layers: ``n_features`` jet features join the flattened image."""
+    layers: jet features (``feature_scaling``) join the flattened image."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     for f, k, pool in zip(filters, kernels, pools):
@@ -310,7 +332,7 @@ def dcnn(
         if pool is not None:
             x = layers.MaxPooling2D(pool, padding="same")(x)
     x = layers.Flatten()(x)
-    x, extra, scale = _with_features(x, n_features, relative_index)
+    x, extra, scale = _with_features(x, feature_scaling, relative_index)
     for units, activation in zip(dense, ("sigmoid", "softplus")):
         x = layers.Dense(units, activation=activation)(x)
         x = layers.Dropout(dropout)(x)

@@ -36,8 +36,10 @@ def worker_threads(requested: int | None) -> int:
 
 
 def configure_threads(cache: PluginCache, requested: int | None = None) -> None:
-    """Bound TensorFlow's thread pools once per process (before it starts them)."""
-    if not cache.once("threads configured"):
+    """Bound TensorFlow's thread pools once per process (before it starts them); other backends keep theirs."""
+    import keras
+
+    if keras.backend.backend() != "tensorflow" or not cache.once("threads configured"):
         return
     import tensorflow as tf
 
@@ -98,11 +100,17 @@ class Runtime:
 
 
 class KerasModel(Runtime):
-    """A ``.keras`` model (loaded with ``safe_mode=True``) and a compiled batch predictor, on its device."""
+    """A ``.keras`` model (loaded with ``safe_mode=True``) and a compiled batch predictor, on its device.
+
+    Under any Keras 3 backend (``KERAS_BACKEND``): TensorFlow runs a
+    ``tf.function``, JAX a ``jax.jit`` of the model's stateless call with the
+    weights as device arrays, PyTorch the model under ``torch.no_grad`` on the
+    GPU when there is one.  A model file saved under one backend loads under
+    the others.
+    """
 
     def __init__(self, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> None:
         import keras
-        import tensorflow as tf
 
         import jetflow_inference.models  # noqa: F401  (registers the custom layers)
 
@@ -114,10 +122,6 @@ class KerasModel(Runtime):
                 f"model {name!r}: {path} cannot be loaded as a Keras model with safe_mode=True "
                 f"({type(exc).__name__}: {exc})"
             ) from exc
-        gpus = tf.config.list_logical_devices("GPU")
-        if device == "gpu" and not gpus:
-            raise ConfigError(f"model {name!r}: device gpu, but TensorFlow sees no GPU here")
-        self.device = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
         if mixed_precision:
             with _policy("mixed_float16"):
                 clone = keras.models.clone_model(model)
@@ -126,19 +130,71 @@ class KerasModel(Runtime):
         self.model = model
         self.input_names = [t.name for t in model.inputs]
         self.input_shapes = [tuple(t.shape[1:]) for t in model.inputs]
-
-        @tf.function(reduce_retracing=True)
-        def predict(xs):
-            return tf.cast(model(xs if len(xs) > 1 else xs[0], training=False), tf.float32)
-
-        self._predict = predict
+        self.backend = keras.backend.backend()
+        compile_predictor = {"tensorflow": _tensorflow_predictor, "jax": _jax_predictor, "torch": _torch_predictor}
+        if self.backend not in compile_predictor:
+            raise ConfigError(f"model {name!r}: the Keras backend {self.backend!r} is not supported (tensorflow, jax, torch)")
+        self._predict, self.device = compile_predictor[self.backend](model, device, name)
 
     def predict(self, batch):
-        import tensorflow as tf
+        scores = self._predict([b.astype(np.float32, copy=False) for b in batch])
+        return np.asarray(scores, dtype=np.float32).reshape(len(batch[0]), -1)[:, 0]
 
-        with tf.device(self.device):
-            scores = self._predict([tf.constant(b.astype(np.float32, copy=False)) for b in batch])
-        return np.asarray(scores).reshape(len(batch[0]), -1)[:, 0]
+
+def _no_gpu(name: str, runtime: str) -> ConfigError:
+    return ConfigError(f"model {name!r}: device gpu, but {runtime} sees no GPU here")
+
+
+def _tensorflow_predictor(model, device: str, name: str):
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if device == "gpu" and not gpus:
+        raise _no_gpu(name, "TensorFlow")
+    where = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
+
+    @tf.function(reduce_retracing=True)
+    def compiled(xs):
+        return tf.cast(model(xs if len(xs) > 1 else xs[0], training=False), tf.float32)
+
+    def predict(xs):
+        with tf.device(where):
+            return compiled([tf.constant(x) for x in xs])
+
+    return predict, where
+
+
+def _jax_predictor(model, device: str, name: str):
+    import jax
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    if device == "gpu" and not gpus:
+        raise _no_gpu(name, "JAX")
+    where = gpus[0] if gpus and device != "cpu" else jax.devices("cpu")[0]
+    trainable = jax.device_put([v.value for v in model.trainable_variables], where)
+    non_trainable = jax.device_put([v.value for v in model.non_trainable_variables], where)
+
+    @jax.jit
+    def compiled(trainable, non_trainable, xs):
+        out, _ = model.stateless_call(trainable, non_trainable, xs if len(xs) > 1 else xs[0], training=False)
+        return out.astype("float32")
+
+    return (lambda xs: compiled(trainable, non_trainable, jax.device_put(xs, where))), str(where)
+
+
+def _torch_predictor(model, device: str, name: str):
+    import torch
+
+    if device == "gpu" and not torch.cuda.is_available():
+        raise _no_gpu(name, "PyTorch")
+    where = torch.device("cuda" if device != "cpu" and torch.cuda.is_available() else "cpu")
+
+    def predict(xs):
+        with torch.no_grad():
+            tensors = [torch.as_tensor(x, device=where) for x in xs]
+            return model(tensors if len(tensors) > 1 else tensors[0], training=False).float().cpu().numpy()
+
+    return predict, str(where)
 
 
 class OnnxModel(Runtime):

@@ -261,7 +261,7 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
     else:
         args.setdefault("input_shape", tuple(train_inputs[0].shape[1:]))
     if len(train_inputs) > 1:
-        args["n_features"] = train_inputs[1].shape[1]
+        args["feature_scaling"] = (np.mean(train_inputs[1], axis=0).tolist(), np.var(train_inputs[1], axis=0).tolist())
     if relative_index is not None:
         args["relative_index"] = relative_index
     if target is not None:
@@ -271,8 +271,6 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
             factor = yt / np.maximum(train_inputs[1][:, relative_index], 1e-3)
             args["regression"] = (float(np.median(factor)), float(np.std(np.clip(factor, *np.percentile(factor, [5, 95])))) or 1.0)
     model = BUILDERS[model_name](**args)
-    if len(train_inputs) > 1:
-        model.get_layer("features_normalization").adapt(train_inputs[1])
     if target is None:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
                       weighted_metrics=[keras.metrics.AUC(name="auc")])
