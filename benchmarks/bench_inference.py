@@ -1,8 +1,12 @@
 """Inference throughput (jets/s) against batch size: jetflow's plugin path and a bare ``model.predict``.
 
-    python benchmarks/bench_inference.py --jets 20000                  # here: TensorFlow, CPU
+    python benchmarks/bench_inference.py --jets 20000                  # here: TensorFlow, CPU; + ONNX Runtime
+    KERAS_BACKEND=jax python benchmarks/bench_inference.py --jets 20000 # the plugin under JAX
     KERAS_BACKEND=jax python bench_inference.py --bare-only ...         # a GPU machine without TensorFlow
 
+With ``--onnx`` (TensorFlow backend: the export needs tf2onnx) the model is
+also exported with ``jetflow onnx`` and scored by the plugin's ONNX Runtime
+path.
 Models are the study's ConvNet (25 x 25 x 1 images) and LBN (30 constituents),
 freshly initialised (throughput does not depend on the weights).  Inputs are
 random but realistic in shape and sparsity.  Each point is the best of
@@ -41,6 +45,7 @@ def main() -> None:
     ap.add_argument("--batches", default="64,256,1024,4096")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--bare-only", action="store_true", help="only model.predict (no TensorFlow needed)")
+    ap.add_argument("--onnx", action="store_true", help="also the plugin's ONNX Runtime path (exported model)")
     args = ap.parse_args()
     import keras
 
@@ -73,20 +78,23 @@ def main() -> None:
             build().save(path)
             x = inputs(name, args.jets, rng)
             model = keras.saving.load_model(path, safe_mode=True)
-            loaded = None
+            runtimes = {}
             if not args.bare_only:
-                from jetflow_inference.runtimes import KerasModel
+                from jetflow_inference.runtimes import KerasModel, OnnxModel
 
-                loaded = KerasModel(name, path, "auto", False)
+                runtimes[f"plugin ({backend})"] = KerasModel(name, path, "auto", False)
+                if args.onnx:
+                    from jetflow_inference.onnx_export import export_onnx
+
+                    export_onnx(path)
+                    runtimes["plugin (ONNX Runtime)"] = OnnxModel(name, path.with_suffix(".onnx"), "auto")
             print(f"\n## {name}: {args.jets} jets, input {x.shape[1:]}")
-            print(f"{'batch':>6} {'model.predict jets/s':>22} {'jetflow plugin jets/s':>22}")
+            print(f"{'batch':>6} {'model.predict jets/s':>22}" + "".join(f"{k + ' jets/s':>32}" for k in runtimes))
             for b in map(int, args.batches.split(",")):
                 t_bare = best_time(lambda: model.predict(x, batch_size=b, verbose=0), args.repeat, warmup=True)
-                plugin = ""
-                if loaded is not None:
-                    t_plugin = best_time(lambda: loaded(x, b), args.repeat, warmup=True)
-                    plugin = f"{args.jets / t_plugin:>22.0f}"
-                print(f"{b:>6} {args.jets / t_bare:>22.0f} {plugin}")
+                cells = [f"{args.jets / best_time(lambda: r(x, b), args.repeat, warmup=True):>32.0f}"
+                         for r in runtimes.values()]
+                print(f"{b:>6} {args.jets / t_bare:>22.0f}" + "".join(cells))
 
 
 if __name__ == "__main__":

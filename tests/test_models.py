@@ -10,7 +10,6 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 import jetflow
-import jetflow_inference as JI
 from jetflow.formats.export import read
 from jetflow_inference.models import LorentzBoost, MaxOut, boost
 from jetflow_inference.training import train

@@ -130,29 +130,30 @@ def test_an_onnx_model_built_elsewhere_is_scored_by_declaring_its_inputs(export)
 
 
 def test_relative_regression_network_with_features(export):
-    """An LBN with jet features regressing a factor: its output is the reconstructed column times the factor
-    layer's output, saved and scored through the plugin unchanged."""
+    """An LBN with jet features regressing truth / mass_softdrop: the plugin writes its output times the column,
+    and the training judged the same product."""
     tmp = export["tmp"]
     features = ["pt", "eta", "mass"]
     record = train("lbn", export["dir"], tmp / "lbn_rel.keras", target="mass", loss="central", features=features,
                    relative_to="mass_softdrop", epochs=2, batch_size=64, seed=3, n_particles=20, progress=False,
                    model_args={"n_combinations": 4, "dense": (16,)})
-    assert record["input"]["features"] == [*features, "mass_softdrop"] and record["relative_to"] == "mass_softdrop"
-    model = keras.saving.load_model(tmp / "lbn_rel.keras", safe_mode=True)
+    assert record["input"]["features"] == features and record["relative_to"] == "mass_softdrop"
     table = export["table"]
-    inputs = [table["constituents"], features_of(table, record["input"]["features"])]
-    factor = keras.Model(model.inputs, model.get_layer("factor").output).predict(inputs, verbose=0)[:, 0]
-    prediction = model.predict(inputs, verbose=0)[:, 0]
-    np.testing.assert_allclose(prediction, factor * inputs[1][:, 3], rtol=1e-5, atol=1e-4)
-    # the normalisation was adapted to the training features
-    mean = keras.ops.convert_to_numpy(model.get_layer("features_normalization").mean).ravel()
-    assert mean[0] == pytest.approx(np.mean(table["pt"]), rel=0.1)
-    scored = scored_run(export, "lbn_rel", {"lbn": {"path": str(tmp / "lbn_rel.keras"), "input": "constituents",
-                                                    "features": record["input"]["features"], "kind": "regressor"}})
-    expected = model.predict([scored["constituents"], features_of(scored, record["input"]["features"])], verbose=0)[:, 0]
-    np.testing.assert_allclose(scored["pred_lbn"], expected, rtol=1e-4, atol=1e-3)
-    with pytest.raises(ValueError, match="--relative-to needs a --target and a network"):
-        train("forest", export["dir"], tmp / "f.onnx", target="mass", features=features, relative_to="mass", progress=False)
+    factor = table["mass"] / np.where(table["mass_softdrop"] > 0, table["mass_softdrop"], np.nan)
+    assert record["jets"]["left_out"] == int((~((factor > 0.1) & (factor < 10))).sum()) > 0  # 1e-5 GeV soft-drop masses
+    model = keras.saving.load_model(tmp / "lbn_rel.keras", safe_mode=True)
+    # the standardisation holds the training features' means
+    assert model.get_layer("features_normalization").mean[0] == pytest.approx(np.mean(table["pt"]), rel=0.1)
+    entry = {"path": str(tmp / "lbn_rel.keras"), "input": "constituents", "features": features, "kind": "regressor",
+             "relative_to": "mass_softdrop"}
+    scored = scored_run(export, "lbn_rel", {"lbn": entry})
+    factor = model.predict([scored["constituents"], features_of(scored, features)], verbose=0)[:, 0]
+    assert 0.5 < np.median(factor) < 2.0  # a factor near one, not a mass
+    np.testing.assert_allclose(scored["pred_lbn"], factor * scored["mass_softdrop"], rtol=1e-4, atol=1e-3)
+    with pytest.raises(jetflow.JetflowError, match="relative_to: 'mass_softdrop' scales a regressor's output"):
+        scored_run(export, "bad", {"lbn": dict(entry, kind="classifier")})
+    with pytest.raises(ValueError, match="--relative-to needs a --target"):
+        train("forest", export["dir"], tmp / "f.onnx", features=features, relative_to="mass", progress=False)
 
 
 def test_networks_exported_to_onnx_score_as_the_keras_originals(export):
@@ -188,7 +189,7 @@ from jetflow_inference.training import train
 
 assert keras.backend.backend() == "jax", keras.backend.backend()
 job = json.loads(sys.argv[1])
-train("lbn", job["export"], job["lbn"], target="mass", loss="central", features=["pt", "eta", "mass"],
+train("lbn", job["export"], job["lbn"], target="mass", loss="central", features=["pt", "eta", "mass", "mass_softdrop"],
       relative_to="mass_softdrop", epochs=2, batch_size=64, seed=3, n_particles=20, progress=False,
       model_args={"n_combinations": 4, "dense": [16]})
 jetflow.run(job["config"])
@@ -212,7 +213,8 @@ def test_jax_backend_trains_and_scores_like_tensorflow(export):
                                                "export": {"dir": str(tmp / "scored_jax"), "constituents": 20}},
                   inference={"models": {
                       "convnet": {"path": str(tmp / "convnet_tf.keras")},
-                      "lbn": {"path": str(lbn), "input": "constituents", "features": features, "kind": "regressor"}}})
+                      "lbn": {"path": str(lbn), "input": "constituents", "features": features, "kind": "regressor",
+                              "relative_to": "mass_softdrop"}}})
     job = json.dumps({"export": str(export["dir"]), "lbn": str(lbn), "config": config})
     done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, job], env=dict(os.environ, KERAS_BACKEND="jax"),
                           capture_output=True, text=True, timeout=600)
@@ -222,5 +224,6 @@ def test_jax_backend_trains_and_scores_like_tensorflow(export):
     np.testing.assert_allclose(scored["score_convnet"], convnet.predict(scored["image"], verbose=0)[:, 0], atol=1e-5)
     model = keras.saving.load_model(lbn, safe_mode=True)  # trained under JAX, loaded under TensorFlow
     expected = model.predict([scored["constituents"], features_of(scored, features)], verbose=0)[:, 0]
+    expected = expected * scored["mass_softdrop"]
     diff = np.abs(scored["pred_lbn"] - expected)
     assert np.median(diff) < 1e-3 * np.median(np.abs(expected)) and np.std(expected) > 1.0

@@ -11,6 +11,7 @@ Config section ``inference`` (called ``models`` before jetflow 0.2)::
           input: image                 # image | constituents | features
           column: image                # the image column (input: image)
           features: []                 # jet columns fed as the model's last input
+          relative_to: null            # a regressor of a factor: pred_<name> = output x this column
           batch_size: 1024
           device: auto                 # auto | cpu | gpu
           mixed_precision: false       # float16 compute on a GPU (Keras)
@@ -48,7 +49,7 @@ from typing import Literal
 
 import awkward as ak
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jetflow import ColumnSpec, ConfigError, Options, hookimpl
 from jetflow.core.cache import plugin_cache
@@ -68,9 +69,18 @@ class ModelOptions(Options):
         "image", description="the model's first input (features: the jet features alone)")
     column: str = Field("image", description="image column (input: image)")
     features: list[str] = Field(default_factory=list, description="jet columns fed as the model's last input")
+    relative_to: str | None = Field(
+        None, description="regressor: the model predicts a factor, pred_<name> = factor x this column")
     batch_size: int = Field(1024, gt=0, description="jets per inference batch")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: a GPU when one is visible")
     mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
+
+
+    @model_validator(mode="after")
+    def _relative_needs_a_regressor(self):
+        if self.relative_to is not None and self.kind != "regressor":
+            raise ValueError(f"relative_to: {self.relative_to!r} scales a regressor's output; this model is a {self.kind}")
+        return self
 
 
 class InferenceOptions(Options):
@@ -167,7 +177,10 @@ def jetflow_infer(jets, ctx):
             continue
         loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision, opts.threads)
         x = model_inputs(jets, name, m, loaded)
-        out[column_name(name, m)] = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
+        values = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
+        if m.relative_to is not None:
+            values = values * jet_features(jets, name, [m.relative_to])[:, 0].astype(np.float64)
+        out[column_name(name, m)] = values
     return out
 
 

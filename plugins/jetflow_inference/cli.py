@@ -28,7 +28,8 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--features", default="", metavar="COL,COL,...",
               help="Jet columns the model reads (forest, boosting and mlp read them alone; a network beside its input).")
 @click.option("--relative-to", default=None, metavar="COLUMN",
-              help="A network regresses the factor target / COLUMN (a reconstructed quantity) and outputs COLUMN times it.")
+              help="Regress the factor target / COLUMN (a reconstructed quantity); inference multiplies it back "
+                   "(inference.models.X.relative_to).")
 @click.option("--progress/--no-progress", default=True)
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles,
                   target, loss, features, relative_to, progress):

@@ -27,36 +27,25 @@ PT_SCALE = 100.0
 """Images and four-vectors are fed in units of 100 GeV."""
 
 
-def _output(x, regression: tuple[float, float] | None, scale=None):
+def _output(x, regression: tuple[float, float] | None):
     """The last layer: a sigmoid score (``score``), or for a regressor a linear value mapped to the
-    target's units by its mean and spread (``prediction`` = mean + spread * linear).  With ``scale``
-    (a ``[batch, 1]`` tensor: a reconstructed quantity) the regressor predicts the correction factor,
-    and the model's output is ``scale`` times it (``regression`` is then the factor's mean and spread)."""
+    target's units by its mean and spread (``prediction`` = mean + spread * linear)."""
     if regression is None:
         return layers.Dense(1, activation="sigmoid", name="score")(x)
     mean, spread = regression
     x = layers.Dense(1, name="linear")(x)
-    if scale is None:
-        return layers.Rescaling(float(spread), offset=float(mean), name="prediction")(x)
-    factor = layers.Rescaling(float(spread), offset=float(mean), name="factor")(x)
-    return layers.Multiply(name="prediction")([factor, scale])
+    return layers.Rescaling(float(spread), offset=float(mean), name="prediction")(x)
 
 
-def _with_features(x, feature_scaling, relative_index: int | None = None):
-    """Join jet features (an input ``features``, standardised by a ``Normalization`` layer with
-    ``feature_scaling = (means, variances)``, one per feature, fixed in the model as constants) to ``x``.
-    Returns ``(x, extra inputs, scale)``: ``scale`` is feature ``relative_index`` as given (the reconstructed
-    quantity a relative regressor multiplies), else None."""
+def _with_features(x, feature_scaling):
+    """Join jet features (an input ``features``, standardised by :class:`Standardize` with
+    ``feature_scaling = (means, variances)``, one per feature) to ``x``.  Returns ``(x, extra inputs)``."""
     if not feature_scaling:
-        if relative_index is not None:
-            raise ValueError("a relative regression needs the reconstructed quantity among the features")
-        return x, [], None
+        return x, []
     mean, variance = feature_scaling
     features = keras.Input(shape=(len(mean),), name="features")
     normalised = Standardize(mean, variance, name="features_normalization")(features)
-    x = layers.Concatenate(name="with_features")([x, normalised])
-    scale = None if relative_index is None else TakeColumn(relative_index, name="relative_to")(features)
-    return x, [features], scale
+    return layers.Concatenate(name="with_features")([x, normalised]), [features]
 
 
 @keras.saving.register_keras_serializable(package="jetflow")
@@ -76,24 +65,6 @@ class Standardize(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mean": self.mean, "variance": self.variance}
-
-
-@keras.saving.register_keras_serializable(package="jetflow")
-class TakeColumn(layers.Layer):
-    """Column ``index`` of a ``[batch, k]`` input, as ``[batch, 1]``."""
-
-    def __init__(self, index: int, **kwargs):
-        super().__init__(**kwargs)
-        self.index = index
-
-    def call(self, x):
-        return x[:, self.index : self.index + 1]
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], 1)
-
-    def get_config(self):
-        return {**super().get_config(), "index": self.index}
 
 
 @keras.saving.register_keras_serializable(package="jetflow")
@@ -254,7 +225,6 @@ def convnet(
     dense: int = 64,
     regression: tuple[float, float] | None = None,
     feature_scaling: tuple[list[float], list[float]] | None = None,
-    relative_index: int | None = None,
 ) -> keras.Model:
     """[jet-images]'s ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid
     (a regressor: a linear output in the target's units, see :func:`_output`; jet features join the
@@ -268,34 +238,32 @@ def convnet(
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(pool, padding="same")(x)
     x = layers.Flatten()(x)
-    x, extra, scale = _with_features(x, feature_scaling, relative_index)
+    x, extra = _with_features(x, feature_scaling)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(dense, kernel_regularizer=reg)(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression, scale), name="convnet")
+    return keras.Model([inputs, *extra], _output(x, regression), name="convnet")
 
 
 def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3,
-           regression: tuple[float, float] | None = None, feature_scaling: tuple[list[float], list[float]] | None = None,
-           relative_index: int | None = None) -> keras.Model:
+           regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
     """[jet-images]'s MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = layers.Flatten()(x)
-    x, extra, scale = _with_features(x, feature_scaling, relative_index)
+    x, extra = _with_features(x, feature_scaling)
     for u in units:
         x = MaxOut(u, pieces)(x)
         x = layers.Dropout(dropout)(x)
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression, scale), name="maxout")
+    return keras.Model([inputs, *extra], _output(x, regression), name="maxout")
 
 
 def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1,
-        regression: tuple[float, float] | None = None, feature_scaling: tuple[list[float], list[float]] | None = None,
-        relative_index: int | None = None) -> keras.Model:
+        regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
     """LBN on the ``n_particles`` leading constituents: LBN features -> BatchNorm -> dense head -> sigmoid
     (a regressor, [lbn]'s challenge solution: the same with a linear output, and the jet and soft-drop
     jet kinematics as ``features`` beside the LBN's)."""
@@ -303,11 +271,11 @@ def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = LorentzBoost(n_combinations)(x)
     x = layers.BatchNormalization()(x)
-    x, extra, scale = _with_features(x, feature_scaling, relative_index)
+    x, extra = _with_features(x, feature_scaling)
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression, scale), name="lbn")
+    return keras.Model([inputs, *extra], _output(x, regression), name="lbn")
 
 
 def dcnn(
@@ -319,7 +287,6 @@ def dcnn(
     dropout: float = 0.08,
     regression: tuple[float, float] | None = None,
     feature_scaling: tuple[list[float], list[float]] | None = None,
-    relative_index: int | None = None,
 ) -> keras.Model:
     """[jet-response]'s DCNN on multi-channel images: tanh convolutions 20 (11 x 11) -> pool 2 -> 10 (7 x 7)
     -> pool 3 -> 8 (5 x 5) -> 6 (5 x 5) -> pool 2 -> 4 (5 x 5), flatten, dense 20 sigmoid and 20 softplus
@@ -332,11 +299,11 @@ def dcnn(
         if pool is not None:
             x = layers.MaxPooling2D(pool, padding="same")(x)
     x = layers.Flatten()(x)
-    x, extra, scale = _with_features(x, feature_scaling, relative_index)
+    x, extra = _with_features(x, feature_scaling)
     for units, activation in zip(dense, ("sigmoid", "softplus")):
         x = layers.Dense(units, activation=activation)(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression, scale), name="dcnn")
+    return keras.Model([inputs, *extra], _output(x, regression), name="dcnn")
 
 
 def fisher(input_shape=(25, 25, 1)) -> keras.Model:

@@ -31,7 +31,7 @@ class TrainOptions(Options):
     target: str | None = Field(None, description="regress this export column instead of classifying")
     loss: Literal["mse", "central"] = Field("mse", description="regression loss")
     features: list[str] = Field(default_factory=list, description="jet columns the models read (beside their input)")
-    relative_to: str | None = Field(None, description="networks regress the factor target / this column")
+    relative_to: str | None = Field(None, description="regress the factor target / this column (inference multiplies back)")
 
 
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
@@ -56,6 +56,8 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
             model["features"] = record["input"]["features"]
         if options.target is not None:
             model["kind"] = "regressor"
+        if options.relative_to is not None:
+            model["relative_to"] = options.relative_to
         validation[options.prefix + name] = record["validation"]
         v, t = record["validation"], record["training"]
         figures = (f"{v['auc']:.3f} | {v['rej@0.5']:.1f}" if options.target is None

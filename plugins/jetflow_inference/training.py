@@ -39,15 +39,22 @@ def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
     return w
 
 
+RELATIVE_RANGE = (0.1, 10.0)
+"""The correction factors truth / reconstructed a relative regression learns from; jets outside are left out."""
+
+
 def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None = None,
-                features: list[str] | None = None):
+                features: list[str] | None = None, relative_to: str | None = None):
     """Inputs, targets (labels, or the target column) and weights of an export for a model.
 
     Returns ``(inputs, y, w, spec)``: ``inputs`` lists the model's input arrays
     in its order (the image or the constituents unless the model reads the
     features alone, then the jet ``features``); raises naming a missing column.
     A regression keeps the jets with a finite, positive target
-    (``spec["left_out"]`` counts the others) and weights of mean 1.
+    (``spec["left_out"]`` counts the others) and weights of mean 1; with
+    ``relative_to`` the target is truth / that column (jets where that factor
+    is outside :data:`RELATIVE_RANGE` are left out too), and
+    ``spec["reference"]`` holds the column's values.
     """
     from jetflow.formats.export import read
 
@@ -86,6 +93,16 @@ def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None
         raise ValueError(f"export {data} has no target column {target!r} (columns: {', '.join(sorted(table))})")
     y = np.asarray(table[target], dtype=np.float64)
     keep = np.isfinite(y) & (y > 0)
+    if relative_to is not None:
+        if relative_to not in table:
+            raise ValueError(f"export {data} has no column {relative_to!r} to regress relative to")
+        reference = np.asarray(table[relative_to], dtype=np.float64)
+        keep &= np.isfinite(reference) & (reference > 0)
+        y = np.divide(y, reference, out=np.zeros_like(y), where=keep)
+        # a jet measured an order of magnitude off (a soft-drop mass of one massless tower) has no correction
+        # factor to learn: its ratio, up to 1e7, would dominate any squared error
+        keep &= (y > RELATIVE_RANGE[0]) & (y < RELATIVE_RANGE[1])
+        spec["reference"] = reference[keep]
     if keep.sum() < 20:
         raise ValueError(f"export {data}: only {int(keep.sum())} jets have a positive {target!r} to regress")
     w = np.asarray(table["weight"], dtype=np.float64)[keep]
@@ -173,9 +190,11 @@ def train(
     restored).  ``target``: regress that column (``loss``: ``mse`` or
     ``central``) instead of classifying.  ``features``: jet columns the model
     reads beside its image or constituents (the scikit-learn models read them
-    alone).  ``relative_to``: a network regresses the factor target / that
-    column and outputs the column times the factor (the column is added to the
-    features).  Writes ``out`` (``.keras``, or ``.onnx`` for the scikit-learn
+    alone).  ``relative_to``: the model regresses the factor target / that
+    column (a reconstructed quantity), and inference multiplies its output by
+    the column (``inference.models.X.relative_to``); the central ratio loss is
+    the same either way, as prediction / truth = factor / (truth / column).
+    Writes ``out`` (``.keras``, or ``.onnx`` for the scikit-learn
     models), ``<out>.json`` (the configuration, the history and the validation
     figures: AUC and rejection, or median and resolution of prediction / truth)
     and for networks ``<out>.history.png``.
@@ -188,20 +207,18 @@ def train(
         raise ValueError(f"--model {model_name} cannot regress; regressors: {', '.join(REGRESSORS)}")
     if loss not in ("mse", "central"):
         raise ValueError(f"--loss must be mse or central, got {loss!r}")
-    if relative_to is not None and (target is None or model_name in SCIKIT_LEARN or model_name == "fisher"):
-        raise ValueError("--relative-to needs a --target and a network (convnet, maxout, lbn, dcnn)")
+    if relative_to is not None and target is None:
+        raise ValueError("--relative-to needs a --target")
     if features and model_name == "fisher":
         raise ValueError("the Fisher discriminant reads the image alone (no --features)")
     out = Path(out)
     if out.suffix != model_suffix(model_name):
         raise ValueError(f"the model file of {model_name} must end in {model_suffix(model_name)}, got {out}")
-    features = list(features or [])
-    if relative_to is not None and relative_to not in features:
-        features.append(relative_to)
-    inputs, y, w, spec = load_inputs(data, model_name, n_particles, target, features)
+    inputs, y, w, spec = load_inputs(data, model_name, n_particles, target, features, relative_to)
+    reference = spec.pop("reference", np.ones(len(y)))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
-    inputs, y, w = [x[order] for x in inputs], y[order], w[order]
+    inputs, y, w, reference = [x[order] for x in inputs], y[order], w[order], reference[order]
     n_val = int(round(validation_split * len(y)))
     if n_val < 10 or len(y) - n_val < 10:
         raise ValueError(f"too few jets to train and validate: {len(y)} jets, validation_split {validation_split}")
@@ -215,12 +232,13 @@ def train(
     else:
         args, history, predictions = _fit_network(
             model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, target=target, loss=loss,
-            relative_index=None if relative_to is None else features.index(relative_to), n_particles=n_particles,
+            relative=relative_to is not None, n_particles=n_particles,
             model_args=model_args, epochs=epochs, batch_size=batch_size, patience=patience,
             learning_rate=learning_rate, seed=seed, progress=progress)
     seconds = time.time() - t0
+    # a relative regressor is judged on what inference writes: factor x the column, against the truth
     validation, title = (_classifier_figures(predictions, yv, wv) if target is None
-                         else _regressor_figures(predictions, yv, wv))
+                         else _regressor_figures(predictions * reference[-n_val:], yv * reference[-n_val:], wv))
     jets = {"train": int(len(yt)), "validation": int(n_val)}
     jets.update({"signal": int(y.sum()), "background": int(len(y) - y.sum())} if target is None
                 else {"left_out": spec["left_out"]})
@@ -247,7 +265,7 @@ def train(
     return record
 
 
-def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative_index,
+def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative,
                  n_particles, model_args, epochs, batch_size, patience, learning_rate, seed, progress):
     """Build, fit and save a Keras network; returns its arguments, history and validation predictions."""
     import keras
@@ -262,14 +280,11 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
         args.setdefault("input_shape", tuple(train_inputs[0].shape[1:]))
     if len(train_inputs) > 1:
         args["feature_scaling"] = (np.mean(train_inputs[1], axis=0).tolist(), np.var(train_inputs[1], axis=0).tolist())
-    if relative_index is not None:
-        args["relative_index"] = relative_index
     if target is not None:
-        if relative_index is None:
+        if not relative:
             args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
         else:  # the factor truth / reco: its median, and its spread without the tails of jets measured near 0
-            factor = yt / np.maximum(train_inputs[1][:, relative_index], 1e-3)
-            args["regression"] = (float(np.median(factor)), float(np.std(np.clip(factor, *np.percentile(factor, [5, 95])))) or 1.0)
+            args["regression"] = (float(np.median(yt)), float(np.std(np.clip(yt, *np.percentile(yt, [5, 95])))) or 1.0)
     model = BUILDERS[model_name](**args)
     if target is None:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
