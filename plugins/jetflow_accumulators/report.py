@@ -215,25 +215,31 @@ def regression_tables(hists: dict[str, Any]) -> str:
 
 
 def plot_response(hists: dict[str, Any], versus: str, path: Path) -> None:
-    """Median and resolution of every target against one binning column, with statistical errors."""
+    """Median and resolution of every target against one binning column, with statistical errors.
+
+    Each target has its own colour and marker, and its points are shifted
+    within the bin (the bar shows the bin) so that targets do not hide each other.
+    """
     plt = _plt()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 9), sharex=True)
-    for key, h in hists.items():
-        target, v = key.split("|", 1)
-        if v != versus:
-            continue
+    selected = {key.split("|", 1)[0]: h for key, h in hists.items() if key.split("|", 1)[1] == versus}
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(11, 9), sharex=True)
+    colours = plt.get_cmap("tab10" if len(selected) <= 10 else "tab20").colors
+    markers = "osD^vP*Xhp"
+    for i, (target, h) in enumerate(selected.items()):
         s = h.summary()
-        centres = 0.5 * (h.edges[:-1] + h.edges[1:])
-        half = 0.5 * np.diff(h.edges)
         inner = slice(1, len(h.edges))  # the bins, without under- and overflow
-        top.errorbar(centres, s["median"][inner], xerr=half, yerr=s["median_err"][inner], fmt="o", label=target)
-        bottom.errorbar(centres, s["resolution"][inner], xerr=half, yerr=s["resolution_err"][inner], fmt="o",
-                        label=target)
+        lo, hi = h.edges[:-1].astype(float), h.edges[1:].astype(float)
+        width = hi - lo
+        x = lo + width * (i + 1) / (len(selected) + 1)
+        style = dict(fmt=markers[i % len(markers)], color=colours[i % len(colours)], label=target, capsize=0)
+        top.errorbar(x, s["median"][inner], xerr=(x - lo, hi - x), yerr=s["median_err"][inner], elinewidth=0.6, **style)
+        bottom.errorbar(x, s["resolution"][inner], xerr=(x - lo, hi - x), yerr=s["resolution_err"][inner],
+                        elinewidth=0.6, **style)
     top.axhline(1.0, color="k", lw=1, ls=":")
     top.set_ylabel("median (prediction / truth)", fontsize=16)
     bottom.set_ylabel(r"$(q_{84} - q_{16})\,/\,2 q_{50}$", fontsize=16)
     bottom.set_xlabel(versus)
-    top.legend(fontsize=13)
+    top.legend(fontsize=12, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
