@@ -26,7 +26,8 @@ plugs in by declaring its inputs here; ``jetflow onnx`` exports a jetflow networ
 the other way (:mod:`jetflow_inference.onnx_export`).
 
 Keras models load with ``safe_mode=True`` (no arbitrary code from a model
-file) and run in a compiled ``tf.function``; ONNX models run in an ONNX
+file) and run in a batch predictor compiled for the Keras backend
+(``KERAS_BACKEND``: TensorFlow, JAX or PyTorch); ONNX models run in an ONNX
 Runtime session (the CUDA provider when present); see
 :mod:`jetflow_inference.runtimes`.  Each is loaded once per worker process:
 the plugin's per-process cache (``ctx.cache``), keyed by the file's path and
@@ -74,7 +75,6 @@ class ModelOptions(Options):
     batch_size: int = Field(1024, gt=0, description="jets per inference batch")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: a GPU when one is visible")
     mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
-
 
     @model_validator(mode="after")
     def _relative_needs_a_regressor(self):
