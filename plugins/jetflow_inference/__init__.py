@@ -147,8 +147,8 @@ def model_inputs(jets, name: str, opts: ModelOptions, loaded: Runtime) -> list[n
     return inputs
 
 
-def jet_features(jets, name: str, features: list[str]) -> np.ndarray:
-    """The named per-jet columns as float32 ``[n_jets, len(features)]``."""
+def jet_features(jets, name: str, features: list[str], dtype=np.float32) -> np.ndarray:
+    """The named per-jet columns as ``[n_jets, len(features)]`` (float32: what models read)."""
     missing = [f for f in features if f not in jets.fields]
     if missing:
         raise ConfigError(
@@ -156,8 +156,8 @@ def jet_features(jets, name: str, features: list[str]) -> np.ndarray:
             f"(columns: {', '.join(sorted(f for f in jets.fields if f not in ('constituents', 'subjets')))})"
         )
     if not features:
-        return np.zeros((len(jets), 0), np.float32)
-    return np.stack([ak.to_numpy(jets[f]).astype(np.float32) for f in features], axis=1)
+        return np.zeros((len(jets), 0), dtype)
+    return np.stack([ak.to_numpy(jets[f]).astype(dtype) for f in features], axis=1)
 
 
 @hookimpl
@@ -179,7 +179,7 @@ def jetflow_infer(jets, ctx):
         x = model_inputs(jets, name, m, loaded)
         values = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
         if m.relative_to is not None:
-            values = values * jet_features(jets, name, [m.relative_to])[:, 0].astype(np.float64)
+            values = values * jet_features(jets, name, [m.relative_to], np.float64)[:, 0]
         out[column_name(name, m)] = values
     return out
 

@@ -32,15 +32,18 @@ def export_onnx(keras_path, onnx_path=None, check_jets: int = 64, seed: int = 0)
     inputs = [_example(rng, tuple(t.shape[1:]), t.name, check_jets) for t in model.inputs]
     expected = np.asarray(model.predict(inputs if len(inputs) > 1 else inputs[0], verbose=0))
     tmp = onnx_path.with_name(onnx_path.name + ".part")
-    model.export(str(tmp), format="onnx", verbose=False)
-    session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    got = np.asarray(session.run(None, dict(zip(names, inputs)))[0])
-    diff = float(np.max(np.abs(got - expected))) if len(got) else 0.0
-    scale = float(np.max(np.abs(expected))) if len(expected) else 0.0
-    if got.shape != expected.shape or diff > 1e-4 * max(1.0, scale):
-        tmp.unlink()
-        raise ValueError(f"{keras_path}: the ONNX export disagrees with Keras by {diff:.3g} (outputs up to {scale:.3g})")
+    try:  # nothing half-written or unchecked is left at onnx_path
+        model.export(str(tmp), format="onnx", verbose=False)
+        session = ort.InferenceSession(str(tmp), providers=["CPUExecutionProvider"])
+        names = [i.name for i in session.get_inputs()]
+        got = np.asarray(session.run(None, dict(zip(names, inputs)))[0])
+        diff = float(np.max(np.abs(got - expected))) if len(got) else 0.0
+        scale = float(np.max(np.abs(expected))) if len(expected) else 0.0
+        if got.shape != expected.shape or diff > 1e-4 * max(1.0, scale):
+            raise ValueError(f"{keras_path}: the ONNX export disagrees with Keras by {diff:.3g} (outputs up to {scale:.3g})")
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     tmp.replace(onnx_path)
     return {"path": str(onnx_path), "inputs": names, "max_abs_diff": diff, "max_abs_output": scale}
 

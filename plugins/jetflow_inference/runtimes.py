@@ -66,6 +66,8 @@ class Runtime:
     path: Path
     input_names: list[str]
     input_shapes: list[tuple]
+    pads_last_batch = False
+    """Whether a short last batch is padded to the full size (for compiled graphs: one shape, one trace)."""
 
     def check(self, inputs: list[np.ndarray]) -> None:
         if len(inputs) != len(self.input_shapes):
@@ -89,7 +91,7 @@ class Runtime:
         for start in range(0, n, batch_size):
             batch = [x[start : start + batch_size] for x in inputs]
             size = len(batch[0])
-            if size < batch_size and n > batch_size:
+            if self.pads_last_batch and size < batch_size and n > batch_size:
                 # pad the last batch: one static shape (one trace, one kernel choice)
                 batch = [np.concatenate([b, np.zeros((batch_size - size,) + b.shape[1:], b.dtype)]) for b in batch]
             out[start : start + size] = self.predict(batch)[:size]
@@ -108,6 +110,8 @@ class KerasModel(Runtime):
     GPU when there is one.  A model file saved under one backend loads under
     the others.
     """
+
+    pads_last_batch = True
 
     def __init__(self, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> None:
         import keras
