@@ -2,13 +2,18 @@
 
     python benchmarks/bench_inference.py --jets 20000                  # here: TensorFlow, CPU; + ONNX Runtime
     KERAS_BACKEND=jax python benchmarks/bench_inference.py --jets 20000 # the plugin under JAX
-    KERAS_BACKEND=jax python bench_inference.py --bare-only ...         # a GPU machine without TensorFlow
+    python benchmarks/bench_inference.py --save-models DIR              # build + export the models once (here)
+    KERAS_BACKEND=jax python benchmarks/bench_inference.py --models DIR --mixed
+                                    # a GPU machine without TensorFlow: the plugin on saved .keras / .onnx files
 
 With ``--onnx`` (TensorFlow backend: the export needs tf2onnx) the model is
 also exported with ``jetflow onnx`` and scored by the plugin's ONNX Runtime
 path.
 Models are the study's ConvNet (25 x 25 x 1 images) and LBN (30 constituents),
-freshly initialised (throughput does not depend on the weights).  Inputs are
+freshly initialised (throughput does not depend on the weights), or read from
+``--models DIR`` (``convnet.keras``, ``lbn.keras`` and their ``.onnx``
+exports, written by ``--save-models DIR``).  ``--mixed`` adds the plugin with
+``mixed_precision: true`` (float16 compute on a GPU).  Inputs are
 random but realistic in shape and sparsity.  Each point is the best of
 ``--repeat`` timed passes after one warm-up pass.
 """
@@ -46,8 +51,21 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--bare-only", action="store_true", help="only model.predict (no TensorFlow needed)")
     ap.add_argument("--onnx", action="store_true", help="also the plugin's ONNX Runtime path (exported model)")
+    ap.add_argument("--models", type=Path, help="read convnet/lbn .keras (and .onnx, if there) from this folder")
+    ap.add_argument("--save-models", type=Path, help="build the models, save them (+ ONNX export) here, and stop")
+    ap.add_argument("--mixed", action="store_true", help="also the plugin with mixed_precision (float16)")
     args = ap.parse_args()
     import keras
+
+    if args.save_models:
+        from jetflow_inference.models import convnet, lbn
+        from jetflow_inference.onnx_export import export_onnx
+
+        args.save_models.mkdir(parents=True, exist_ok=True)
+        for name, build in (("convnet", convnet), ("lbn", lbn)):
+            build().save(args.save_models / f"{name}.keras")
+            export_onnx(args.save_models / f"{name}.keras")
+        return
 
     if args.bare_only:  # no jetflow install needed: the model builders alone
         import importlib.util
@@ -70,12 +88,17 @@ def main() -> None:
         import jax
 
         device = str(jax.devices()[0])
+    elif backend == "torch":
+        import torch
+
+        device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "CPU"
     print(machine(f"keras {keras.__version__} backend {backend}, device {device}"))
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         for name, build in (("convnet", convnet), ("lbn", lbn)):
-            path = Path(tmp) / f"{name}.keras"
-            build().save(path)
+            path = (args.models or Path(tmp)) / f"{name}.keras"
+            if not args.models:
+                build().save(path)
             x = inputs(name, args.jets, rng)
             model = keras.saving.load_model(path, safe_mode=True)
             runtimes = {}
@@ -83,11 +106,15 @@ def main() -> None:
                 from jetflow_inference.runtimes import KerasModel, OnnxModel
 
                 runtimes[f"plugin ({backend})"] = KerasModel(name, path, "auto", False)
-                if args.onnx:
+                if args.mixed:
+                    runtimes[f"plugin ({backend}, float16)"] = KerasModel(name, path, "auto", True)
+                if args.onnx and not args.models:
                     from jetflow_inference.onnx_export import export_onnx
 
                     export_onnx(path)
-                    runtimes["plugin (ONNX Runtime)"] = OnnxModel(name, path.with_suffix(".onnx"), "auto")
+                if path.with_suffix(".onnx").is_file():
+                    ort_model = OnnxModel(name, path.with_suffix(".onnx"), "auto")
+                    runtimes[f"plugin (ORT {ort_model.device.removesuffix('ExecutionProvider')})"] = ort_model
             print(f"\n## {name}: {args.jets} jets, input {x.shape[1:]}")
             print(f"{'batch':>6} {'model.predict jets/s':>22}" + "".join(f"{k + ' jets/s':>32}" for k in runtimes))
             for b in map(int, args.batches.split(",")):

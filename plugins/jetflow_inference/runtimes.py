@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -82,20 +83,38 @@ class Runtime:
                     f"got {x.shape}; check the model's input, column and features options"
                 )
 
+    in_flight = 1
+    """How many batches are dispatched before the oldest one's scores are read back (>1: device work overlaps)."""
+
     def __call__(self, inputs, batch_size: int) -> np.ndarray:
         """The model's output (its first column: the score or the prediction) for every jet, float64."""
         inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
         self.check(inputs)
         n = len(inputs[0])
         out = np.empty(n, dtype=np.float64)
+        pending: deque = deque()
         for start in range(0, n, batch_size):
             batch = [x[start : start + batch_size] for x in inputs]
             size = len(batch[0])
             if self.pads_last_batch and size < batch_size and n > batch_size:
                 # pad the last batch: one static shape (one trace, one kernel choice)
                 batch = [np.concatenate([b, np.zeros((batch_size - size,) + b.shape[1:], b.dtype)]) for b in batch]
-            out[start : start + size] = self.predict(batch)[:size]
+            pending.append((start, size, self.dispatch(batch)))
+            if len(pending) >= self.in_flight:
+                self._read_back(out, *pending.popleft())
+        while pending:
+            self._read_back(out, *pending.popleft())
         return out
+
+    def _read_back(self, out: np.ndarray, start: int, size: int, handle) -> None:
+        out[start : start + size] = self.fetch(handle)[:size]
+
+    def dispatch(self, batch: list[np.ndarray]):
+        """Start scoring one batch; returns what :meth:`fetch` turns into the scores (here: the scores)."""
+        return self.predict(batch)
+
+    def fetch(self, handle) -> np.ndarray:
+        return handle
 
     def predict(self, batch: list[np.ndarray]) -> np.ndarray:  # pragma: no cover - each runtime has its own
         raise NotImplementedError
@@ -112,6 +131,7 @@ class KerasModel(Runtime):
     """
 
     pads_last_batch = True
+    in_flight = 4  # JAX and PyTorch run asynchronously: the next batches' copies and kernels queue meanwhile
 
     def __init__(self, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> None:
         import keras
@@ -140,9 +160,17 @@ class KerasModel(Runtime):
             raise ConfigError(f"model {name!r}: the Keras backend {self.backend!r} is not supported (tensorflow, jax, torch)")
         self._predict, self.device = compile_predictor[self.backend](model, device, name)
 
+    def dispatch(self, batch):
+        return self._predict([b.astype(np.float32, copy=False) for b in batch])
+
+    def fetch(self, scores) -> np.ndarray:
+        if self.backend == "torch":
+            scores = scores.cpu()
+        scores = np.asarray(scores, dtype=np.float32)
+        return scores.reshape(len(scores), -1)[:, 0]
+
     def predict(self, batch):
-        scores = self._predict([b.astype(np.float32, copy=False) for b in batch])
-        return np.asarray(scores, dtype=np.float32).reshape(len(batch[0]), -1)[:, 0]
+        return self.fetch(self.dispatch(batch))
 
 
 def _no_gpu(name: str, runtime: str) -> ConfigError:
@@ -196,7 +224,7 @@ def _torch_predictor(model, device: str, name: str):
     def predict(xs):
         with torch.no_grad():
             tensors = [torch.as_tensor(x, device=where) for x in xs]
-            return model(tensors if len(tensors) > 1 else tensors[0], training=False).float().cpu().numpy()
+            return model(tensors if len(tensors) > 1 else tensors[0], training=False).float()  # on the device
 
     return predict, str(where)
 
