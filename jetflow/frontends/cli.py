@@ -1,7 +1,7 @@
 """The ``jetflow`` command line: a thin layer over the Python API.
 
-The core's commands are ``run``, ``info``, ``report``, ``plugins`` and
-``workflow``; plugins add theirs through the ``jetflow_cli_commands`` hook
+The core's commands are ``run``, ``info``, ``report``, ``export-root``,
+``plugins`` and ``workflow``; plugins add theirs through the ``jetflow_cli_commands`` hook
 (the built-ins add ``generate``, ``train``, ``demo`` and ``reproduce``).
 """
 
@@ -116,6 +116,24 @@ def report(result, out, columns):
     for part in parts:
         if part.title != CUTFLOW_TITLE:
             click.echo(f"\n## {part.title}\n\n{part.markdown}")
+
+
+@cli.command("export-root")
+@click.argument("result", type=click.Path(dir_okay=False))
+@click.argument("out", type=click.Path(dir_okay=False))
+def export_root(result, out):
+    """Write every histogram and cut-flow of a saved RESULT to the ROOT file OUT (for combine, pyhf).
+
+    One directory per dataset; names and rules: docs/design.md, "Fit-ready ROOT files".
+    """
+    from jetflow.frontends.root_export import export_root as write_root
+    from jetflow.running.results import load
+
+    try:
+        account = write_root(load(result), out)
+    except JetflowError as exc:
+        fail(exc)
+    click.echo(account.summary())
 
 
 @cli.command()
