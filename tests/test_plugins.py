@@ -12,7 +12,7 @@ from jetflow.core.errors import PluginError
 from jetflow.core.manager import BUILTIN_PLUGINS, get_plugin_manager, plugin_origin
 
 BUILTINS = {"generation", "clustering", "weights", "selection", "images", "substructure", "inference",
-            "accumulators", "studies"}
+            "accumulators", "gan", "studies"}
 
 
 def names(pm):

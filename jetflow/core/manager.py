@@ -40,6 +40,7 @@ BUILTIN_PLUGINS = (
     "jetflow_substructure",
     "jetflow_inference",
     "jetflow_accumulators",
+    "jetflow_gan",
     "jetflow_studies",
 )
 """The built-in plugins, by module, in data-flow order.  The module ``jetflow_<name>``

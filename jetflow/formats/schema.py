@@ -12,7 +12,8 @@ branch                      type          meaning
 ``luminosityBlock``         uint32        generation job (chunk) index
 ``event``                   uint64        event number, unique within a sample
 ``genWeight``               float32       Pythia's event weight (``info.weight()``)
-``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets, 3 minimum bias
+``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets, 3 minimum bias;
+                                          ``GAN_PROCESS_ID`` 4: images of a generator (``jetflow_gan``)
 ``nParticle``               int32         number of visible final-state particles
 ``Particle_pt``             float32[n]    GeV
 ``Particle_eta``            float32[n]    pseudorapidity
@@ -52,6 +53,8 @@ from jetflow.core.errors import InputError
 
 TREE_NAME = "Events"
 PROCESS_IDS = {"wprime": 1, "qcd": 2, "minbias": 3}
+GAN_PROCESS_ID = 4
+"""``processId`` of events whose particles are the pixels of a generated jet image (plugin ``gan``)."""
 PARTICLE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
 TRUTH_FIELDS = ("pt", "eta", "phi", "mass")
 EVENT_BRANCHES = ("run", "luminosityBlock", "event", "genWeight", "processId")
@@ -144,3 +147,26 @@ def check_branches(filename: str, treename: str, required: tuple[str, ...]) -> N
     missing = [b for b in required if b not in present]
     if missing:
         raise InputError(f"file {filename}, tree {treename!r}: missing branch(es) {', '.join(missing)}")
+
+
+def write_events(path, branches: dict) -> None:
+    """Write one file of the format: ``branches`` (event-level numpy arrays, jagged ``ak`` record
+    arrays for collections) into the TTree ``Events`` of ``path``, through a temporary name in the
+    same folder (a killed writer leaves no partial file)."""
+    import os
+    from pathlib import Path
+
+    import awkward as ak
+    import uproot
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
+    try:
+        with uproot.recreate(tmp) as f:
+            # mktree names jagged record fields NanoAOD-style: nParticle, Particle_pt, ...
+            tree = f.mktree(TREE_NAME, {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()})
+            tree.extend(branches)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()

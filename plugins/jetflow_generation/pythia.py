@@ -30,7 +30,7 @@ from typing import Literal
 import awkward as ak
 import numpy as np
 
-from jetflow.formats.schema import PROCESS_IDS, TREE_NAME
+from jetflow.formats.schema import PROCESS_IDS, write_events
 
 INVISIBLE_IDS = (12, 14, 16)
 """Neutrinos: final-state particles that leave no trace (Pythia's isVisible is False for them)."""
@@ -218,8 +218,6 @@ def generate_file(job: FileJob) -> dict:
 
     Written to ``job.path`` through a temporary name.  Returns timing figures.
     """
-    import uproot
-
     t0 = time.perf_counter()
     pythia = make_pythia(job.settings, job.seed)
     t_init = time.perf_counter() - t0
@@ -257,19 +255,7 @@ def generate_file(job: FileJob) -> dict:
         **pileup_branches,
     }
     path = Path(job.path)
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    try:
-        with uproot.recreate(tmp) as f:
-            # mktree names jagged record fields NanoAOD-style: nParticle, Particle_pt, ...
-            tree = f.mktree(
-                TREE_NAME,
-                {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()},
-            )
-            tree.extend(branches)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    write_events(path, branches)
     return {
         "path": str(path),
         "events": n,
