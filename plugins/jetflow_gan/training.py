@@ -159,13 +159,13 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
         history["seconds"].append(time.time() - t0)
         if score < best[0]:
             best = (float(score), epoch)
-            gen.save(out)
-        gen.save_weights(checkpoint / "generator.weights.h5")
-        disc.save_weights(checkpoint / "discriminator.weights.h5")
-        (checkpoint / "state.json").write_text(json.dumps({
-            "args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "epochs_done": epoch + 1,
-            "best": list(best),
-            "history": history}, indent=1))
+            _atomically(out, gen.save)
+        # the checkpoint: each file replaced whole, the state last (a run killed meanwhile resumes one epoch back)
+        _atomically(checkpoint / "generator.weights.h5", gen.save_weights)
+        _atomically(checkpoint / "discriminator.weights.h5", disc.save_weights)
+        state = {"args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "epochs_done": epoch + 1,
+                 "best": list(best), "history": history}
+        _atomically(checkpoint / "state.json", lambda tmp: tmp.write_text(json.dumps(state, indent=1)))
         if progress:
             print(f"epoch {epoch + 1}/{epochs}: d_loss {history['d_loss'][-1]:.3f}, g_loss {history['g_loss'][-1]:.3f}, "
                   f"aux accuracy {history['aux_accuracy'][-1]:.3f}, W1/spread {score:.3f} "
@@ -187,6 +187,19 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
     Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
     plot_history(history, Path(str(out) + ".history.png"), best[1])
     return record
+
+
+def _atomically(path: Path, write) -> None:
+    """``write(tmp)`` to a temporary file of the same name in a sub-folder, then rename it to ``path``."""
+    tmp_dir = path.parent / ".part"
+    tmp_dir.mkdir(exist_ok=True)
+    tmp = tmp_dir / path.name  # the same name: Keras checks the suffixes
+    write(tmp)
+    os.replace(tmp, path)
+    try:
+        tmp_dir.rmdir()
+    except OSError:  # pragma: no cover - another writer's file is in it
+        pass
 
 
 def data_fingerprint(images: np.ndarray, classes: np.ndarray) -> str:
