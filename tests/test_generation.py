@@ -13,7 +13,7 @@ import uproot
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow_generation.pythia as gen
-from jetflow.formats.schema import REQUIRED_BRANCHES, JetflowSchema, detect_schema
+from jetflow.formats.schema import REQUIRED_BRANCHES, TREE_NAME, JetflowSchema, detect_schema
 
 
 def read(path):
@@ -119,7 +119,7 @@ def test_reuse_extends_a_smaller_sample(tmp_path):
     gen.generate(s, 35, fresh, seed=5, events_per_file=10, progress=False)
     for name in ("qcd_s5_0000.root", "qcd_s5_0003.root"):
         with uproot.open(big / name) as a, uproot.open(fresh / name) as b:
-            ta, tb = a[gen.TREE_NAME], b[gen.TREE_NAME]
+            ta, tb = a[TREE_NAME], b[TREE_NAME]
             assert ak.to_list(ta["Particle_pt"].array()) == ak.to_list(tb["Particle_pt"].array())
             assert ta["event"].array().tolist() == tb["event"].array().tolist()
     # a different file size: nothing is reused, all files made again
