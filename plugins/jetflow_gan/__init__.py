@@ -74,7 +74,8 @@ def generate_gan_command(model, label, events, out, seed, events_per_file):
         sys.exit(2)
     seconds = sum(r["generator_s"] for r in records)
     click.echo(f"wrote {events} {label} jets in {len(records)} file(s) to {out} "
-               f"(generator {seconds:.1f} s, {events / max(seconds, 1e-9):.0f} images/s)")
+               f"(generator {seconds:.1f} s with its start-up: {events / max(seconds, 1e-9):.0f} images/s; "
+               "benchmarks/bench_gan.py times it warm)")
 
 
 @hookimpl
