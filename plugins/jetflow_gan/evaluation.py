@@ -20,18 +20,9 @@ PIXEL_SIZE = 0.1
 
 def observables(images: np.ndarray, with_tau21: bool = True) -> dict[str, np.ndarray]:
     """Image pT, mass (and tau21) of images ``[n, 25, 25, 1]`` in GeV."""
-    if with_tau21:
-        from jetflow_substructure import image_observables
+    from jetflow_substructure import image_observables
 
-        return image_observables(images, PIXEL_SIZE)
-    inten = images[..., 0].astype(np.float64)
-    h, w = inten.shape[1:]
-    eta = (np.arange(h) - (h - 1) / 2) * PIXEL_SIZE
-    phi = (np.arange(w) - (w - 1) / 2) * PIXEL_SIZE
-    e, pz = np.einsum("nij,i->n", inten, np.cosh(eta)), np.einsum("nij,i->n", inten, np.sinh(eta))
-    px, py = np.einsum("nij,j->n", inten, np.cos(phi)), np.einsum("nij,j->n", inten, np.sin(phi))
-    pt = np.hypot(px, py)
-    return {"image_pt": pt, "image_mass": np.sqrt(np.clip(e**2 - pt**2 - pz**2, 0.0, None))}
+    return image_observables(images, PIXEL_SIZE, tau21=with_tau21)
 
 
 def wasserstein1(a: np.ndarray, b: np.ndarray) -> float:

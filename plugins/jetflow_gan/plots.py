@@ -1,5 +1,5 @@
-"""The LAGAN study's figures, as [lagan] showed them: observables, average images, confusion matrices,
-classifier outputs, nearest neighbours."""
+"""The LAGAN's figures: its training history, and the study's as [lagan] showed them (observables,
+average images, confusion matrices, classifier outputs, nearest neighbours)."""
 
 from __future__ import annotations
 
@@ -125,6 +125,31 @@ def gallery(queries: np.ndarray, neighbours: np.ndarray, path: Path) -> None:
             ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(name)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def training_history(history: dict[str, list], path: Path, best_epoch: int) -> None:
+    """The losses, the auxiliary accuracy and the held-out distances per epoch; the saved epoch marked."""
+    plt = _plt()
+    epochs = np.arange(1, len(history["d_loss"]) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    axes[0].plot(epochs, history["d_loss"], label="discriminator")
+    axes[0].plot(epochs, history["g_loss"], label="generator")
+    axes[0].plot(epochs, history["aux_accuracy"], label="auxiliary accuracy (held-out real)")
+    axes[0].set_xlabel("epoch")
+    axes[0].legend()
+    if history["distance"]:
+        for key in history["distance"][0]:
+            axes[1].plot(epochs, [d[key] for d in history["distance"]], label=key)
+    if best_epoch >= 0:
+        axes[1].axvline(best_epoch + 1, color="grey", ls=":", label="saved generator")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("W1(generated, real) / spread of real")
+    axes[1].set_yscale("log")
+    axes[1].legend(fontsize=8)
+    fig.suptitle("LAGAN training")
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

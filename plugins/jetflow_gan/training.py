@@ -185,7 +185,9 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
         "versions": {"keras": keras.__version__},
     }
     Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
-    plot_history(history, Path(str(out) + ".history.png"), best[1])
+    from jetflow_gan.plots import training_history
+
+    training_history(history, Path(str(out) + ".history.png"), best[1])
     return record
 
 
@@ -308,33 +310,3 @@ def sample(gen, classes: np.ndarray, seed: int, batch_size: int = 1024) -> np.nd
     rng = np.random.default_rng(seed)
     z = rng.normal(size=(len(classes), latent_size_of(gen))).astype(np.float32)
     return gen.predict([z, np.asarray(classes, np.int32).reshape(-1, 1)], batch_size=batch_size, verbose=0)
-
-
-def plot_history(history: dict[str, list], path: Path, best_epoch: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = np.arange(1, len(history["d_loss"]) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    axes[0].plot(epochs, history["d_loss"], label="discriminator")
-    axes[0].plot(epochs, history["g_loss"], label="generator")
-    axes[0].plot(epochs, history["aux_accuracy"], label="auxiliary accuracy (held-out real)")
-    axes[0].set_xlabel("epoch")
-    axes[0].legend()
-    if history["distance"]:
-        for key in history["distance"][0]:
-            axes[1].plot(epochs, [d[key] for d in history["distance"]], label=key)
-    if best_epoch >= 0:
-        axes[1].axvline(best_epoch + 1, color="grey", ls=":", label="saved generator")
-    axes[1].set_xlabel("epoch")
-    axes[1].set_ylabel("W1(generated, real) / spread of real")
-    axes[1].set_yscale("log")
-    axes[1].legend(fontsize=8)
-    fig.suptitle("LAGAN training")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-

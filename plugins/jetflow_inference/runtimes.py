@@ -169,9 +169,6 @@ class KerasModel(Runtime):
         scores = np.asarray(scores, dtype=np.float32)
         return scores.reshape(len(scores), -1)[:, 0]
 
-    def predict(self, batch):
-        return self.fetch(self.dispatch(batch))
-
 
 def _no_gpu(name: str, runtime: str) -> ConfigError:
     return ConfigError(f"model {name!r}: device gpu, but {runtime} sees no GPU here")
