@@ -103,15 +103,19 @@ def nearest_neighbours(queries: np.ndarray, pool: np.ndarray) -> np.ndarray:
     return np.argmin(d2, axis=1)
 
 
-def distance_table(samples: dict[str, tuple[np.ndarray, np.ndarray]], reference: str, rng) -> dict[str, dict]:
+def sample_observables(samples: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, tuple[dict, np.ndarray]]:
+    """name -> (images, classes) to name -> (image observables, classes): computed once for the table and plots."""
+    return {name: (observables(images), classes) for name, (images, classes) in samples.items()}
+
+
+def distance_table(obs: dict[str, tuple[dict, np.ndarray]], reference: str, rng) -> dict[str, dict]:
     """W1 of each sample's image observables to the ``reference`` sample's, per class, at equal sizes.
 
-    ``samples``: name -> (images, classes).  Per class, every compared sample
+    ``obs``: name -> (observables, classes) (:func:`sample_observables`).  Per class, every compared sample
     is cut to the same number of jets (the smallest of them), drawn at random:
     W1 between finite samples shrinks as they grow, so only equal sizes
     compare.  Returns ``{class: {"jets": n, observable: {sample: W1}}}``.
     """
-    obs = {name: (observables(images), classes) for name, (images, classes) in samples.items()}
     table = {}
     for label, cls in CLASSES.items():
         ref_values, ref_classes = obs[reference]

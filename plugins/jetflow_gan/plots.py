@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jetflow_gan.evaluation import CLASSES, observables
+from jetflow_gan.evaluation import CLASSES
 
 LABELS = {"image_pt": r"image $p_T$ [GeV]", "image_mass": "image mass [GeV]", "image_tau21": r"image $\tau_{21}$"}
 EXTENT = (-1.25, 1.25, -1.25, 1.25)  # the 25 x 25 frame of 0.1 pixels, (phi, eta)
@@ -22,10 +22,10 @@ def _plt():
     return plt
 
 
-def observable_distributions(samples: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> None:
-    """Per class (rows) and observable (columns), normalised histograms of every sample."""
+def observable_distributions(obs: dict[str, tuple[dict, np.ndarray]], path: Path) -> None:
+    """Per class (rows) and observable (columns), normalised histograms of every sample's observables
+    (name -> (observables, classes))."""
     plt = _plt()
-    obs = {name: (observables(images), classes) for name, (images, classes) in samples.items()}
     fig, axes = plt.subplots(2, 3, figsize=(14, 7.5))
     ranges = {"image_pt": (200, 350), "image_mass": (40, 120), "image_tau21": (0, 1)}
     for row, (label, cls) in enumerate(CLASSES.items()):

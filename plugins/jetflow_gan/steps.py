@@ -85,7 +85,8 @@ def evaluate_step(options: EvaluateOptions, ctx: StepContext) -> StepResult:
     from jetflow.formats.export import read
 
     from jetflow_gan import plots
-    from jetflow_gan.evaluation import CLASSES, confusion, distance_table, load_discriminator, nearest_neighbours
+    from jetflow_gan.evaluation import (CLASSES, confusion, distance_table, load_discriminator, nearest_neighbours,
+                                        sample_observables)
     from jetflow_gan.training import load_images, sample
 
     out = ctx.resolve(options.out)
@@ -98,8 +99,9 @@ def evaluate_step(options: EvaluateOptions, ctx: StepContext) -> StepResult:
     samples = {"Pythia B (reference)": pythia_b, "Pythia A (training)": pythia_a, "GAN": gan}
     if options.gan_export:
         samples["GAN through the chain"] = load_images(ctx.resolve(options.gan_export))
-    table = distance_table(samples, "Pythia B (reference)", rng)
-    plots.observable_distributions(samples, out / "observables.png")
+    obs = sample_observables(samples)
+    table = distance_table(obs, "Pythia B (reference)", rng)
+    plots.observable_distributions(obs, out / "observables.png")
     plots.average_images(pythia_b, gan, out / "average_images.png")
 
     disc = load_discriminator(ctx.resolve(options.generator))
