@@ -69,3 +69,21 @@ def test_dask_existing_scheduler_by_address(two_dataset_config, tmp_path):
     assert res.meta["scheduler"] == cluster.scheduler_address
     ref = jetflow.run(two_dataset_config, executor="iterative")
     assert_same(snapshot(ref), snapshot(res))
+
+
+def test_a_plugin_error_in_a_worker_process_arrives_whole(two_dataset_config, tmp_path):
+    """A chunk that fails in a process pool raises the jetflow error itself, with its coordinates, also where
+    tblib's exception pickling is installed (importing TensorFlow does it: any run with a Keras model): the
+    error and coffea's wrapper must not form a cycle of causes, on which that pickling recurses forever."""
+    (tmp_path / "failing.py").write_text(
+        "from jetflow import hookimpl\n\n"
+        "@hookimpl\n"
+        "def jetflow_accumulate(jets):\n"
+        "    from tblib import pickling_support\n\n"
+        "    pickling_support.install()  # what importing TensorFlow does in the worker\n"
+        "    raise ValueError(f'cannot count {len(jets)} jets')\n")
+    cfg = dict(two_dataset_config, plugins={"load": [str(tmp_path / "failing.py")]})
+    cfg["run"] = dict(cfg["run"], executor="futures", workers=2)
+    with pytest.raises(jetflow.PluginCallError, match=r"hook jetflow_accumulate.*ValueError: cannot count") as info:
+        jetflow.run(cfg)
+    assert info.value.plugin == "failing" and info.value.filename.endswith(".root")

@@ -118,7 +118,7 @@ def test_a_plugin_may_not_take_a_core_step(tmp_path):
 
 
 def test_jet_images_workflow_end_to_end(tmp_path):
-    """The packaged study at a tiny scale: generation, three passes, training, report."""
+    """The packaged study at a tiny scale: generation, four passes, training, learned combinations, report."""
     out = tmp_path / "study"
     record = run_workflow(
         "jet-images", out=out, progress=False, workers=2,
@@ -131,10 +131,10 @@ def test_jet_images_workflow_end_to_end(tmp_path):
         assert (report / name).is_file(), name
     steps = {s["name"]: s for s in record["steps"]}
     assert list(steps) == ["generate_train_wprime", "generate_train_qcd", "generate_eval_wprime", "generate_eval_qcd",
-                           "pass1", "pass2", "train", "pass3", "report"]
+                           "pass1", "pass2", "train", "pass3", "combine", "pass4", "report"]
     # the networks were trained on one sample and evaluated on another
     assert steps["train"]["record"]["models"]["convnet"]["input"] == "image"
-    jets = steps["pass3"]["record"]["jets"]
+    jets = steps["pass4"]["record"]["jets"]
     assert jets["wprime"] > 50 and jets["qcd"] > 10
     train_files = {p.name for p in (out / "samples" / "train").glob("*.root")}
     eval_files = {p.name for p in (out / "samples" / "eval").glob("*.root")}
@@ -142,8 +142,13 @@ def test_jet_images_workflow_end_to_end(tmp_path):
     # every discriminant of the study, read back from the report's table
     table = (report / "summary.csv").read_text().splitlines()
     rows = {line.split(",")[0]: line.split(",") for line in table[1:]}
-    assert {"mass", "tau21", "delta_r", "score_convnet", "score_fisher", "mass+tau21", "mass+score_convnet"} <= set(rows)
+    assert {"mass", "tau21", "delta_r", "score_convnet", "score_fisher", "mass+tau21", "mass+score_convnet",
+            "score_lr_mass_tau21", "score_lr_mass_tau21_delta_r", "score_lr_mass_convnet"} <= set(rows)
+    assert "score_lr_mass_lr_mass_tau21" not in rows and "mass+score_lr_mass_tau21" not in rows  # not combined again
     assert float(rows["tau21"][-2]) > 0.65  # AUC
+    # the run measured on the learned combinations what the combine step measured out of fold: the same scores
+    learned = steps["combine"]["record"]["combinations"]["lr_mass_tau21"]["out_of_fold"]
+    assert float(rows["score_lr_mass_tau21"][-2]) == pytest.approx(learned["auc"], abs=2e-3)
     assert "mass+score_convnet" in (out / "study.md").read_text()
     # the same generate step again reuses every file the workflow made
     from jetflow import StepContext

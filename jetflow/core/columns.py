@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import numpy as np
 
-COLUMN_KINDS = ("observable", "score", "image", "other")
+COLUMN_KINDS = ("observable", "score", "combination", "image", "other")
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,8 @@ class ColumnSpec:
         ``bins = 0`` means: do not histogram (images, jagged columns).
     kind
         ``"observable"``, ``"score"`` (a classifier output in [0, 1] that ROC
-        accumulators read), ``"image"`` (float32 ``[n_jets, height, width,
+        accumulators read), ``"combination"`` (a score that combines other
+        discriminants: ROC accumulators read it, but do not combine it further), ``"image"`` (float32 ``[n_jets, height, width,
         channels]``, height along eta, width along phi) or ``"other"``.
     description
         One line shown by ``jetflow plugins``.

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
@@ -75,6 +77,13 @@ class ChunkContext:
                 "(return an options model from its jetflow_options hook)"
             )
         return self.config.section(self.plugin)
+
+    def entries(self, jets) -> np.ndarray:
+        """Each jet's event's entry number in its file (int64): independent of the chunking, so what is
+        split by it (ROC halves, cross-fitting folds: :func:`jetflow.stats.crossfit.fold_of`) is too."""
+        import awkward as ak
+
+        return self.entrystart + ak.to_numpy(jets.event).astype(np.int64)
 
     @property
     def prepared(self) -> Any:

@@ -47,9 +47,11 @@ class JetflowRunner(processor.Runner):
             return processor.Runner._work_function(*args, **kwargs)
         except Exception as exc:
             inner = _jetflow_error(exc)
-            if inner is not None and inner is not exc:
-                raise inner from None
-            raise
+            if inner is None or inner is exc:
+                raise
+        # raised outside the except block, so that its context is not coffea's wrapper, whose cause it is:
+        # tblib's exception pickling (which dask installs) recurses forever on such a cycle
+        raise inner
 
 
 def _process(runner: JetflowRunner, fileset: dict, proc: Any) -> tuple[dict, dict]:

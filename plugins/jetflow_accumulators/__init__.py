@@ -92,7 +92,7 @@ class RocOptions(Options):
     discriminants: dict[str, Direction] = Field(
         default_factory=dict, description="column: higher | lower | likelihood (score columns default to higher)"
     )
-    scores: bool = Field(True, description="add every declared score column (kind 'score') as 'higher'")
+    scores: bool = Field(True, description="add every declared score column (kinds score, combination) as 'higher'")
     bins: int = Field(2000, gt=1, description="fine bins of a 1-D discriminant")
     lr_bins: int = Field(20, gt=1, description="equal-background bins of a 1-D likelihood ratio")
     combinations: list[list[str]] = Field(default_factory=list, description="2-3 columns per likelihood combination")
@@ -201,7 +201,7 @@ def _binning(name: str, ctx, opts, bins: int) -> tuple[int, float, float]:
             f"{ctx.plugin}: column {name!r} is not declared by any plugin, so its range is unknown; "
             f"give {ctx.plugin}.binning.{name} = {{bins, start, stop}}"
         )
-    if spec.kind == "score":
+    if spec.kind in SCORE_KINDS:
         return (bins, 0.0, 1.0)
     return (bins, spec.start, spec.stop)
 
@@ -217,16 +217,20 @@ def _column(jets, ctx, name: str, what: str) -> np.ndarray:
     return values.astype(np.float64)
 
 
-def _scores(ctx) -> list[str]:
-    """The declared score columns (kind ``"score"``) of the run, in declaration order."""
-    return [name for name, spec in ctx.columns.items() if spec.kind == "score"]
+SCORE_KINDS = ("score", "combination")
+"""Column kinds that are classifier outputs in [0, 1]: ROC discriminants, ``higher`` signal-like."""
+
+
+def _scores(ctx, kinds: tuple[str, ...] = ("score",)) -> list[str]:
+    """The declared columns of these kinds (default: scores, not combinations) of the run, in declaration order."""
+    return [name for name, spec in ctx.columns.items() if spec.kind in kinds]
 
 
 def discriminants(ctx, opts) -> dict[str, str]:
     """Every 1-D discriminant of the run and its direction."""
     out = dict(opts.roc.discriminants)
     if opts.roc.scores:
-        for name in _scores(ctx):
+        for name in _scores(ctx, SCORE_KINDS):
             out.setdefault(name, "higher")
     return out
 
@@ -238,7 +242,9 @@ def combinations(ctx, opts) -> list[list[str]]:
 
 def _halves(jets, ctx) -> np.ndarray:
     """Parity of each jet's entry number in its file: independent of the chunking."""
-    return (ctx.entrystart + ak.to_numpy(jets.event).astype(np.int64)) % 2
+    from jetflow.stats.crossfit import fold_of
+
+    return fold_of(ctx.entries(jets), 2)
 
 
 def _rocs(jets, ctx, opts, label, weight) -> dict:
@@ -248,7 +254,7 @@ def _rocs(jets, ctx, opts, label, weight) -> dict:
     rocs = {}
     half = _halves(jets, ctx)
     for name, direction in discriminants(ctx, opts).items():
-        if name not in present and ctx.columns.get(name) is not None and ctx.columns[name].kind == "score":
+        if name not in present and ctx.columns.get(name) is not None and ctx.columns[name].kind in SCORE_KINDS:
             continue  # a declared score whose model is not configured in this run
         roc = WeightedROC([name], [_binning(name, ctx, opts, opts.roc.bins)], direction, opts.roc.lr_bins)
         roc.fill([_column(jets, ctx, name, "roc.discriminants")], label, weight, half)
@@ -360,7 +366,7 @@ def _export(jets, ctx, opts):
         columns["constituents"] = constituent_four_vectors(jets.constituents, opts.constituents)
     columns["weight"] = ak.to_numpy(jets.weight).astype(np.float64)
     columns["label"] = ak.to_numpy(jets.label).astype(np.int8)
-    columns["entry"] = ctx.entrystart + ak.to_numpy(jets.event).astype(np.int64)
+    columns["entry"] = ctx.entries(jets)
     columns["dataset"] = np.full(len(jets), ctx.dataset)
     path = ctx.config.resolve(opts.dir) / shard_name(ctx.dataset, ctx.filename, ctx.entrystart, ctx.entrystop)
     rows = write_shard(path, columns)

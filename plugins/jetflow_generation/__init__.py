@@ -87,23 +87,27 @@ def jetflow_workflow_steps():
               help="Overlay Poisson(MU) minimum-bias events on every event, flagged Particle_pileup.")
 @click.option("--pileup-library", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Minimum-bias events in the sample's pile-up library (made once, reused).")
+@click.option("--reuse/--no-reuse", default=True, show_default=True,
+              help="Keep the files an earlier run into OUT made with the same settings, seed and file size.")
 @click.option("--progress/--no-progress", default=True)
 def generate_command(process, events, out, seed, workers, events_per_file, ecm, wprime_mass, pthat_min, pthat_max,
-                     extra, pileup, pileup_library, progress):
+                     extra, pileup, pileup_library, reuse, progress):
     """Generate Pythia 8 events into jetflow's particle-level ROOT format."""
     from jetflow_generation.pythia import GenSettings, generate
 
     settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra), pileup, pileup_library)
     try:
         records = generate(settings, events, out, seed=seed, workers=workers, events_per_file=events_per_file,
-                           progress=progress)
+                           progress=progress, reuse=reuse)
     except (ValueError, RuntimeError) as exc:
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
-    pythia_s = sum(r["pythia_s"] for r in records)
-    total = sum(r["events"] for r in records)
-    click.echo(f"wrote {total} {process} events in {len(records)} file(s) to {out} "
-               f"(Pythia: {total / max(pythia_s, 1e-9):.0f} events/s per worker)")
+    made = [r for r in records if not r.get("reused")]
+    total = sum(r["events"] for r in made)
+    reused = len(records) - len(made)
+    rate = f" (Pythia: {total / max(sum(r['pythia_s'] for r in made), 1e-9):.0f} events/s per worker)" if made else ""
+    click.echo(f"wrote {total} {process} events in {len(made)} file(s) to {out}{rate}"
+               + (f"; {reused} file(s) of an earlier run reused" if reused else ""))
 
 
 @hookimpl

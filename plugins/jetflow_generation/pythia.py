@@ -367,8 +367,14 @@ def generate(
     manifest_path = out / f"{settings.stem(seed)}_manifest.json"
     wanted = {"settings": settings.record(), "seed": seed, "events": events, "events_per_file": events_per_file}
     kept: list[dict] = []
+    others: list[dict] = []
     if reuse and manifest_path.is_file():
-        kept, jobs = _reusable(json.loads(manifest_path.read_text()), wanted, jobs)
+        old = json.loads(manifest_path.read_text())
+        kept, jobs = _reusable(old, wanted, jobs)
+        if kept:  # same settings: the earlier run's files beyond this plan stay listed
+            planned = {Path(rec["path"]).name for rec in kept} | {Path(job.path).name for job in jobs}
+            others = [rec for rec in old["files"] if Path(rec["path"]).name not in planned
+                      and (out / Path(rec["path"]).name).is_file()]
         if not jobs:
             return kept
     if settings.pileup > 0:
@@ -388,6 +394,8 @@ def generate(
     try:
         for rec in _run_jobs(jobs, workers):
             records.append(rec)
+            # after every file: a run killed now loses only the files still being generated
+            _write_manifest(manifest_path, wanted, records, others)
             if bar is not None:
                 bar.update(rec["events"])
             if on_file:
@@ -395,6 +403,16 @@ def generate(
     finally:
         if bar is not None:
             bar.close()
-    records.sort(key=lambda r: r["path"])
-    manifest_path.write_text(json.dumps({**wanted, "files": records}, indent=2))
-    return records
+    _write_manifest(manifest_path, wanted, records, others)
+    return sorted(records, key=lambda r: r["path"])
+
+
+def _write_manifest(path: Path, wanted: dict, records: list[dict], others: list[dict]) -> None:
+    """The sample's manifest, written atomically: this run's files, and those of an earlier, larger run with
+    the same settings that this one did not ask for (so that a later run can still reuse them)."""
+    import json
+
+    files = sorted([*records, *others], key=lambda r: r["path"])
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps({**wanted, "files": files}, indent=2))
+    os.replace(tmp, path)

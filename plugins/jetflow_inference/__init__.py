@@ -6,7 +6,7 @@ Config section ``inference`` (called ``models`` before jetflow 0.2)::
     inference:
       models:
         convnet:                       # writes the column score_convnet
-          kind: classifier             # classifier: score_<name>; regressor: pred_<name>
+          kind: classifier             # classifier, combination: score_<name>; regressor: pred_<name>
           path: convnet.keras          # .keras | .onnx | a calibration's .json; relative to the config
           input: image                 # image | constituents | features
           column: image                # the image column (input: image)
@@ -15,6 +15,7 @@ Config section ``inference`` (called ``models`` before jetflow 0.2)::
           batch_size: 1024
           device: auto                 # auto | cpu | gpu
           mixed_precision: false       # float16 compute on a GPU (Keras)
+          folds: 1                     # > 1: cross-fitted, path holds {fold} (see below)
       threads: null                    # TensorFlow / ONNX Runtime threads; default: the worker's cores
 
 A model reads its inputs in this order: the image (``input: image``) or the
@@ -35,8 +36,15 @@ the SHA-256 of its content (so a changed file is reloaded, an unchanged one
 never).  Jets are scored in batches on a GPU when one is visible
 (``device: auto``), else on the CPU, with the worker's threads only.
 
+A cross-fitted model (``folds: K``, files ``path`` with ``{fold}`` = 0 .. K-1,
+as the workflow step ``combine`` writes them) scores each jet with the model
+of its fold, ``entry % K`` (:mod:`jetflow.stats.crossfit`): on the sample the
+models were fitted on, no jet is scored by a model that saw it.
+
 Each classifier writes ``score_<name>``, declared with kind ``"score"`` so
-that the ROC accumulators pick it up; each regressor ``pred_<name>``.  A
+that the ROC accumulators pick it up; a combination (a classifier of other
+discriminants) the same with kind ``"combination"``, which the ROC reads but
+does not pair again (``roc.score_combinations``); each regressor ``pred_<name>``.  A
 model whose input shapes do not match, or a missing input column, gives an
 error naming the model and the expected shape.  When models are configured, a
 chunk asks for the dask resource ``GPU`` (hook ``jetflow_resources``): on a
@@ -61,9 +69,9 @@ from jetflow_inference.steps import jetflow_workflow_steps  # noqa: F401  (the w
 
 
 class ModelOptions(Options):
-    kind: Literal["classifier", "regressor"] = Field(
-        "classifier", description="classifier: writes score_<name> in [0, 1]; regressor: writes pred_<name>"
-    )
+    kind: Literal["classifier", "combination", "regressor"] = Field(
+        "classifier", description=("classifier: writes score_<name> in [0, 1]; combination: a classifier of other "
+                                   "discriminants, the same; regressor: writes pred_<name>"))
     range: tuple[float, float] = Field((0.0, 3.0), description="regressor: histogram range of pred_<name>")
     path: str = Field(description="the .keras or .onnx file (or a calibration's .json), relative to the config")
     input: Literal["image", "constituents", "features"] = Field(
@@ -75,6 +83,8 @@ class ModelOptions(Options):
     batch_size: int = Field(1024, gt=0, description="jets per inference batch")
     device: Literal["auto", "cpu", "gpu"] = Field("auto", description="auto: a GPU when one is visible")
     mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
+    folds: int = Field(1, ge=1, description=(
+        "cross-fitted: path holds {fold}; a jet whose entry % folds is f is scored by model f, fitted on the other folds"))
 
     @model_validator(mode="after")
     def _relative_needs_a_regressor(self):
@@ -82,12 +92,45 @@ class ModelOptions(Options):
             raise ValueError(f"relative_to: {self.relative_to!r} scales a regressor's output; this model is a {self.kind}")
         return self
 
+    @model_validator(mode="after")
+    def _folds_name_their_files(self):
+        if (self.folds > 1) != ("{fold}" in self.path):
+            raise ValueError(f"path {self.path!r}: a cross-fitted model (folds > 1) names its files with {{fold}}, "
+                             f"and only such a model does (folds: {self.folds})")
+        if self.folds > 1 and self.path.endswith(".json"):
+            raise ValueError(f"path {self.path!r}: a calibration is not cross-fitted (folds must be 1)")
+        return self
+
+    def fold_path(self, fold: int) -> str:
+        """The file of fold ``fold``'s model (``path`` itself when the model is not cross-fitted)."""
+        return self.path.replace("{fold}", str(fold))
+
 
 class InferenceOptions(Options):
     former_names = ("models",)
 
     models: dict[str, ModelOptions] = Field(default_factory=dict, description="name -> model; writes score_<name>")
     threads: int | None = Field(None, ge=1, description="TensorFlow / ONNX Runtime threads (default: the worker's cores)")
+
+    @model_validator(mode="after")
+    def _orderable(self):
+        self.evaluation_order()
+        return self
+
+    def evaluation_order(self) -> list[str]:
+        """The models in the order they run: one that reads another's output (a combination of a network's
+        score) after it, otherwise as configured; raises on a cycle."""
+        made_by = {column_name(name, m): name for name, m in self.models.items()}
+        needs = {name: {made_by[c] for c in (*m.features, m.relative_to) if c in made_by}
+                 for name, m in self.models.items()}
+        order: list[str] = []
+        while len(order) < len(needs):
+            ready = [n for n in needs if n not in order and needs[n] <= set(order)]
+            if not ready:
+                stuck = {n: sorted(needs[n] - set(order)) for n in needs if n not in order}
+                raise ValueError(f"models read each other's outputs in a cycle: {stuck}")
+            order.append(ready[0])
+        return order
 
 
 @hookimpl
@@ -100,15 +143,16 @@ def jetflow_columns(options):
     if options is None:
         return None
     return {column_name(name, m): (
-        ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score", description=f"output of {m.path}")
-        if m.kind == "classifier" else
+        ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score" if m.kind == "classifier" else "combination",
+                   description=f"output of {m.path}")
+        if m.kind != "regressor" else
         ColumnSpec(f"{name} prediction", "", 100, *m.range, description=f"regression output of {m.path}"))
         for name, m in options.models.items()}
 
 
 def column_name(name: str, model: ModelOptions) -> str:
     """The column a model writes: ``score_<name>`` (classifier) or ``pred_<name>`` (regressor)."""
-    return f"score_{name}" if model.kind == "classifier" else f"pred_{name}"
+    return f"pred_{name}" if model.kind == "regressor" else f"score_{name}"
 
 
 @hookimpl
@@ -166,7 +210,10 @@ def jetflow_infer(jets, ctx):
     if not opts.models:
         return None
     out = {}
-    for name, m in opts.models.items():
+    for name in opts.evaluation_order():
+        m = opts.models[name]
+        for column in {*m.features, m.relative_to} & (set(out) - set(jets.fields)):
+            jets = ak.with_field(jets, out[column], column)  # the output of a model before it, which it reads
         path = ctx.config.resolve(m.path)
         if path.suffix == ".json":  # a calibration: the baseline of a regression
             from jetflow_inference.calibration import Calibration
@@ -175,13 +222,28 @@ def jetflow_infer(jets, ctx):
                                         lambda: Calibration(name, path))
             out[column_name(name, m)] = calibration(jets)
             continue
-        loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision, opts.threads)
-        x = model_inputs(jets, name, m, loaded)
-        values = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
+        if m.folds > 1:
+            values = _cross_fitted_scores(jets, ctx, name, m, opts.threads)
+        else:
+            loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision, opts.threads)
+            x = model_inputs(jets, name, m, loaded)
+            values = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
         if m.relative_to is not None:
             values = values * jet_features(jets, name, [m.relative_to], np.float64)[:, 0]
         out[column_name(name, m)] = values
     return out
+
+
+def _cross_fitted_scores(jets, ctx, name: str, m: ModelOptions, threads: int | None) -> np.ndarray:
+    """Each jet scored by the model of its fold (:mod:`jetflow.stats.crossfit`), which was fitted without it."""
+    from jetflow.stats.crossfit import cross_predict, fold_of
+
+    models = [get_model(ctx.cache, f"{name} (fold {f})", ctx.config.resolve(m.fold_path(f)), m.device,
+                        m.mixed_precision, threads) for f in range(m.folds)]
+    if not len(jets):
+        return np.zeros(0)
+    x = model_inputs(jets, name, m, models[0])
+    return cross_predict(lambda model, xs: model(xs, m.batch_size), models, x, fold_of(ctx.entries(jets), m.folds))
 
 
 def score(model_path, inputs, *, batch_size: int = 1024, device: str = "auto") -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The workflow step ``train``: networks trained on a training export, ready for a run's ``inference`` section."""
+"""The workflow steps ``train``, ``combine`` and ``calibrate``: models fitted on an export, ready for a run's
+``inference`` section."""
 
 from __future__ import annotations
 
@@ -107,10 +108,55 @@ def calibrate_step(options: CalibrateOptions, ctx: StepContext) -> StepResult:
     return StepResult({"models": {name: {"path": str(path), "kind": "regressor"}}, "calibration": spec}, text)
 
 
+class CombineOptions(Options):
+    """Options of the workflow step ``combine``: learned, cross-fitted combinations of discriminants."""
+
+    data: str = Field(description="an export of the sample the combinations will score (its discriminant columns)")
+    combinations: list[list[str]] = Field(default_factory=list, description="2 or more columns per combination")
+    score_combinations: list[str] = Field(
+        default_factory=list, description="columns combined with every score column of the export: [column, score_X]")
+    model: Literal["boosting", "forest", "mlp"] = Field("boosting", description="the scikit-learn classifier")
+    model_args: dict[str, Any] = Field(default_factory=dict, description="its arguments (beside the defaults)")
+    folds: int = Field(2, ge=2, le=20, description="cross-fitting folds (entry % folds)")
+    out: str = Field("combinations", description="folder of the models <name>_fold<f>.onnx")
+    seed: int = 1
+
+
+def combine_step(options: CombineOptions, ctx: StepContext) -> StepResult:
+    """Fit every combination; the record's ``models`` is a ready ``inference.models`` mapping (cross-fitted)."""
+    from jetflow.formats.export import read
+
+    from jetflow_inference.combinations import fit_combination
+
+    table = read(ctx.resolve(options.data))
+    scores = sorted(c for c in table if c.startswith("score_"))
+    wanted = [*options.combinations, *([c, s] for c in options.score_combinations for s in scores)]
+    if not wanted:
+        raise ValueError(f"combine: no combinations given, and no score columns in {options.data} to combine with "
+                         f"{options.score_combinations}")
+    models, figures, rows = {}, {}, []
+    for columns in wanted:
+        ctx.say(f"combining {' + '.join(columns)}")
+        record = fit_combination(table, columns, ctx.resolve(options.out), model=options.model, folds=options.folds,
+                                 seed=options.seed, model_args=options.model_args)
+        models[record["name"]] = record["inference"]
+        figures[record["name"]] = record
+        f = record["out_of_fold"]
+        rows.append(f"| {record['name']} | {' + '.join(columns)} | {f['auc']:.3f} | {f['area_0.2_0.8']:.2f} | "
+                    f"{record['seconds']:.0f} |")
+    text = "\n".join([
+        f"{len(wanted)} combinations learned by {options.model} on `{options.data}` ({len(table['label'])} jets), "
+        f"cross-fitted in {options.folds} folds; out-of-fold figures:", "",
+        "| model | columns | AUC | area [0.2, 0.8] | seconds |", "|---|---|---|---|---|", *rows])
+    return StepResult({"models": models, "combinations": figures}, text)
+
+
 @hookimpl
 def jetflow_workflow_steps():
     return {
         "train": WorkflowStep(TrainOptions, train_step, "train networks on a training export (jetflow train)"),
+        "combine": WorkflowStep(CombineOptions, combine_step,
+                                "learned likelihood-ratio combinations of discriminants, cross-fitted"),
         "calibrate": WorkflowStep(CalibrateOptions, calibrate_step,
                                   "per-bin median correction of a reconstructed quantity (a regression baseline)"),
     }

@@ -237,7 +237,7 @@ def train(
             learning_rate=learning_rate, seed=seed, progress=progress)
     seconds = time.time() - t0
     # a relative regressor is judged on what inference writes: factor x the column, against the truth
-    validation, title = (_classifier_figures(predictions, yv, wv) if target is None
+    validation, title = (classifier_figures(predictions, yv, wv) if target is None
                          else _regressor_figures(predictions * reference[-n_val:], yv * reference[-n_val:], wv))
     jets = {"train": int(len(yt)), "validation": int(n_val)}
     jets.update({"signal": int(y.sum()), "background": int(len(y) - y.sum())} if target is None
@@ -331,7 +331,7 @@ def _versions(scikit_learn: bool) -> dict[str, str]:
     return {"keras": keras.__version__}
 
 
-def _classifier_figures(scores, labels, weights) -> tuple[dict[str, float], str]:
+def classifier_figures(scores, labels, weights) -> tuple[dict[str, float], str]:
     from jetflow.stats.accumulators import WeightedROC
 
     roc = WeightedROC(["score"], [(2000, 0.0, 1.0)], "higher")
