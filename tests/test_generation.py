@@ -125,3 +125,46 @@ def test_reuse_extends_a_smaller_sample(tmp_path):
     # a different file size: nothing is reused, all files made again
     gen.generate(s, 35, big, seed=5, events_per_file=7, progress=False, reuse=True)
     assert len(list(big.glob("qcd_s5_*.root"))) == 5
+
+
+def test_generation_on_a_dask_cluster_makes_the_local_pools_files(tmp_path):
+    """Files spread over the workers of a dask LocalCluster (written by the client, not the workers) have the
+    content of the local process pool's, file by file; the sample's manifest is the same."""
+    from distributed import LocalCluster
+
+    s = gen.GenSettings("wprime")
+    pool = gen.generate(s, 45, tmp_path / "pool", seed=3, workers=2, events_per_file=15, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        on_dask = gen.generate(s, 45, tmp_path / "dask", seed=3, events_per_file=15, progress=False,
+                               scheduler=cluster.scheduler_address)
+        assert {r["worker"] for r in on_dask} <= set(cluster.scheduler_info["workers"])  # made on its workers
+    assert [Path(r["path"]).name for r in on_dask] == [Path(r["path"]).name for r in pool]
+    assert [(r["events"], r["seed"]) for r in on_dask] == [(r["events"], r["seed"]) for r in pool]
+    for rec in pool:
+        name = Path(rec["path"]).name
+        a, b = read(tmp_path / "pool" / name), read(tmp_path / "dask" / name)
+        assert a.fields == b.fields
+        for field in a.fields:
+            assert ak.to_list(a[field]) == ak.to_list(b[field]), (name, field)
+    assert not list((tmp_path / "dask").glob(".*"))  # no temporary file left
+
+
+def test_a_killed_generation_loses_only_the_file_in_progress(tmp_path):
+    """The manifest is written after every file: after a crash, the run again makes only the missing files;
+    a smaller sample asked for later keeps the larger one's extra files listed for the next run."""
+    s = gen.GenSettings("qcd")
+
+    def crash_after_the_first(record):
+        raise KeyboardInterrupt("killed")
+
+    with pytest.raises(KeyboardInterrupt):
+        gen.generate(s, 30, tmp_path, seed=2, events_per_file=10, progress=False, on_file=crash_after_the_first)
+    first = tmp_path / "qcd_s2_0000.root"
+    stamp = first.stat().st_mtime_ns
+    records = gen.generate(s, 30, tmp_path, seed=2, events_per_file=10, progress=False, reuse=True)
+    assert [bool(r.get("reused")) for r in records] == [True, False, False]
+    assert first.stat().st_mtime_ns == stamp
+    smaller = gen.generate(s, 10, tmp_path, seed=2, events_per_file=10, progress=False, reuse=True)
+    assert len(smaller) == 1 and smaller[0]["reused"]
+    again = gen.generate(s, 30, tmp_path, seed=2, events_per_file=10, progress=False, reuse=True)
+    assert all(r["reused"] for r in again)

@@ -31,6 +31,10 @@ class StepContext:
         step's options are relative to it (:meth:`resolve`).
     workers
         Parallel worker processes the workflow may use.
+    scheduler
+        The address of a dask scheduler the workflow's steps spread their work
+        over (generation, the passes of the processor), or ``None``: local
+        processes.
     progress
         Show progress bars and messages.
     plugins, disable
@@ -44,6 +48,7 @@ class StepContext:
     progress: bool = True
     plugins: tuple[Any, ...] = ()
     disable: tuple[str, ...] = ()
+    scheduler: str | None = None
 
     def resolve(self, path: str | os.PathLike) -> Path:
         """A path from the step's options, made absolute against the workflow's output folder."""

@@ -144,11 +144,13 @@ def export_root(result, out):
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE",
               help="Set a parameter (repeatable; VALUE is read as YAML: 4, 0.5, [a, b]).")
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A dask scheduler (tcp://host:8786): generation and the passes run on its workers.")
 @click.option("--progress/--no-progress", default=True)
 @click.option("--list", "list_", is_flag=True, help="List the packaged workflows and the kinds of step.")
 @plugin_option
 @disable_option
-def workflow(workflow, out, preset, settings, workers, progress, list_, plugins, disable):
+def workflow(workflow, out, preset, settings, workers, scheduler, progress, list_, plugins, disable):
     """Run a WORKFLOW: a YAML file of steps, or the name of a packaged one (see --list).
 
     Steps that an earlier run into the same folder finished are reused where the
@@ -161,7 +163,8 @@ def workflow(workflow, out, preset, settings, workers, progress, list_, plugins,
             click.echo(describe_workflows(plugins, disable))
             return
         record = run_workflow(workflow, out=out, preset=preset, params=parse_settings(settings),
-                              workers=workers, progress=progress, plugins=plugins, disable=disable)
+                              workers=workers, progress=progress, plugins=plugins, disable=disable,
+                              scheduler=scheduler)
     except JetflowError as exc:
         fail(exc)
     print_workflow(record)

@@ -72,7 +72,7 @@ class WorkflowFile(Options):
     steps: list[StepSpec] = Field(min_length=1)
 
 
-RESERVED = ("configs", "workers", "progress")
+RESERVED = ("configs", "workers", "progress", "scheduler")
 """Names every workflow's ``${...}`` knows besides its parameters and steps."""
 
 
@@ -214,6 +214,7 @@ def run_workflow(
     progress: bool = True,
     plugins: Iterable[Any] = (),
     disable: Iterable[str] = (),
+    scheduler: str | None = None,
 ) -> dict[str, Any]:
     """Run a workflow; returns its record (also written to ``<out>/study.json``).
 
@@ -230,6 +231,9 @@ def run_workflow(
     workers, progress
         Worker processes the steps may use; progress output.  Both are also
         parameters (``${workers}``, ``${progress}``).
+    scheduler
+        A dask scheduler's address: steps that can (generation; runs whose
+        configuration reads ``${scheduler}``) spread their work over its workers.
     plugins, disable
         Extra plugins and blocked plugin names, on top of the file's ``plugins``.
     """
@@ -253,7 +257,7 @@ def run_workflow(
         if name not in wf.params:
             raise ConfigError(f"workflow {wf.name!r} has no parameter {name!r} (parameters: {', '.join(wf.params)})")
         values[name] = value
-    values.update(workers=workers, progress=progress)
+    values.update(workers=workers, progress=progress, scheduler=scheduler)
 
     root = Path(out if out is not None else wf.name).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -269,7 +273,7 @@ def run_workflow(
         where = f"workflow {wf.name!r}, step {spec.name!r} ({spec.step})"
         data = substitute(deep_merge(wf.step_defaults.get(spec.step, {}), spec.with_), names)
         options = _validate_options(spec, step, data, where)
-        ctx = StepContext(spec.name, root, workers, progress, tuple(plugin_specs), tuple(blocked))
+        ctx = StepContext(spec.name, root, workers, progress, tuple(plugin_specs), tuple(blocked), scheduler)
         t0 = time.time()
         if progress:
             print(f"[jetflow] step {number}/{len(wf.steps)} {spec.name}: {spec.step} ({step.description})", flush=True)

@@ -53,7 +53,8 @@ def generate_step(options: GenerateOptions, ctx: StepContext) -> StepResult:
     out = ctx.resolve(options.out)
     ctx.say(f"generating {options.events} {options.process} events into {options.out} (seed {options.seed})")
     files = generate(options.settings(), options.events, out, seed=options.seed, workers=ctx.workers,
-                     events_per_file=options.events_per_file, progress=ctx.progress, reuse=options.reuse)
+                     events_per_file=options.events_per_file, progress=ctx.progress, reuse=options.reuse,
+                     scheduler=ctx.scheduler)
     reused = sum(rec["events"] for rec in files if rec.get("reused"))
     made = [rec for rec in files if not rec.get("reused")]
     rate = sum(r["events"] for r in made) / max(sum(r["pythia_s"] for r in made), 1e-9) if made else None
@@ -77,6 +78,8 @@ def jetflow_workflow_steps():
 @click.option("--out", type=click.Path(file_okay=False), required=True, help="Output folder.")
 @click.option("--seed", type=click.IntRange(min=0), default=1, show_default=True, help="Sample seed (file seeds derive from it).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Parallel worker processes.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Generate on the workers of this dask scheduler (tcp://host:8786) instead; files are written here.")
 @click.option("--events-per-file", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--ecm", type=float, default=14000.0, show_default=True, help="Collision energy [GeV].")
 @click.option("--wprime-mass", type=float, default=600.0, show_default=True, help="W' mass [GeV].")
@@ -90,7 +93,7 @@ def jetflow_workflow_steps():
 @click.option("--reuse/--no-reuse", default=True, show_default=True,
               help="Keep the files an earlier run into OUT made with the same settings, seed and file size.")
 @click.option("--progress/--no-progress", default=True)
-def generate_command(process, events, out, seed, workers, events_per_file, ecm, wprime_mass, pthat_min, pthat_max,
+def generate_command(process, events, out, seed, workers, scheduler, events_per_file, ecm, wprime_mass, pthat_min, pthat_max,
                      extra, pileup, pileup_library, reuse, progress):
     """Generate Pythia 8 events into jetflow's particle-level ROOT format."""
     from jetflow_generation.pythia import GenSettings, generate
@@ -98,7 +101,7 @@ def generate_command(process, events, out, seed, workers, events_per_file, ecm, 
     settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra), pileup, pileup_library)
     try:
         records = generate(settings, events, out, seed=seed, workers=workers, events_per_file=events_per_file,
-                           progress=progress, reuse=reuse)
+                           progress=progress, reuse=reuse, scheduler=scheduler)
     except (ValueError, RuntimeError) as exc:
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)

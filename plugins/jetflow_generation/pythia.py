@@ -285,8 +285,58 @@ def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, 
     return jobs
 
 
-def _run_jobs(jobs: list[FileJob], workers: int):
-    """Records of the generated files, as they complete: in this process, or in a pool."""
+def generate_file_bytes(job: FileJob) -> tuple[dict, bytes]:
+    """Generate one file in a temporary folder of this dask worker; its record (with the worker's address)
+    and its bytes.
+
+    The worker needs no access to the output folder: the client writes the file
+    (:func:`_run_on_dask`).  A job with pile-up reads its library from
+    ``job.pileup_library``, which the worker must see (a shared filesystem or a
+    local cluster).
+    """
+    import dataclasses
+    import tempfile
+
+    from distributed import get_worker
+
+    with tempfile.TemporaryDirectory(prefix="jetflow-generate-") as tmp:
+        local = dataclasses.replace(job, path=str(Path(tmp) / Path(job.path).name))
+        record = generate_file(local)
+        data = Path(local.path).read_bytes()
+    return {**record, "path": job.path, "worker": get_worker().address}, data
+
+
+def _run_on_dask(jobs: list[FileJob], scheduler):
+    """Records of the generated files, as they complete on a dask cluster (an address or a ``Client``).
+
+    Each file is a task (its seed fixed in the job, so the content does not
+    depend on the worker); the client writes each file atomically as it
+    arrives.  A worker that dies takes only its running tasks with it, which
+    dask reschedules on the others.
+    """
+    from distributed import Client, as_completed
+
+    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
+    try:
+        futures = client.map(generate_file_bytes, jobs, pure=False)
+        for future in as_completed(futures):
+            record, data = future.result()
+            future.release()
+            path = Path(record["path"])
+            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+            yield record
+    finally:
+        if client is not scheduler:
+            client.close()
+
+
+def _run_jobs(jobs: list[FileJob], workers: int, scheduler=None):
+    """Records of the generated files, as they complete: in this process, in a pool, or on a dask cluster."""
+    if scheduler is not None:
+        yield from _run_on_dask(jobs, scheduler)
+        return
     if workers <= 1 or len(jobs) == 1:
         yield from map(generate_file, jobs)
         return
@@ -334,6 +384,7 @@ def generate(
     progress: bool = True,
     on_file: Callable[[dict], None] | None = None,
     reuse: bool = False,
+    scheduler=None,
 ) -> list[dict]:
     """Generate a sample into ``out`` (created if needed).
 
@@ -353,6 +404,13 @@ def generate(
         Keep the files of an earlier run into ``out`` with the same settings, seed and
         ``events_per_file`` (its manifest says which) and generate only the rest: the
         same sample again costs nothing, and a larger one extends a smaller one.
+    scheduler
+        A dask scheduler's address or a ``distributed.Client``: the files are
+        generated on its workers (``workers`` is then unused), written here.
+        The files are the same as a local run's, whichever worker makes each.
+
+    The manifest is written after every file, so a run that is killed loses only
+    the files in progress: run it again with ``reuse`` and it makes only those.
 
     Returns
     -------
@@ -392,7 +450,7 @@ def generate(
     if bar is not None and kept:
         bar.update(sum(rec["events"] for rec in kept))
     try:
-        for rec in _run_jobs(jobs, workers):
+        for rec in _run_jobs(jobs, workers, scheduler):
             records.append(rec)
             # after every file: a run killed now loses only the files still being generated
             _write_manifest(manifest_path, wanted, records, others)

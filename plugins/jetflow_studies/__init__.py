@@ -29,13 +29,15 @@ def jetflow_workflows():
     return {path.stem.replace("_", "-"): path for path in sorted(WORKFLOWS.glob("*.yaml"))}
 
 
-def _run(study: str, out: str, preset: str | None, params: dict, workers: int, progress: bool) -> None:
+def _run(study: str, out: str, preset: str | None, params: dict, workers: int, progress: bool,
+         scheduler: str | None = None) -> None:
     from jetflow.core.errors import JetflowError
     from jetflow.frontends.cli import fail, print_workflow
     from jetflow.frontends.workflow import run_workflow
 
     try:
-        record = run_workflow(study, out=out, preset=preset, params=params, workers=workers, progress=progress)
+        record = run_workflow(study, out=out, preset=preset, params=params, workers=workers, progress=progress,
+                              scheduler=scheduler)
     except JetflowError as exc:
         fail(exc)
     print_workflow(record)
@@ -60,8 +62,10 @@ def demo_command(out, workers, progress):
               help="jet-images: 1 means 4,000 W' and 16,000 QCD events in each of the training and evaluation samples.")
 @click.option("--out", type=click.Path(file_okay=False), default="jetflow-study", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="A dask scheduler (tcp://host:8786): generation and the passes run on its workers.")
 @click.option("--progress/--no-progress", default=True)
-def reproduce_command(study, scale, out, workers, progress):
+def reproduce_command(study, scale, out, workers, scheduler, progress):
     """A study at full strength; jet-images: mass, tau21, Delta R, 2-D likelihoods, Fisher, MaxOut,
     ConvNet, LBN, mass + each network.
 
@@ -69,7 +73,7 @@ def reproduce_command(study, scale, out, workers, progress):
     generation.  Event files already in OUT from an earlier run are kept (same settings, seeds and
     file size): run again with a larger --scale and only the new files are generated.
     """
-    _run(study, out, None, {"scale": scale}, workers, progress)
+    _run(study, out, None, {"scale": scale}, workers, progress, scheduler)
 
 
 @hookimpl
