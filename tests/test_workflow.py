@@ -131,7 +131,7 @@ def test_jet_images_workflow_end_to_end(tmp_path):
         assert (report / name).is_file(), name
     steps = {s["name"]: s for s in record["steps"]}
     assert list(steps) == ["generate_train_wprime", "generate_train_qcd", "generate_eval_wprime", "generate_eval_qcd",
-                           "pass1", "pass2", "train", "pass3", "combine", "pass4", "report"]
+                           "pass1", "pass2", "train", "pretrained", "pass3", "combine", "pass4", "report"]
     # the networks were trained on one sample and evaluated on another
     assert steps["train"]["record"]["models"]["convnet"]["input"] == "image"
     jets = steps["pass4"]["record"]["jets"]

@@ -30,9 +30,13 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--relative-to", default=None, metavar="COLUMN",
               help="Regress the factor target / COLUMN (a reconstructed quantity); inference multiplies it back "
                    "(inference.models.X.relative_to).")
+@click.option("--stream", is_flag=True,
+              help="Read the export in batches, shard by shard, shuffled across shards (memory flat in its size).")
+@click.option("--window", type=click.IntRange(min=1), default=16384, show_default=True,
+              help="--stream: jets per shuffle window.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles,
-                  target, loss, features, relative_to, progress):
+                  target, loss, features, relative_to, stream, window, progress):
     """Train a ConvNet, MaxOut, LBN, DCNN (or set a Fisher discriminant) on a jetflow export, or a scikit-learn
     random forest, gradient boosting or MLP on jet features (saved as ONNX): a classifier of the labels, or
     with --target a regressor of a column (pT weights)."""
@@ -43,6 +47,7 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             patience=patience, learning_rate=learning_rate, seed=seed, n_particles=n_particles, target=target,
             loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
+            stream=stream, window=window,
         )
     except ValueError as exc:
         click.echo(f"jetflow: error: {exc}", err=True)

@@ -33,6 +33,8 @@ class TrainOptions(Options):
     loss: Literal["mse", "central"] = Field("mse", description="regression loss")
     features: list[str] = Field(default_factory=list, description="jet columns the models read (beside their input)")
     relative_to: str | None = Field(None, description="regress the factor target / this column (inference multiplies back)")
+    stream: bool = Field(False, description="read the export in batches, shard by shard (memory flat in its size)")
+    window: int = Field(16384, ge=1, description="stream: jets per shuffle window")
 
 
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
@@ -51,6 +53,7 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
             learning_rate=options.learning_rate, seed=options.seed, n_particles=options.n_particles,
             model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
             features=options.features, relative_to=options.relative_to, progress=ctx.progress,
+            stream=options.stream, window=options.window,
         )
         model = models[options.prefix + name] = {"path": str(path), "input": MODEL_INPUTS[name]}
         if record["input"]["features"]:

@@ -79,3 +79,13 @@ def reproduce_command(study, scale, out, workers, scheduler, progress):
 @hookimpl
 def jetflow_cli_commands():
     return [demo_command, reproduce_command]
+
+
+@hookimpl
+def jetflow_workflow_steps():
+    from jetflow import WorkflowStep
+
+    from jetflow_studies.pretrained import PretrainedOptions, pretrained_step
+
+    return {"pretrained": WorkflowStep(PretrainedOptions, pretrained_step,
+                                       "the networks shipped with jetflow (trained by jetflow reproduce)")}

@@ -1,0 +1,178 @@
+"""Training from an export too large for memory: batches read shard by shard, shuffled across shards.
+
+``jetflow train --stream`` (and the ``train`` step's ``stream: true``) trains
+a network on the batches of :func:`export_batches` instead of arrays loaded
+whole.  Memory then holds the shards of two shuffle windows (``window`` jets
+each, default 16,384: about 40 MB of 25 x 25 images) and, per jet, its label,
+weight and place in the epoch's plan (a few tens of bytes), whatever the size
+of the export:
+
+* a first pass reads the ``label`` and ``weight`` columns (and the jet
+  features, if any) of every shard: the class-balanced weights and the
+  feature scaling of :mod:`jetflow_inference.training` are computed from them;
+* each jet is assigned to training or validation by a seeded random number of
+  its shard (``validation_split``), so the split does not depend on the order
+  in which shards are read;
+* every epoch reads the shards in a new random order, gathers them into
+  windows of at least ``window`` jets, and shuffles each window's jets (a
+  shuffle across shards: a batch mixes jets of several chunks and datasets).
+
+Classification only (the regression's target selection needs every jet at
+once); the Fisher discriminant is solved in memory.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+@dataclass
+class Shard:
+    path: str
+    rows: int
+    validation: np.ndarray  # bool per row
+    weight: np.ndarray  # class-balanced
+    label: np.ndarray
+
+
+def split_mask(path: str, rows: int, validation_split: float, seed: int) -> np.ndarray:
+    """Which rows of a shard validate: a random number per row, seeded by the shard's name and ``seed``."""
+    rng = np.random.default_rng([seed, zlib.crc32(Path(path).name.encode())])
+    return rng.random(rows) < validation_split
+
+
+class ExportIndex:
+    """An export's shards with each jet's split, label and class-balanced weight (the only per-jet arrays held)."""
+
+    def __init__(self, data, validation_split: float, seed: int, features: list[str] | None = None):
+        import pyarrow.parquet as pq
+
+        from jetflow.formats.export import shards
+
+        from jetflow_inference.training import class_balanced_weights
+
+        self.features = list(features or [])
+        paths = shards(data)
+        tables = [pq.read_table(p, columns=["label", "weight", *self.features]) for p in paths]
+        label = np.concatenate([t.column("label").to_numpy() for t in tables]).astype(np.int64)
+        weight = class_balanced_weights(np.concatenate([t.column("weight").to_numpy() for t in tables]), label)
+        self.shards: list[Shard] = []
+        start = 0
+        for path, table in zip(paths, tables):
+            n = table.num_rows
+            self.shards.append(Shard(path, n, split_mask(path, n, validation_split, seed), weight[start:start + n],
+                                     label[start:start + n]))
+            start += n
+        train = ~np.concatenate([s.validation for s in self.shards]) if self.shards else np.zeros(0, bool)
+        if self.features:  # the network's feature scaling, from the training jets as in memory
+            x = np.stack([np.concatenate([t.column(f).to_numpy() for t in tables]) for f in self.features], axis=1)
+            self.feature_mean, self.feature_var = x[train].mean(axis=0), x[train].var(axis=0)
+
+    def count(self, validation: bool) -> int:
+        return int(sum((s.validation == validation).sum() for s in self.shards))
+
+
+def export_batches(index: ExportIndex, validation: bool, batch_size: int, read_inputs, *, shuffle: bool,
+                   seed: int, window: int = 16384):
+    """A ``keras.utils.PyDataset`` of the training (``validation=False``) or validation jets of ``index``.
+
+    ``read_inputs(path)`` returns the model's input arrays of one shard (every
+    row).  Each epoch has a plan: the shards in a random order (``shuffle``),
+    gathered into windows of at least ``window`` jets, each window's jets
+    permuted; batch ``i`` is the plan's ``i``-th slice, so a batch can be asked
+    for in any order, and the shards of the last two windows read stay in
+    memory.  ``on_epoch_end`` draws the next epoch's plan.  Fit with
+    ``shuffle=False``: the plan shuffles, Keras must not shuffle the batches.
+    """
+    import keras
+
+    class ExportBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__(workers=1, use_multiprocessing=False)
+            self.epoch = 0
+            self.windows: dict[int, dict[int, list[np.ndarray]]] = {}  # window -> shard -> arrays
+            self._plan()
+
+        def __len__(self):
+            return max(1, -(-len(self.plan_shard) // batch_size))
+
+        def _plan(self):
+            rng = np.random.default_rng([seed, self.epoch])
+            order = rng.permutation(len(index.shards)) if shuffle else np.arange(len(index.shards))
+            shard_ids, rows, window_ids, current, held = [], [], [], [], 0
+
+            def close():
+                nonlocal current, held
+                if not current:
+                    return
+                s = np.concatenate([np.full(len(r), k) for k, r in current])
+                r = np.concatenate([r for _, r in current])
+                if shuffle:
+                    perm = rng.permutation(len(s))
+                    s, r = s[perm], r[perm]
+                shard_ids.append(s)
+                rows.append(r)
+                window_ids.append(np.full(len(s), len(window_ids)))
+                current, held = [], 0
+
+            for k in order:
+                picked = np.flatnonzero(index.shards[k].validation == validation)
+                if picked.size:
+                    current.append((k, picked))
+                    held += picked.size
+                if held >= window:
+                    close()
+            close()
+            empty = np.zeros(0, dtype=np.int64)
+            self.plan_shard = np.concatenate(shard_ids) if shard_ids else empty
+            self.plan_row = np.concatenate(rows) if rows else empty
+            self.plan_window = np.concatenate(window_ids) if window_ids else empty
+            self.windows = {}
+
+        def _arrays(self, window_id: int, shard: int) -> list[np.ndarray]:
+            if window_id not in self.windows:
+                for old in sorted(self.windows)[:-1]:  # keep the previous window: a batch may straddle two
+                    del self.windows[old]
+                self.windows[window_id] = {}
+            loaded = self.windows[window_id]
+            if shard not in loaded:
+                s = index.shards[shard]
+                loaded[shard] = [*read_inputs(s.path), s.label.astype(np.float32), s.weight]
+            return loaded[shard]
+
+        def __getitem__(self, idx):
+            if not 0 <= idx < len(self):
+                raise IndexError(f"batch {idx} of {len(self)}")
+            sl = slice(idx * batch_size, (idx + 1) * batch_size)
+            shards, rows, windows = self.plan_shard[sl], self.plan_row[sl], self.plan_window[sl]
+            batch = None
+            for shard in np.unique(shards):  # a loop over the few shards in the batch, not over its jets
+                sel = shards == shard
+                arrays = self._arrays(int(windows[sel][0]), int(shard))
+                if batch is None:
+                    batch = [np.empty((len(shards), *a.shape[1:]), dtype=a.dtype) for a in arrays]
+                for out, a in zip(batch, arrays):
+                    out[sel] = a[rows[sel]]
+            *inputs, y, w = batch
+            return (inputs if len(inputs) > 1 else inputs[0]), y, w
+
+        def on_epoch_end(self):
+            if shuffle:
+                self.epoch += 1
+                self._plan()
+
+        def labels_and_weights(self) -> tuple[np.ndarray, np.ndarray]:
+            """The side's labels and weights in the order of the batches (of this epoch)."""
+            label = np.empty(len(self.plan_shard), dtype=np.float32)
+            weight = np.empty(len(self.plan_shard))
+            for shard in np.unique(self.plan_shard):
+                sel = self.plan_shard == shard
+                label[sel] = index.shards[shard].label[self.plan_row[sel]]
+                weight[sel] = index.shards[shard].weight[self.plan_row[sel]]
+            return label, weight
+
+    return ExportBatches()

@@ -1,0 +1,71 @@
+"""Streamed training: an export read shard by shard, shuffled across shards, each jet once per epoch."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jetflow
+from jetflow.formats.export import read, shards
+from jetflow_inference.streaming import ExportIndex, export_batches, split_mask
+from jetflow_inference.training import class_balanced_weights, shard_reader, train
+
+
+@pytest.fixture(scope="module")
+def export(generated, tmp_path_factory):
+    """The session's sample as an export of many small shards (chunks of 60 events), images and entry numbers."""
+    tmp = tmp_path_factory.mktemp("streaming")
+    cfg = {
+        "datasets": {"w": {"files": [str(generated["wprime"])], "label": "signal"},
+                     "q": {"files": [str(generated["qcd"])], "label": "background"}},
+        "clustering": {"source": "towers", "max_jets": 1, "min_pt": 150},
+        "weights": {"normalize": False},
+        "run": {"progress": False, "chunksize": 60},
+        "accumulators": {"histograms": False, "export": {"dir": str(tmp / "export"), "columns": ["pt", "mass"]}},
+    }
+    jetflow.run(cfg)
+    return tmp / "export"
+
+
+def _ids(pt, mass):
+    """A jet's identity: its pT and mass as the network reads them (float32)."""
+    return list(zip(np.asarray(pt, np.float32).tolist(), np.asarray(mass, np.float32).tolist()))
+
+
+def test_every_training_jet_once_per_epoch_in_a_new_order_mixing_shards(export):
+    paths = shards(export)
+    assert len(paths) >= 10
+    index = ExportIndex(export, 0.25, seed=3, features=["pt", "mass"])
+    reader = shard_reader("convnet", 30, ["pt", "mass"])
+    batches = export_batches(index, False, 32, reader, shuffle=True, seed=3, window=100)
+    table = read(export)
+    w_expected = class_balanced_weights(table["weight"], table["label"])
+    validation = np.concatenate([split_mask(p, len(read([p], ["label"])["label"]), 0.25, 3) for p in paths])
+    expected = sorted(_ids(table["pt"][~validation], table["mass"][~validation]))
+    by_jet = dict(zip(_ids(table["pt"], table["mass"]), zip(table["label"], w_expected)))
+    orders = []
+    for _ in range(2):
+        seen, mixed = [], 0
+        for i in range(len(batches)):
+            (images, features), y, w = batches[i]
+            assert images.shape[1:] == (25, 25, 1) and len(images) == len(y) == len(w) == len(features)
+            ids = _ids(features[:, 0], features[:, 1])
+            assert [by_jet[j] for j in ids] == [pytest.approx((a, b)) for a, b in zip(y, w)]  # labels, weights follow
+            mixed += len(set(y.tolist())) > 1
+            seen += ids
+        batches.on_epoch_end()
+        assert sorted(seen) == expected  # each training jet exactly once, no validation jet
+        assert mixed > len(batches) // 2  # batches mix the signal and the background shards
+        orders.append(seen)
+    assert orders[0] != orders[1]
+    assert index.count(True) == validation.sum() and 0.15 < validation.mean() < 0.35
+
+
+def test_streamed_training_learns_and_records_it(export, tmp_path):
+    record = train("convnet", export, tmp_path / "c.keras", epochs=3, batch_size=32, seed=2, progress=False,
+                   model_args={"filters": 4, "dense": 8}, stream=True, window=64)
+    assert record["training"]["streamed"] == {"window": 64}
+    assert record["jets"]["train"] + record["jets"]["validation"] == len(read(export, ["label"])["label"])
+    assert record["validation"]["auc"] > 0.6
+    with pytest.raises(ValueError, match="fisher is fitted in memory"):
+        train("fisher", export, tmp_path / "f.keras", progress=False, stream=True)
