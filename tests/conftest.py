@@ -47,3 +47,16 @@ def generated(tmp_path_factory) -> dict[str, Path]:
     for process in ("wprime", "qcd"):
         generate(GenSettings(process), 600, out, seed=11, workers=2, events_per_file=300, progress=False)
     return {"dir": out, "wprime": out / "wprime_s11_*.root", "qcd": out / "qcd_s11_*.root"}
+
+
+def generated_config(generated: dict[str, Path], *, max_jets: int, chunksize: int, **sections) -> dict:
+    """A config on the session's sample (W' signal, QCD background): tower jets above 150 GeV, no weights'
+    normalisation, no progress bars; ``sections`` added (an ``accumulators`` export, ``substructure``...)."""
+    return {
+        "datasets": {"w": {"files": [str(generated["wprime"])], "label": "signal"},
+                     "q": {"files": [str(generated["qcd"])], "label": "background"}},
+        "clustering": {"source": "towers", "max_jets": max_jets, "min_pt": 150},
+        "weights": {"normalize": False},
+        "run": {"progress": False, "chunksize": chunksize},
+        **sections,
+    }

@@ -13,6 +13,8 @@ from jetflow.stats.crossfit import cross_fit, cross_predict, fold_of
 from jetflow_inference.combinations import combination_name, fit_combination
 from jetflow_inference.runtimes import OnnxModel
 
+from conftest import generated_config
+
 SIGNAL = multivariate_normal([1.0, 0.6], [[1.0, 0.4], [0.4, 0.6]])
 BACKGROUND = multivariate_normal([0.0, 0.0], [[1.6, -0.3], [-0.3, 1.0]])
 
@@ -84,14 +86,8 @@ def test_cross_fitting_never_scores_a_jet_with_a_model_fitted_on_it():
 @pytest.fixture(scope="module")
 def export(generated, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("combinations")
-    cfg = {
-        "datasets": {"w": {"files": [str(generated["wprime"])], "label": "signal"},
-                     "q": {"files": [str(generated["qcd"])], "label": "background"}},
-        "clustering": {"source": "towers", "max_jets": 2, "min_pt": 150},
-        "weights": {"normalize": False},
-        "run": {"progress": False, "chunksize": 170},  # chunks that split the files unevenly
-        "accumulators": {"histograms": False, "export": {"dir": str(tmp / "export"), "images": []}},
-    }
+    cfg = generated_config(generated, max_jets=2, chunksize=170,  # chunks that split the files unevenly
+                           accumulators={"histograms": False, "export": {"dir": str(tmp / "export"), "images": []}})
     jetflow.run(cfg)
     return {"tmp": tmp, "cfg": cfg, "table": read(tmp / "export")}
 

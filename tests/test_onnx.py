@@ -17,6 +17,8 @@ from jetflow_inference import tabular
 from jetflow_inference.runtimes import OnnxModel
 from jetflow_inference.training import train
 
+from conftest import generated_config
+
 FEATURES = ["pt", "eta", "mass_softdrop", "charged_fraction", "photon_fraction", "n_constituents"]
 
 
@@ -24,15 +26,8 @@ FEATURES = ["pt", "eta", "mass_softdrop", "charged_fraction", "photon_fraction",
 def export(generated, tmp_path_factory):
     """Tower jets of the session's sample with their composition, exported with 20 constituents."""
     tmp = tmp_path_factory.mktemp("onnx")
-    cfg = {
-        "datasets": {"w": {"files": [str(generated["wprime"])], "label": "signal"},
-                     "q": {"files": [str(generated["qcd"])], "label": "background"}},
-        "clustering": {"source": "towers", "max_jets": 1, "min_pt": 150},
-        "substructure": {"composition": True},
-        "weights": {"normalize": False},
-        "run": {"progress": False, "chunksize": 300},
-        "accumulators": {"histograms": False, "export": {"dir": str(tmp / "export"), "constituents": 20}},
-    }
+    cfg = generated_config(generated, max_jets=1, chunksize=300, substructure={"composition": True},
+                           accumulators={"histograms": False, "export": {"dir": str(tmp / "export"), "constituents": 20}})
     jetflow.run(cfg)
     return {"tmp": tmp, "dir": tmp / "export", "cfg": cfg, "table": read(tmp / "export")}
 

@@ -10,20 +10,15 @@ from jetflow.formats.export import read, shards
 from jetflow_inference.streaming import ExportIndex, export_batches, split_mask
 from jetflow_inference.training import class_balanced_weights, shard_reader, train
 
+from conftest import generated_config
+
 
 @pytest.fixture(scope="module")
 def export(generated, tmp_path_factory):
     """The session's sample as an export of many small shards (chunks of 60 events), images and entry numbers."""
     tmp = tmp_path_factory.mktemp("streaming")
-    cfg = {
-        "datasets": {"w": {"files": [str(generated["wprime"])], "label": "signal"},
-                     "q": {"files": [str(generated["qcd"])], "label": "background"}},
-        "clustering": {"source": "towers", "max_jets": 1, "min_pt": 150},
-        "weights": {"normalize": False},
-        "run": {"progress": False, "chunksize": 60},
-        "accumulators": {"histograms": False, "export": {"dir": str(tmp / "export"), "columns": ["pt", "mass"]}},
-    }
-    jetflow.run(cfg)
+    jetflow.run(generated_config(generated, max_jets=1, chunksize=60, accumulators={
+        "histograms": False, "export": {"dir": str(tmp / "export"), "columns": ["pt", "mass"]}}))
     return tmp / "export"
 
 
