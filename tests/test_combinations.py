@@ -114,3 +114,16 @@ def test_a_run_scores_each_jet_with_its_folds_model(export):
     bad = dict(record["inference"], path=str(tmp / "models" / f"{name}_fold0.onnx"))
     with pytest.raises(jetflow.ConfigError, match=r"folds > 1\) names its files with \{fold\}"):
         jetflow.run(dict(cfg, inference={"models": {name: bad}}))
+
+
+def test_a_model_reading_another_models_output_runs_after_it():
+    from jetflow_inference import InferenceOptions
+
+    models = {"lr_mass_net": {"kind": "combination", "path": "lr_fold{fold}.onnx", "input": "features",
+                              "features": ["mass", "score_net"], "folds": 2},
+              "net": {"path": "net.keras"}, "other": {"path": "other.keras"}}
+    assert InferenceOptions(models=models).evaluation_order() == ["net", "lr_mass_net", "other"]
+    cycle = {"a": {"path": "a.onnx", "input": "features", "features": ["score_b"]},
+             "b": {"path": "b.onnx", "input": "features", "features": ["score_a"]}}
+    with pytest.raises(ValueError, match=r"models read each other's outputs in a cycle: \{'a': \['b'\], 'b': \['a'\]\}"):
+        InferenceOptions(models=cycle)
