@@ -10,8 +10,9 @@ and the kinematics are numpy / awkward operations on whole batches.
 
 A sample is split into files of ``events_per_file`` events; file ``i`` is
 generated with the seed ``derive_seed(seed, process, i)``, so files are
-independent, can run in parallel worker processes, and the same ``seed`` gives
-the same content whatever the number of workers.  Each file is written under
+independent, can run in parallel worker processes or on a dask cluster
+(:mod:`jetflow_generation.executors`), and the same ``seed`` gives the same
+content whatever the number of workers.  Each file is written under
 a temporary name and renamed when complete, so an interrupted run never leaves
 a file that looks complete.
 """
@@ -22,7 +23,6 @@ import hashlib
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -31,6 +31,8 @@ import awkward as ak
 import numpy as np
 
 from jetflow.formats.schema import PROCESS_IDS, write_events
+
+from jetflow_generation.executors import run_jobs
 
 INVISIBLE_IDS = (12, 14, 16)
 """Neutrinos: final-state particles that leave no trace (Pythia's isVisible is False for them)."""
@@ -285,73 +287,6 @@ def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, 
     return jobs
 
 
-def generate_file_bytes(job: FileJob) -> tuple[dict, bytes]:
-    """Generate one file in a temporary folder of this dask worker; its record (with the worker's address)
-    and its bytes.
-
-    The worker needs no access to the output folder: the client writes the file
-    (:func:`_run_on_dask`).  A job with pile-up reads its library from
-    ``job.pileup_library``, which the worker must see (a shared filesystem or a
-    local cluster).
-    """
-    import dataclasses
-    import tempfile
-
-    from distributed import get_worker
-
-    with tempfile.TemporaryDirectory(prefix="jetflow-generate-") as tmp:
-        local = dataclasses.replace(job, path=str(Path(tmp) / Path(job.path).name))
-        record = generate_file(local)
-        data = Path(local.path).read_bytes()
-    return {**record, "path": job.path, "worker": get_worker().address}, data
-
-
-def _run_on_dask(jobs: list[FileJob], scheduler):
-    """Records of the generated files, as they complete on a dask cluster (an address or a ``Client``).
-
-    Each file is a task (its seed fixed in the job, so the content does not
-    depend on the worker); the client writes each file atomically as it
-    arrives.  A worker that dies takes only its running tasks with it, which
-    dask reschedules on the others.
-    """
-    from distributed import Client, as_completed
-
-    client = scheduler if isinstance(scheduler, Client) else Client(scheduler)
-    try:
-        futures = client.map(generate_file_bytes, jobs, pure=False)
-        for future in as_completed(futures):
-            record, data = future.result()
-            future.release()
-            path = Path(record["path"])
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
-            yield record
-    finally:
-        if client is not scheduler:
-            client.close()
-
-
-def _run_jobs(jobs: list[FileJob], workers: int, scheduler=None):
-    """Records of the generated files, as they complete: in this process, in a pool, or on a dask cluster."""
-    if scheduler is not None:
-        yield from _run_on_dask(jobs, scheduler)
-        return
-    if workers <= 1 or len(jobs) == 1:
-        yield from map(generate_file, jobs)
-        return
-    import multiprocessing
-    import sys
-
-    # fork on Linux: works from scripts without a __main__ guard; each worker only
-    # runs Pythia and numpy (no threads are inherited that it could need)
-    ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = [pool.submit(generate_file, job) for job in jobs]
-        for fut in as_completed(futures):
-            yield fut.result()
-
-
 def _reusable(old: dict, wanted: dict, jobs: list[FileJob]) -> tuple[list[dict], list[FileJob]]:
     """Split ``jobs`` into files an earlier run already made and files still to generate.
 
@@ -450,7 +385,7 @@ def generate(
     if bar is not None and kept:
         bar.update(sum(rec["events"] for rec in kept))
     try:
-        for rec in _run_jobs(jobs, workers, scheduler):
+        for rec in run_jobs(generate_file, jobs, workers, scheduler):
             records.append(rec)
             # after every file: a run killed now loses only the files still being generated
             _write_manifest(manifest_path, wanted, records, others)

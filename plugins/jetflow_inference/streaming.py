@@ -176,3 +176,63 @@ def export_batches(index: ExportIndex, validation: bool, batch_size: int, read_i
             return label, weight
 
     return ExportBatches()
+
+
+def shard_reader(model_name: str, n_particles: int, features: list[str]):
+    """``read(path)``: the model's input arrays (image or constituents, then the features) of one export shard."""
+    from jetflow.formats.export import read
+
+    from jetflow_inference.catalog import MODEL_INPUTS
+
+    column = MODEL_INPUTS[model_name]
+
+    def read_inputs(path: str) -> list[np.ndarray]:
+        table = read([path], columns=[column, *features])
+        if column not in table:
+            raise ValueError(f"export shard {path} has no column {column!r} for model {model_name!r}")
+        x = table[column]
+        x = x[:, :n_particles] if column == "constituents" else x
+        inputs = [x.astype(np.float32, copy=False)]
+        if features:
+            inputs.append(np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1).astype(np.float32))
+        return inputs
+
+    return read_inputs
+
+
+def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, model_args, features, epochs,
+                 batch_size, patience, learning_rate, progress, window):
+    """Fit a classifier network on batches read shard by shard; returns what :func:`train` records."""
+    import keras
+
+    from jetflow_inference.catalog import MODEL_INPUTS
+    from jetflow_inference.training import compiled_network
+
+    keras.utils.set_random_seed(seed)
+    index = ExportIndex(data, validation_split, seed, features)
+    n_val, n_train = index.count(True), index.count(False)
+    if n_val < 10 or n_train < 10:
+        raise ValueError(f"too few jets to train and validate: {n_train} and {n_val} jets, validation_split {validation_split}")
+    read_inputs = shard_reader(model_name, n_particles, features)
+    first = read_inputs(index.shards[0].path)
+    args = dict(model_args or {})
+    if model_name == "lbn":
+        args.setdefault("n_particles", n_particles)
+    else:
+        args.setdefault("input_shape", tuple(first[0].shape[1:]))
+    if features:
+        args["feature_scaling"] = (index.feature_mean.tolist(), index.feature_var.tolist())
+    model = compiled_network(model_name, args, None, "mse", learning_rate)
+    train_batches = export_batches(index, False, batch_size, read_inputs, shuffle=True, seed=seed, window=window)
+    val_batches = export_batches(index, True, 1024, read_inputs, shuffle=False, seed=seed, window=window)
+    fit = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=1 if progress else 0,
+                    shuffle=False,  # the batches' plan shuffles, within windows of shards
+                    callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)])
+    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    model.save(out)
+    predictions = model.predict(val_batches, verbose=0)[:, 0]
+    yv, wv = val_batches.labels_and_weights()
+    labels = np.concatenate([s.label for s in index.shards])
+    spec = {"column": MODEL_INPUTS[model_name], "shape": list(first[0].shape[1:]), "features": features}
+    jets = {"train": n_train, "validation": n_val, "signal": int(labels.sum()), "background": int(len(labels) - labels.sum())}
+    return args, history, predictions, yv, wv, spec, jets

@@ -226,7 +226,9 @@ def train(
                              f"{' regressing ' + target if target else ''} is fitted in memory (leave out --stream)")
         out.parent.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        args, history, predictions, yv, wv, spec, jets = _fit_streamed(
+        from jetflow_inference.streaming import fit_streamed
+
+        args, history, predictions, yv, wv, spec, jets = fit_streamed(
             model_name, data, out, validation_split=validation_split, seed=seed, n_particles=n_particles,
             model_args=model_args, features=list(features or []), epochs=epochs, batch_size=batch_size,
             patience=patience, learning_rate=learning_rate, progress=progress, window=window)
@@ -316,7 +318,7 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
             args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
         else:  # the factor truth / reco: its median, and its spread without the tails of jets measured near 0
             args["regression"] = (float(np.median(yt)), float(np.std(np.clip(yt, *np.percentile(yt, [5, 95])))) or 1.0)
-    model = _compiled(model_name, args, target, loss, learning_rate)
+    model = compiled_network(model_name, args, target, loss, learning_rate)
     x_train = train_inputs if len(train_inputs) > 1 else train_inputs[0]
     x_val = val_inputs if len(val_inputs) > 1 else val_inputs[0]
     if model_name == "fisher":
@@ -334,7 +336,7 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
     return args, history, model.predict(x_val, batch_size=1024, verbose=0)[:, 0]
 
 
-def _compiled(model_name: str, args: dict[str, Any], target: str | None, loss: str, learning_rate: float):
+def compiled_network(model_name: str, args: dict[str, Any], target: str | None, loss: str, learning_rate: float):
     """The network built with ``args`` and compiled: weighted cross-entropy (and AUC), or the regression loss."""
     import keras
 
@@ -347,66 +349,6 @@ def _compiled(model_name: str, args: dict[str, Any], target: str | None, loss: s
     else:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=CentralRatioMSE() if loss == "central" else "mse")
     return model
-
-
-def shard_reader(model_name: str, n_particles: int, features: list[str]):
-    """``read(path)``: the model's input arrays (image or constituents, then the features) of one export shard."""
-    from jetflow.formats.export import read
-
-    from jetflow_inference.catalog import MODEL_INPUTS
-
-    column = MODEL_INPUTS[model_name]
-
-    def read_inputs(path: str) -> list[np.ndarray]:
-        table = read([path], columns=[column, *features])
-        if column not in table:
-            raise ValueError(f"export shard {path} has no column {column!r} for model {model_name!r}")
-        x = table[column]
-        x = x[:, :n_particles] if column == "constituents" else x
-        inputs = [x.astype(np.float32, copy=False)]
-        if features:
-            inputs.append(np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1).astype(np.float32))
-        return inputs
-
-    return read_inputs
-
-
-def _fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, model_args, features, epochs,
-                  batch_size, patience, learning_rate, progress, window):
-    """Fit a classifier network on batches read shard by shard; returns what :func:`train` records."""
-    import keras
-
-    from jetflow_inference.catalog import MODEL_INPUTS
-    from jetflow_inference.streaming import ExportIndex, export_batches
-
-    keras.utils.set_random_seed(seed)
-    index = ExportIndex(data, validation_split, seed, features)
-    n_val, n_train = index.count(True), index.count(False)
-    if n_val < 10 or n_train < 10:
-        raise ValueError(f"too few jets to train and validate: {n_train} and {n_val} jets, validation_split {validation_split}")
-    read_inputs = shard_reader(model_name, n_particles, features)
-    first = read_inputs(index.shards[0].path)
-    args = dict(model_args or {})
-    if model_name == "lbn":
-        args.setdefault("n_particles", n_particles)
-    else:
-        args.setdefault("input_shape", tuple(first[0].shape[1:]))
-    if features:
-        args["feature_scaling"] = (index.feature_mean.tolist(), index.feature_var.tolist())
-    model = _compiled(model_name, args, None, "mse", learning_rate)
-    train_batches = export_batches(index, False, batch_size, read_inputs, shuffle=True, seed=seed, window=window)
-    val_batches = export_batches(index, True, 1024, read_inputs, shuffle=False, seed=seed, window=window)
-    fit = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=1 if progress else 0,
-                    shuffle=False,  # the batches' plan shuffles, within windows of shards
-                    callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)])
-    history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    model.save(out)
-    predictions = model.predict(val_batches, verbose=0)[:, 0]
-    yv, wv = val_batches.labels_and_weights()
-    labels = np.concatenate([s.label for s in index.shards])
-    spec = {"column": MODEL_INPUTS[model_name], "shape": list(first[0].shape[1:]), "features": features}
-    jets = {"train": n_train, "validation": n_val, "signal": int(labels.sum()), "background": int(len(labels) - labels.sum())}
-    return args, history, predictions, yv, wv, spec, jets
 
 
 def _fit_scikit_learn(model_name, out, x_train, yt, wt, x_val, regression, seed, model_args):
