@@ -13,7 +13,7 @@ Config section ``accumulators`` (called ``outputs`` before jetflow 0.2)::
           score_convnet: higher
         bins: 2000                # fine bins of a 1-D discriminant
         lr_bins: 20               # equal-background bins of its likelihood ratio
-        combinations:             # likelihood ratios of 2 or 3 columns ([jet-images])
+        combinations:             # binned likelihood ratios of 2 or 3 columns ([jet-images]; learned: the combine step)
           - [mass, tau21]
         score_combinations: [mass]  # [mass, score_X] for every score column of the run
         combination_bins: 60

@@ -87,15 +87,17 @@ def write_tables(rows: list[dict[str, Any]], out: Path) -> None:
 
 def plot_rocs(rocs: dict[str, Any], path: Path, title: str = "") -> None:
     plt = _plt()
-    fig, ax = plt.subplots(figsize=(9, 8))
     rows = summary_rows(rocs)
+    # many curves (networks, combinations binned and learned): the legend beside the axes, not over the curves
+    fig, ax = plt.subplots(figsize=(9 + (5 if len(rows) > 8 else 0), 8))
     colors = plt.get_cmap("tab10").colors
     for i, r in enumerate(rows):
         name = r["discriminant"]
         curve = rocs[name].curve()
         keep = (curve.eff_b > 0) & (curve.eff_s >= 0.05)
-        # networks solid, likelihood combinations dash-dotted, single observables dashed
-        style = "-." if "+" in name else ("-" if name.startswith("score_") else "--")
+        # networks solid, binned likelihood combinations dash-dotted, learned ones dotted, single observables dashed
+        style = "-." if "+" in name else (":" if name.startswith("score_lr_") else
+                                          "-" if name.startswith("score_") else "--")
         ax.plot(curve.eff_s[keep], 1 / curve.eff_b[keep], style, color=colors[i % len(colors)], lw=2,
                 label=f"{name} (area {r['area_0.2_0.8']:.1f})")
     ax.plot(np.linspace(0.05, 1, 50), 1 / np.linspace(0.05, 1, 50), "k:", lw=1, label="random")
@@ -104,7 +106,10 @@ def plot_rocs(rocs: dict[str, Any], path: Path, title: str = "") -> None:
     ax.set_xlim(0.05, 1.0)
     ax.set_xlabel(r"Signal efficiency $\varepsilon_S$")
     ax.set_ylabel(r"Background rejection $1/\varepsilon_B$")
-    ax.legend(fontsize=13, loc="upper right")
+    if len(rows) > 8:
+        ax.legend(fontsize=12, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=13, loc="upper right")
     if title:
         ax.set_title(title, fontsize=16)
     fig.tight_layout()
