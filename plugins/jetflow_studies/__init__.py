@@ -5,7 +5,8 @@ docs/workflows.md).  This plugin offers them by name (hook
 ``jetflow_workflows``) and adds two commands that run one:
 
 ``jetflow demo``
-    the jet-images study at its ``demo`` preset (about two minutes on 2 cores);
+    the jet-images study at its ``demo`` preset (about four minutes on 2 cores), scoring with the
+    networks jetflow ships beside the one it trains;
 ``jetflow reproduce [--study NAME] --scale N``
     a study at full strength (default: jet-images).
 
@@ -49,7 +50,8 @@ def _run(study: str, out: str, preset: str | None, params: dict, workers: int, p
 @click.option("--progress/--no-progress", default=True)
 def demo_command(out, workers, progress):
     """The main job on small embedded defaults: Pythia W' and QCD -> jets, images, tau21 ->
-    selection and reweighting -> a small ConvNet trained and applied -> the report (a few minutes).
+    selection and reweighting -> a small ConvNet trained and applied, beside the ConvNet and LBN
+    jetflow ships -> learned combinations -> the report (about four minutes).
 
     It is the jet-images workflow at its demo preset (jetflow workflow jet-images --preset demo).
     """

@@ -6,7 +6,7 @@ figures, versions) and ``provenance.json``: the command and jetflow commit
 that trained them, the study's parameters (seeds, sample sizes) and where the
 files came from.  ``jetflow demo`` scores its freshly generated evaluation
 jets with them, beside the network it trains on the spot: a network trained
-on tens of thousands of jets shows in two minutes what the study shows in an
+on tens of thousands of jets shows in four minutes what the study shows in an
 hour.  ``python -m jetflow_studies.pretrained STUDY_FOLDER COMMIT`` refreshes
 them from a finished run of the jet-images workflow.
 """
