@@ -41,9 +41,8 @@ class PretrainedOptions(Options):
 
 
 def pretrained_step(options: PretrainedOptions, ctx: StepContext) -> StepResult:
-    """The shipped networks as a ready ``inference.models`` mapping (``pretrained_<name>``); none: empty."""
-    from jetflow_inference.catalog import MODEL_INPUTS
-
+    """The shipped networks as a ready ``inference.models`` mapping (``pretrained_<name>``); none: empty.
+    What each reads (image or constituents) comes from its training record."""
     unknown = sorted(set(options.models) - set(SHIPPED))
     if unknown:
         raise ValueError(f"no pretrained network {unknown}; jetflow ships {', '.join(SHIPPED)}")
@@ -54,12 +53,13 @@ def pretrained_step(options: PretrainedOptions, ctx: StepContext) -> StepResult:
     for name in options.models:
         path = PRETRAINED / f"{name}.keras"
         record = json.loads((PRETRAINED / f"{name}.keras.json").read_text())
-        models[f"pretrained_{name}"] = {"path": str(path), "input": MODEL_INPUTS[name]}
+        models[f"pretrained_{name}"] = {"path": str(path), "input": record["input"]["column"]}
         rows.append(f"| pretrained_{name} | {record['jets']['train']} | {record['training']['epochs_run']} | "
                     f"{record['validation']['auc']:.3f} |")
     text = "\n".join([
-        f"Networks shipped with jetflow, trained by `{origin['command']}` (jetflow {origin['commit']}; "
-        f"training sample seed {origin['params']['seed']}, the evaluation sample's seed + 1000 is never trained on):",
+        f"Networks shipped with jetflow, trained by `{origin['command']}` (jetflow {origin['commit']}) on the "
+        f"training sample of seed {origin['params']['seed']}; the evaluation samples (seed "
+        f"{origin['params']['seed'] + 1000}) were never trained on:",
         "", "| model | jets trained on | epochs | validation AUC |", "|---|---|---|---|", *rows])
     return StepResult({"models": models, "provenance": origin}, text)
 
