@@ -39,7 +39,8 @@ def fit_combination(table: dict[str, np.ndarray], columns: list[str], out: str |
 
     ``table`` needs the columns, ``label``, ``weight`` (class-balanced here, as
     in training) and ``entry`` (the fold).  Returns the inference entry
-    (``path`` with ``{fold}``, ``input: features``, ``features``, ``folds``)
+    (``kind: combination``, ``path`` with ``{fold}``, ``input: features``,
+    ``features``, ``folds``)
     and the out-of-fold figures (AUC, area, rejection at 0.5) of the ONNX models
     on the export: what the run that scores the same sample will measure.
     """
