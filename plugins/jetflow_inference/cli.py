@@ -31,7 +31,8 @@ from jetflow_inference.catalog import MODEL_INPUTS
               help="Regress the factor target / COLUMN (a reconstructed quantity); inference multiplies it back "
                    "(inference.models.X.relative_to).")
 @click.option("--stream", is_flag=True,
-              help="Read the export in batches, shard by shard, shuffled across shards (memory flat in its size).")
+              help="Read the export in batches, shard by shard, shuffled across shards (memory holds shuffle "
+                   "windows, not the export).")
 @click.option("--window", type=click.IntRange(min=1), default=16384, show_default=True,
               help="--stream: jets per shuffle window.")
 @click.option("--progress/--no-progress", default=True)

@@ -33,7 +33,7 @@ class TrainOptions(Options):
     loss: Literal["mse", "central"] = Field("mse", description="regression loss")
     features: list[str] = Field(default_factory=list, description="jet columns the models read (beside their input)")
     relative_to: str | None = Field(None, description="regress the factor target / this column (inference multiplies back)")
-    stream: bool = Field(False, description="read the export in batches, shard by shard (memory flat in its size)")
+    stream: bool = Field(False, description="read the export shard by shard (memory holds shuffle windows, not the export)")
     window: int = Field(16384, ge=1, description="stream: jets per shuffle window")
 
 
