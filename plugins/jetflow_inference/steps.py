@@ -9,7 +9,7 @@ from pydantic import Field
 
 from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
 
-from jetflow_inference.catalog import MODEL_INPUTS, model_suffix
+from jetflow_inference.catalog import MODEL_INPUTS, SCIKIT_LEARN, model_suffix
 
 ModelName = Literal[tuple(MODEL_INPUTS)]  # type: ignore[valid-type]
 
@@ -118,7 +118,7 @@ class CombineOptions(Options):
     combinations: list[list[str]] = Field(default_factory=list, description="2 or more columns per combination")
     score_combinations: list[str] = Field(
         default_factory=list, description="columns combined with every score column of the export: [column, score_X]")
-    model: Literal["boosting", "forest", "mlp"] = Field("boosting", description="the scikit-learn classifier")
+    model: Literal[SCIKIT_LEARN] = Field("boosting", description="the scikit-learn classifier")  # type: ignore[valid-type]
     model_args: dict[str, Any] = Field(default_factory=dict, description="its arguments (beside the defaults)")
     folds: int = Field(2, ge=2, le=20, description="cross-fitting folds (entry % folds)")
     out: str = Field("combinations", description="folder of the models <name>_fold<f>.onnx")

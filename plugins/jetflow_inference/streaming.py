@@ -179,23 +179,21 @@ def export_batches(index: ExportIndex, validation: bool, batch_size: int, read_i
 
 
 def shard_reader(model_name: str, n_particles: int, features: list[str]):
-    """``read(path)``: the model's input arrays (image or constituents, then the features) of one export shard."""
+    """``read(path)``: the model's input arrays (image or constituents, then the features; float32) of one
+    export shard (:func:`jetflow_inference.training.model_arrays`)."""
+    import pyarrow.parquet as pq
+
     from jetflow.formats.export import read
 
     from jetflow_inference.catalog import MODEL_INPUTS
+    from jetflow_inference.training import model_arrays
 
-    column = MODEL_INPUTS[model_name]
+    wanted = [MODEL_INPUTS[model_name], *features]
 
     def read_inputs(path: str) -> list[np.ndarray]:
-        table = read([path], columns=[column, *features])
-        if column not in table:
-            raise ValueError(f"export shard {path} has no column {column!r} for model {model_name!r}")
-        x = table[column]
-        x = x[:, :n_particles] if column == "constituents" else x
-        inputs = [x.astype(np.float32, copy=False)]
-        if features:
-            inputs.append(np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1).astype(np.float32))
-        return inputs
+        present = set(pq.read_schema(path).names)
+        table = read([path], columns=[c for c in wanted if c in present])  # a missing one: model_arrays says so
+        return [x.astype(np.float32, copy=False) for x in model_arrays(table, path, model_name, n_particles, features)]
 
     return read_inputs
 

@@ -39,6 +39,37 @@ def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
     return w
 
 
+def model_arrays(table: dict[str, np.ndarray], source, model_name: str, n_particles: int,
+                 features: list[str]) -> list[np.ndarray]:
+    """A model's input arrays from an export's columns (all of it, or one shard: ``source`` names it in errors):
+    the image or the ``n_particles`` leading constituents unless the model reads the features alone, then the
+    jet ``features`` as ``[n, k]`` float64; raises naming a missing column and how to export it."""
+    from jetflow_inference.catalog import MODEL_INPUTS
+
+    column = MODEL_INPUTS[model_name]
+    inputs = []
+    if column != "features":
+        if column not in table:
+            hint = (
+                "set accumulators.export.constituents: N in the run that made it"
+                if column == "constituents"
+                else "export the image column (accumulators.export.images)"
+            )
+            raise ValueError(f"export {source} has no column {column!r} for model {model_name!r}: {hint}")
+        x = table[column]
+        if column == "constituents":
+            if x.shape[1] < n_particles:
+                raise ValueError(f"export {source} holds {x.shape[1]} constituents per jet, the LBN wants {n_particles}")
+            x = x[:, :n_particles]
+        inputs.append(x)
+    missing = [f for f in features if f not in table or np.asarray(table[f]).ndim != 1]
+    if missing:
+        raise ValueError(f"export {source} has no per-jet feature column {missing} (columns: {', '.join(sorted(table))})")
+    if features:
+        inputs.append(np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1))
+    return inputs
+
+
 RELATIVE_RANGE = (0.1, 10.0)
 """The correction factors truth / reconstructed a relative regression learns from; jets outside are left out."""
 
@@ -65,26 +96,7 @@ def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None
     if column == "features" and not features:
         raise ValueError(f"model {model_name!r} reads jet features: name them (--features pt,eta,...)")
     table = read(data)
-    inputs = []
-    if column != "features":
-        if column not in table:
-            hint = (
-                "set accumulators.export.constituents: N in the run that made it"
-                if column == "constituents"
-                else "export the image column (accumulators.export.images)"
-            )
-            raise ValueError(f"export {data} has no column {column!r} for model {model_name!r}: {hint}")
-        x = table[column]
-        if column == "constituents":
-            if x.shape[1] < n_particles:
-                raise ValueError(f"export {data} holds {x.shape[1]} constituents per jet, the LBN wants {n_particles}")
-            x = x[:, :n_particles]
-        inputs.append(x)
-    missing = [f for f in features if f not in table or np.asarray(table[f]).ndim != 1]
-    if missing:
-        raise ValueError(f"export {data} has no per-jet feature column {missing} (columns: {', '.join(sorted(table))})")
-    if features:
-        inputs.append(np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1))
+    inputs = model_arrays(table, data, model_name, n_particles, features)
     spec = {"column": column, "shape": list(inputs[0].shape[1:]), "features": features}
     if target is None:
         return ([x.astype(np.float32) for x in inputs], table["label"].astype(np.float32),
