@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import time
 
 
@@ -24,3 +25,14 @@ def best_time(fn, repeat: int, warmup: bool = False) -> float:
         fn()
         times.append(time.perf_counter() - t0)
     return min(times)
+
+
+def child_peak(cmd: list[str], env: dict | None = None) -> tuple[float, float]:
+    """(peak resident MB, seconds) of ``cmd`` run in a child process (its own rusage, from wait4)."""
+    t0 = time.perf_counter()
+    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({os.waitstatus_to_exitcode(status)}): run it to see why")
+    return usage.ru_maxrss / 1024, seconds

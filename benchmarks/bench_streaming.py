@@ -13,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from _timing import machine
+from _timing import child_peak, machine
 
 
 def grown_export(data: Path, copies: int, where: Path) -> tuple[Path, int, int]:
@@ -39,14 +37,7 @@ def peak_train(folder: Path, out: Path, model: str, epochs: int, stream: bool, e
     jetflow = Path(sys.executable).with_name("jetflow")
     cmd = [str(jetflow), "train", "--model", model, "--data", str(folder), "--out", str(out), "--epochs", str(epochs),
            "--no-progress", *extra, *(["--stream"] if stream else [])]
-    t0 = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                             env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({os.waitstatus_to_exitcode(status)}): run it to see why")
-    return usage.ru_maxrss / 1024, seconds
+    return child_peak(cmd, {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
 
 
 def main() -> None:

@@ -81,6 +81,7 @@ LAYERS = {
     "jetflow.physics": set(),
     "jetflow.running": {"jetflow.running", "jetflow.core", "jetflow.formats", "jetflow.version"},
     "jetflow.frontends": {"jetflow.frontends", "jetflow.core", "jetflow.running", "jetflow.version"},
+    "jetflow.__main__": {"jetflow.frontends"},  # python -m jetflow
 }
 
 

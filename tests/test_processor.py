@@ -47,7 +47,8 @@ def test_pickle_round_trip_processes_identically(pfnano_config, pfnano_file):
         np.testing.assert_array_equal(va[k][0], vb[k][0])
     # the pickled processor carries plain data only, no plugin manager or modules
     assert set(vars(clone)) == {"_data", "_key"}
-    assert set(clone._data) == {"config", "base_dir", "plugins", "disable", "prepared"}
+    assert set(clone._data) == {"config", "base_dir", "plugins", "disable", "prepared", "worker_files", "shipped"}
+    assert clone._data["shipped"] == {}  # file contents travel only when asked (jetflow.run: on dask)
 
 
 def test_engine_built_once_per_process(pfnano_config, pfnano_file, monkeypatch):

@@ -16,7 +16,7 @@ import pluggy
 
 from jetflow.core.cache import hook_callers
 from jetflow.core.columns import CORE_COLUMNS, ColumnSpec
-from jetflow.core.errors import BadInputError, PluginCallError, PluginError, input_error
+from jetflow.core.errors import BadInputError, ConfigError, PluginCallError, PluginError, input_error
 
 
 @dataclass(frozen=True)
@@ -208,3 +208,27 @@ def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def collect_worker_files(pm: pluggy.PluginManager, config: Any) -> dict[str, bytes]:
+    """``{resolved path: content}`` of every file the workers open: user plugin files and ``jetflow_worker_files``."""
+    from pathlib import Path
+
+    wanted: dict[str, str] = {}
+    for spec in config.plugin_specs:
+        if isinstance(spec, str) and spec.endswith(".py"):
+            wanted[str(Path(spec).resolve())] = "plugins.load"
+    for plugin_name, paths in call_each(pm, "jetflow_worker_files", {"config": config}, bind=own_options(config)):
+        if paths is None:
+            continue
+        if isinstance(paths, (str, bytes)) or not all(isinstance(p, (str, Path)) for p in paths):
+            raise PluginError(f"plugin {plugin_name!r}, hook jetflow_worker_files: must return a list of paths, got {paths!r}")
+        for path in paths:
+            wanted.setdefault(str(config.resolve(path)), f"plugin {plugin_name!r}")
+    content = {}
+    for path, who in wanted.items():
+        try:
+            content[path] = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(f"{who}: file {path}, which the workers need, cannot be read ({exc.strerror or exc})") from None
+    return content

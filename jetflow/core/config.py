@@ -25,7 +25,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -100,6 +100,9 @@ class Config:
         Extra plugins (the config's ``plugins.load``, resolved, plus those given
         in Python) and blocked names: what a worker needs to build the same
         plugin manager.
+    local_copies : Mapping[str, str]
+        On a worker that received the run's files (:meth:`Engine.from_data`):
+        ``{path on the client: local copy}``; :meth:`resolve` gives the copy.
     """
 
     datasets: Mapping[str, DatasetConfig]
@@ -109,6 +112,7 @@ class Config:
     base_dir: Path
     plugin_specs: tuple[Any, ...] = ()
     disabled: tuple[str, ...] = ()
+    local_copies: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def section(self, name: str) -> BaseModel:
         """The validated options of the plugin section ``name``."""
@@ -124,9 +128,12 @@ class Config:
         return name in self.sections
 
     def resolve(self, path: str | os.PathLike) -> Path:
-        """A path from the config, made absolute against the config's folder."""
+        """A path from the config, made absolute against the config's folder (a worker's local copy of a file
+        the run shipped, see :attr:`local_copies`)."""
         p = Path(os.path.expanduser(os.fspath(path)))
-        return p if p.is_absolute() else (self.base_dir / p)
+        full = p if p.is_absolute() else (self.base_dir / p)
+        copy = self.local_copies.get(str(full)) if self.local_copies else None
+        return Path(copy) if copy is not None else full
 
     def files(self, dataset: str) -> list[str]:
         """The dataset's files, globs expanded, sorted; an error if a pattern matches nothing."""
@@ -173,18 +180,25 @@ class Config:
         run = validate(RunConfig, {**self.run.model_dump(by_alias=True), **overrides}, "run", errors)
         if errors:
             raise ConfigError("invalid run options:\n  " + "\n  ".join(errors))
-        return Config(self.datasets, run, self.plugins, self.sections, self.base_dir, self.plugin_specs, self.disabled)
+        return Config(self.datasets, run, self.plugins, self.sections, self.base_dir, self.plugin_specs, self.disabled,
+                      self.local_copies)
+
+    def with_local_copies(self, copies: Mapping[str, str]) -> Config:
+        """A copy whose :meth:`resolve` gives ``copies[path]`` for the paths in ``copies``."""
+        return Config(self.datasets, self.run, self.plugins, self.sections, self.base_dir, self.plugin_specs,
+                      self.disabled, MappingProxyType(dict(copies)))
 
     def __reduce__(self):  # mapping proxies do not pickle; the copy is as immutable
         return (_rebuild_config, (dict(self.datasets), self.run, self.plugins, dict(self.sections), self.base_dir,
-                                  self.plugin_specs, self.disabled))
+                                  self.plugin_specs, self.disabled, dict(self.local_copies)))
 
     def __repr__(self) -> str:
         return f"Config(datasets={list(self.datasets)}, sections={sorted(self.sections)})"
 
 
-def _rebuild_config(datasets, run, plugins, sections, base_dir, plugin_specs, disabled) -> Config:
-    return Config(MappingProxyType(datasets), run, plugins, MappingProxyType(sections), base_dir, plugin_specs, disabled)
+def _rebuild_config(datasets, run, plugins, sections, base_dir, plugin_specs, disabled, local_copies=None) -> Config:
+    return Config(MappingProxyType(datasets), run, plugins, MappingProxyType(sections), base_dir, plugin_specs, disabled,
+                  MappingProxyType(local_copies or {}))
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:

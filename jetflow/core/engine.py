@@ -14,13 +14,15 @@ process with :meth:`Engine.from_data` (kept in :mod:`jetflow.core.cache`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jetflow.core.calls import Declared, collect_columns, collect_options, collect_prepared, collect_resources
+from jetflow.core.calls import (Declared, collect_columns, collect_options, collect_prepared, collect_resources,
+                                collect_worker_files)
 from jetflow.core.config import Config, read_plugins_section, read_yaml, validate_config
 from jetflow.core.manager import get_plugin_manager
 
@@ -36,12 +38,16 @@ class Engine:
         Every declared column and the plugin that declared it.
     prepared : dict[str, Any]
         What each plugin's ``jetflow_prepare`` returned for this run.
+    worker_files : dict[str, bytes]
+        ``{path: content}`` of every file the workers open (user plugin files,
+        ``jetflow_worker_files``), read once on the client.
     """
 
     pm: Any
     config: Config
     columns: Mapping[str, Declared]
     prepared: Mapping[str, Any] = field(default_factory=dict)
+    worker_files: Mapping[str, bytes] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -85,12 +91,14 @@ class Engine:
         disabled = tuple(dict.fromkeys(blocked))
         pm = get_plugin_manager(plugin_specs, disabled)
         config = validate_config(raw, collect_options(pm), base, plugin_specs, disabled)
-        prepared = collect_prepared(pm, config) if prepare else {}
-        return cls(pm, config, collect_columns(pm, config), prepared)
+        if not prepare:
+            return cls(pm, config, collect_columns(pm, config))
+        prepared = collect_prepared(pm, config)
+        return cls(pm, config, collect_columns(pm, config), prepared, collect_worker_files(pm, config))
 
     def with_run(self, **overrides: Any) -> Engine:
         """This engine with some ``run`` options changed (validated; the rest is shared)."""
-        return Engine(self.pm, self.config.with_run(**overrides), self.columns, self.prepared)
+        return Engine(self.pm, self.config.with_run(**overrides), self.columns, self.prepared, self.worker_files)
 
     def resources(self) -> dict[str, float]:
         """The dask resources every chunk of this run needs (hook ``jetflow_resources``)."""
@@ -102,22 +110,61 @@ class Engine:
 
     # -- shipping to workers ------------------------------------------------
 
-    def to_data(self) -> dict[str, Any]:
-        """Plain data from which :meth:`from_data` rebuilds this engine in another process."""
+    def to_data(self, ship_files: bool = False) -> dict[str, Any]:
+        """Plain data from which :meth:`from_data` rebuilds this engine in another process.
+
+        ``worker_files`` holds the SHA-256 of every file the workers open; with
+        ``ship_files`` (a dask cluster, whose workers may not see the client's
+        disk) ``shipped`` holds their content too.
+        """
         return {
             "config": self.config.to_dict(),
             "base_dir": str(self.config.base_dir),
             "plugins": self.config.plugin_specs,
             "disable": self.config.disabled,
             "prepared": dict(self.prepared),
+            "worker_files": {path: hashlib.sha256(data).hexdigest() for path, data in self.worker_files.items()},
+            "shipped": dict(self.worker_files) if ship_files else {},
         }
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Engine:
-        """The engine :meth:`to_data` describes (its plugins are imported here; nothing is prepared again)."""
-        engine = cls.build(data["config"], plugins=data["plugins"], disable=data["disable"],
-                           base_dir=data["base_dir"], prepare=False)
-        return Engine(engine.pm, engine.config, engine.columns, dict(data["prepared"]))
+        """The engine :meth:`to_data` describes (its plugins are imported here; nothing is prepared again).
+
+        Shipped files are written to a folder of this process first; plugin
+        files are imported from there, and ``config.resolve`` gives the copies.
+        """
+        copies = local_copies(data.get("shipped") or {})
+        config = dict(data["config"])
+        if copies:
+            config["plugins"] = dict(config.get("plugins") or {})
+            config["plugins"]["load"] = [copies.get(p, p) for p in config["plugins"].get("load", [])]
+        plugins = [copies.get(p, p) if isinstance(p, str) else p for p in data["plugins"]]
+        engine = cls.build(config, plugins=plugins, disable=data["disable"], base_dir=data["base_dir"], prepare=False)
+        cfg = engine.config.with_local_copies(copies) if copies else engine.config
+        return Engine(engine.pm, cfg, engine.columns, dict(data["prepared"]))
+
+
+def local_copies(shipped: Mapping[str, bytes]) -> dict[str, str]:
+    """Write shipped files into this process's temporary folder; ``{path on the client: local copy}``.
+
+    Each copy sits in a folder named after its SHA-256, under its own file name
+    (a plugin file keeps its name, so its plugin keeps its name too).
+    """
+    import tempfile
+
+    root = Path(tempfile.gettempdir()) / f"jetflow-shipped-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    copies = {}
+    for path, content in shipped.items():
+        folder = root / hashlib.sha256(content).hexdigest()[:20]
+        target = folder / Path(path).name
+        if not target.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".{target.name}.{os.getpid()}.tmp"
+            tmp.write_bytes(content)
+            os.replace(tmp, target)
+        copies[path] = str(target)
+    return copies
 
 
 def load_config(

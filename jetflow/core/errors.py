@@ -20,6 +20,10 @@ class OutputError(JetflowError, ValueError):
     """An output location cannot be written.  Names the path and the reason."""
 
 
+class StoppedError(JetflowError):
+    """A run was stopped (Ctrl-C, SIGTERM).  Says what was kept and how to resume."""
+
+
 class PluginError(JetflowError):
     """A plugin is malformed (bad hookimpl, clashing options, bad return value)."""
 

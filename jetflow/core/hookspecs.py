@@ -1,16 +1,15 @@
 """Every hook of jetflow, in one file: the reference ``docs/hooks.md`` is generated from it.
 
-A plugin implements any subset of these with ``@jetflow.hookimpl``; an
-implementation may accept only the arguments it needs (pluggy's rule).  Each
-plugin's implementation is called separately, so that an exception or a bad
-return value is reported with the plugin's name, the hook, and for the
-processing hooks the dataset, the file and the entry range.
+A plugin implements any subset of these with ``@jetflow.hookimpl``; an implementation may
+accept only the arguments it needs (pluggy's rule).  Each plugin's implementation is called
+separately, so that an exception or a bad return value is reported with the plugin's name,
+the hook, and for the processing hooks the dataset, the file and the entry range.
 
 The hooks fall into four groups:
 
-* declarations, called when a run's engine is built (on the client, and once
-  per worker process): ``jetflow_options``, ``jetflow_columns``,
-  ``jetflow_resources``, ``jetflow_prepare``;
+* declarations, called when a run's engine is built (on the client, and once per worker
+  process): ``jetflow_options``, ``jetflow_columns``, ``jetflow_resources``,
+  ``jetflow_prepare``, ``jetflow_worker_files``;
 * processing, called once per chunk on the worker, in this order
   (docs/design.md, "Data flow")::
 
@@ -27,13 +26,12 @@ The hooks fall into four groups:
 * front ends: ``jetflow_cli_commands``, ``jetflow_workflow_steps``,
   ``jetflow_workflows``.
 
-``ctx`` is a :class:`jetflow.ChunkContext` bound to the plugin being called:
-``ctx.options()`` is the plugin's own config section (named after the
-plugin), ``ctx.cache`` its per-process cache, ``ctx.prepared`` what its
-``jetflow_prepare`` returned.  The per-jet table ``jets`` is a flat awkward
-record array, one record per jet, with the fields listed in
-``docs/hooks.md`` ("The per-jet table"); columns returned by the hooks are
-added as new fields, and a plugin may not overwrite a field that exists.
+``ctx`` is a :class:`jetflow.ChunkContext` bound to the plugin being called: ``ctx.options()``
+is the plugin's own config section (named after the plugin), ``ctx.cache`` its per-process
+cache, ``ctx.prepared`` what its ``jetflow_prepare`` returned.  The per-jet table ``jets`` is a
+flat awkward record array, one record per jet, with the fields listed in ``docs/hooks.md``
+("The per-jet table"); columns returned by the hooks are added as new fields, and a plugin
+may not overwrite a field that exists.
 """
 
 from __future__ import annotations
@@ -57,9 +55,7 @@ if TYPE_CHECKING:
     from jetflow.core.steps import WorkflowStep
 
 
-# --------------------------------------------------------------------------
-# declarations: called when the engine of a run is built
-# --------------------------------------------------------------------------
+# ---- declarations: called when the engine of a run is built ----
 
 
 @hookspec
@@ -154,9 +150,28 @@ def jetflow_prepare(options: BaseModel | None, config: Config) -> Any:
     """
 
 
-# --------------------------------------------------------------------------
-# processing: called once per chunk on the worker
-# --------------------------------------------------------------------------
+@hookspec
+def jetflow_worker_files(options: BaseModel | None, config: Config) -> list[str] | None:
+    """Name the files this plugin's processing hooks open on the workers (models, tables).
+
+    Called once per run on the client.  Its SHA-256 joins the checkpoint description; on a
+    dask cluster the file travels with the run (a worker's ``config.resolve`` gives the copy).
+
+    Parameters
+    ----------
+    options
+        This plugin's validated section (``None`` if it declares no options).
+    config
+        The run's validated configuration.
+
+    Returns
+    -------
+    list or None
+        Paths as written in the configuration.  ``None``: no file.
+    """
+
+
+# ---- processing: called once per chunk on the worker ----
 
 
 @hookspec(firstresult=True)
@@ -329,9 +344,7 @@ def jetflow_accumulate(jets: ak.Array, ctx: ChunkContext) -> dict[str, Any] | No
     """
 
 
-# --------------------------------------------------------------------------
-# results
-# --------------------------------------------------------------------------
+# ---- results ----
 
 
 @hookspec
@@ -360,9 +373,7 @@ def jetflow_report(result: Any, out: Path, columns: list[str] | None) -> ReportP
     """
 
 
-# --------------------------------------------------------------------------
-# front ends
-# --------------------------------------------------------------------------
+# ---- front ends ----
 
 
 @hookspec

@@ -37,6 +37,8 @@ def fingerprint(data: Mapping[str, Any]) -> str:
         [_spec_key(s) for s in data["plugins"]],
         tuple(data["disable"]),
         hashlib.sha1(cloudpickle.dumps(data["prepared"])).hexdigest(),
+        sorted(data.get("worker_files", {}).items()),  # a file changed since a run: a new engine
+        bool(data.get("shipped")),
     ))
     return hashlib.sha1(text.encode()).hexdigest()
 
@@ -56,6 +58,10 @@ class JetflowProcessor(processor.ProcessorABC):
     plugins, disable
         Extra plugins and blocked plugin names, on top of the config's
         ``plugins`` section (not with an :class:`Engine`).
+    ship_files
+        Carry the content of the files the workers open (plugin files,
+        models) in the processor, for workers that cannot see the client's
+        disk (``jetflow.run`` does it on a dask cluster).
 
     Output of :meth:`process`
     -------------------------
@@ -68,15 +74,21 @@ class JetflowProcessor(processor.ProcessorABC):
         config: Engine | Config | Mapping[str, Any] | str | os.PathLike,
         plugins: Iterable[Any] = (),
         disable: Iterable[str] = (),
+        ship_files: bool = False,
     ) -> None:
         engine = config if isinstance(config, Engine) else Engine.build(config, plugins=plugins, disable=disable)
-        self._data = engine.to_data()
+        self._data = engine.to_data(ship_files)
         self._key = fingerprint(self._data)
         # the client keeps the engine it has just built
         plugin_cache(ENGINES).get(self._key, lambda: engine)
 
     def _engine(self) -> Engine:
         return plugin_cache(ENGINES).get(self._key, lambda: Engine.from_data(self._data))
+
+    @property
+    def engine_data(self) -> dict[str, Any]:
+        """The engine as plain data (:meth:`Engine.to_data`), as the workers receive it."""
+        return self._data
 
     @property
     def config(self) -> Config:

@@ -14,7 +14,7 @@ import click
 
 from jetflow.version import __version__
 from jetflow.core.config import EXECUTORS
-from jetflow.core.errors import JetflowError
+from jetflow.core.errors import JetflowError, StoppedError
 
 
 def fail(exc: Exception) -> None:
@@ -53,11 +53,28 @@ disable_option = click.option(
 @click.option("--progress/--no-progress", default=None, help="Progress bar (default on).")
 @click.option("--skip-bad-files", is_flag=True, default=None,
               help="Record unreadable files and chunks with bad input, and go on without them.")
+@click.option("--checkpoint", default=None, metavar="FOLDER|URL",
+              help="Keep each finished chunk here (default: OUT.checkpoint; any fsspec URL every worker reaches); "
+                   "the same command after a crash or a stop resumes from it. Removed once OUT is saved.")
+@click.option("--no-checkpoint", is_flag=True, help="Keep no checkpoint: a stopped run starts again from the beginning.")
+@click.option("--restart", is_flag=True, help="Discard an existing checkpoint instead of resuming from it.")
 @plugin_option
 @disable_option
-def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progress, skip_bad_files, plugins, disable):
-    """Run the processor over the datasets of CONFIG and save the result."""
+def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progress, skip_bad_files,
+        checkpoint, no_checkpoint, restart, plugins, disable):
+    """Run the processor over the datasets of CONFIG and save the result.
+
+    Each finished chunk is kept in a checkpoint folder: after a crash, Ctrl-C or
+    SIGTERM, the same command processes only the chunks that are missing.
+    """
+    from jetflow.running.checkpoint import ChunkCheckpoints
     from jetflow.running.run import run as run_processor
+
+    if no_checkpoint and checkpoint:
+        fail(click.UsageError("--checkpoint and --no-checkpoint exclude each other"))
+    checkpoint = False if no_checkpoint else (checkpoint or f"{out}.checkpoint")
+    if restart and checkpoint:
+        ChunkCheckpoints(checkpoint).remove()
 
     if scheduler and executor not in (None, "dask"):
         fail(click.UsageError("--scheduler needs --executor dask"))
@@ -76,7 +93,11 @@ def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progres
             out=out,
             plugins=plugins,
             disable=disable,
+            checkpoint=checkpoint,
         )
+    except StoppedError as exc:
+        click.echo(f"\njetflow: {exc}", err=True)  # on a line of its own, below the progress bar
+        sys.exit(130)
     except JetflowError as exc:
         fail(exc)
     click.echo(result.summary())

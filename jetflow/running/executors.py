@@ -100,7 +100,17 @@ def make_executor(
             # loky (coffea's process pool) restarts a worker whose memory grew by 300 MB, which
             # loading TensorFlow does once; it says so with a "memory leak" warning.  Harmless.
             warnings.filterwarnings("ignore", message="A worker was restarted", category=UserWarning)
-            yield processor.FuturesExecutor(workers=workers, status=progress)
+            from loky import ProcessPoolExecutor
+
+            # jetflow's own pool, so that a stop (Ctrl-C, SIGTERM) ends its workers at once: coffea's
+            # would wait for every chunk still queued
+            pool = ProcessPoolExecutor(max_workers=workers)
+            try:
+                yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress)
+            except BaseException:
+                pool.shutdown(wait=False, kill_workers=True)
+                raise
+            pool.shutdown(wait=True)
     elif kind == "dask":
 
         def executor(c):

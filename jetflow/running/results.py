@@ -112,8 +112,12 @@ def save(result: Result, path: str | os.PathLike) -> Path:
 
     path = check_output(path)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    coffea_save(result, str(tmp))
-    os.replace(tmp, path)
+    try:
+        coffea_save(result, str(tmp))
+        os.replace(tmp, path)
+    except BaseException:  # an error or a stop: no file that looks complete, no temporary left behind
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

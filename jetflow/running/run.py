@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import signal
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -13,9 +16,11 @@ from coffea import processor
 
 from jetflow.core.config import Config
 from jetflow.core.engine import Engine
-from jetflow.core.errors import InputError, JetflowError
+from jetflow.core.errors import InputError, JetflowError, StoppedError
 from jetflow.core.processor import JetflowProcessor
+from jetflow.running.checkpoint import ChunkCheckpoints, describe
 from jetflow.running.executors import make_executor
+from jetflow.running.memory import give_back_freed_memory
 from jetflow.running.fileset import build_fileset, generator_weight_sums, resolve_schema
 from jetflow.running.results import Result, check_output, save
 
@@ -44,18 +49,45 @@ class JetflowRunner(processor.Runner):
     @staticmethod
     def _work_function(*args, **kwargs):
         try:
-            return processor.Runner._work_function(*args, **kwargs)
+            out = processor.Runner._work_function(*args, **kwargs)
         except Exception as exc:
             inner = _jetflow_error(exc)
             if inner is None or inner is exc:
                 raise
+        else:
+            give_back_freed_memory()  # the chunk's arrays are gone now
+            return out
         # raised outside the except block, so that its context is not coffea's wrapper, whose cause it is:
         # tblib's exception pickling (which dask installs) recurses forever on such a cycle
         raise inner
 
 
-def _process(runner: JetflowRunner, fileset: dict, proc: Any) -> tuple[dict, dict]:
-    """Chunk the fileset, give every chunk its dataset's sum of generator weights, process; (output, sums)."""
+@contextlib.contextmanager
+def _stop_signals():
+    """SIGTERM (a batch system's stop) raises KeyboardInterrupt like Ctrl-C; yields the name of the signal that came."""
+    came = {"signal": "SIGINT"}
+    if threading.current_thread() is not threading.main_thread():
+        yield came
+        return
+
+    def on_term(signum, frame):
+        came["signal"] = "SIGTERM"
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    try:
+        yield came
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
+             checkpoints: ChunkCheckpoints | None, out: Path | None) -> tuple[dict, dict]:
+    """Chunk the fileset, give every chunk its dataset's sum of generator weights, process; (output, sums).
+
+    With ``checkpoints``, chunks already there are loaded, not processed, and a
+    stop (Ctrl-C, SIGTERM) says how many chunks are kept and how to resume.
+    """
     items = [i for i in runner.preprocess(fileset) if i.entrystop > i.entrystart]
     empty = sorted(set(fileset) - {i.dataset for i in items})
     if empty:
@@ -66,7 +98,24 @@ def _process(runner: JetflowRunner, fileset: dict, proc: Any) -> tuple[dict, dic
     sumw = generator_weight_sums(items)
     for item in items:  # every chunk knows its dataset's normalisation
         item.usermeta["sumw_gen"] = sumw[item.dataset]
-    wrapped = runner.run(items, processor_instance=proc)
+    if checkpoints is not None:
+        checkpoints.begin(describe(proc.engine_data, items))
+        found = checkpoints.done(items)
+        if found:
+            print(f"jetflow: resuming from {checkpoints.location}: {found} of {len(items)} chunks already done")
+    runner.checkpointer = checkpoints
+    with _stop_signals() as came:
+        try:
+            wrapped = runner.run(items, processor_instance=proc)
+        except KeyboardInterrupt:
+            unsaved = f"nothing was written to {out}" if out is not None else "no result"
+            if checkpoints is None:
+                raise StoppedError(f"stopped by {came['signal']} before the end; {unsaved}, and without a "
+                                   "checkpoint the run starts again from the beginning") from None
+            raise StoppedError(
+                f"stopped by {came['signal']}: {checkpoints.done(items)} of {len(items)} chunks finished and kept in "
+                f"{checkpoints.location}; {unsaved}. Run the same command again to resume"
+            ) from None
     if wrapped.get("exception", 0) not in (0, None):
         raise wrapped["exception"]
     return dict(wrapped["out"]), sumw
@@ -86,6 +135,7 @@ def run(
     progress: bool | None = None,
     skip_bad_files: bool | None = None,
     client: Any = None,
+    checkpoint: str | os.PathLike | bool | None = None,
 ) -> Result:
     """Run the jetflow processor over the configured datasets.
 
@@ -107,6 +157,12 @@ def run(
         Extra plugins and blocked plugin names (not with an :class:`Engine`).
     client
         An existing ``distributed.Client`` to run on (dask executor).
+    checkpoint
+        Folder or fsspec URL (reachable by every worker) where each finished
+        chunk is kept (:mod:`jetflow.running.checkpoint`), so that the same call
+        after a crash or a stop resumes; removed once the result is saved.
+        Default (``None`` or ``True``): ``<out>.checkpoint`` when ``out`` is
+        given; ``False``: none.
 
     Returns
     -------
@@ -116,6 +172,9 @@ def run(
 
     if out is not None:
         out = check_output(out)
+    if checkpoint is None or checkpoint is True:
+        checkpoint = None if out is None else f"{out}.checkpoint"
+    checkpoints = ChunkCheckpoints(os.fspath(checkpoint)) if checkpoint else None
     engine = config if isinstance(config, Engine) else Engine.build(config, plugins=plugins, disable=disable)
     overrides = {
         k: v
@@ -135,14 +194,17 @@ def run(
     skipped_files: list = []
     fileset = build_fileset(cfg, skipped_files)
     schema = resolve_schema(cfg, fileset)
-    proc = JetflowProcessor(engine)
     r = cfg.run
+    proc = JetflowProcessor(engine, ship_files=r.executor == "dask")  # dask workers may not see this disk
     start = time.time()
     resources = engine.resources() if r.executor == "dask" else {}
     with make_executor(r.executor, r.workers, r.scheduler, r.progress, client, resources) as ex:
-        runner = JetflowRunner(executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks)
+        # a fresh metadata cache: coffea's default one outlives the run, and would give a file rewritten since
+        # an earlier run in this process its old UUID and entry count
+        runner = JetflowRunner(executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks,
+                               metadata_cache={})
         try:
-            output, sumw = _process(runner, fileset, proc)
+            output, sumw = _process(runner, fileset, proc, checkpoints, out)
         except Exception as exc:
             inner = _jetflow_error(exc)
             if inner is None or inner is exc:
@@ -156,6 +218,7 @@ def run(
         "maxchunks": r.maxchunks,
         "schema": schema.__name__,
         "resources": resources,
+        "checkpoint": checkpoints.location if checkpoints is not None else None,
         "sumw_gen": sumw,
         "jetflow": __version__,
         "wall_s": time.time() - start,
@@ -170,4 +233,6 @@ def run(
     result = Result(output=output, config=cfg.to_dict(), meta=meta)
     if out is not None:
         save(result, Path(out))
+    if checkpoints is not None:
+        checkpoints.remove()
     return result

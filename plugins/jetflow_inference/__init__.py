@@ -161,6 +161,18 @@ def jetflow_resources(options):
 
 
 @hookimpl
+def jetflow_worker_files(options, config):
+    """Every model file (each fold's of a cross-fitted model; a calibration's table): jetflow_infer opens them."""
+    if options is None:
+        return None
+    paths = [(name, m.fold_path(fold)) for name, m in options.models.items() for fold in range(m.folds)]
+    for name, path in paths:
+        if not config.resolve(path).is_file():
+            raise ConfigError(f"inference.models.{name}.path: {config.resolve(path)} does not exist")
+    return [path for _, path in paths]
+
+
+@hookimpl
 def jetflow_cli_commands():
     from jetflow_inference.cli import onnx_command, train_command
 

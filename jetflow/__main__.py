@@ -1,0 +1,5 @@
+"""``python -m jetflow``: the ``jetflow`` command."""
+
+from jetflow.frontends.cli import main
+
+main()
