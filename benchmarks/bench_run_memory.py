@@ -45,10 +45,10 @@ def config_for(samples: Path, files: int, executor: str, chunksize: int) -> dict
             "run": {"executor": executor, "workers": 2, "chunksize": chunksize, "progress": False}}
 
 
-def peak_run(config: Path, out: Path) -> tuple[float, float]:
+def peak_run(config: Path, out: Path, checkpoint: bool) -> tuple[float, float]:
     """(peak resident MB, seconds) of one ``jetflow run`` in a child process (its own rusage, from wait4)."""
     jetflow = Path(sys.executable).with_name("jetflow")
-    cmd = [str(jetflow), "run", str(config), "--out", str(out), "--no-checkpoint"]
+    cmd = [str(jetflow), "run", str(config), "--out", str(out), *([] if checkpoint else ["--no-checkpoint"])]
     return child_peak(cmd)
 
 
@@ -58,22 +58,28 @@ def main() -> None:
     ap.add_argument("--files", default="1,10", help="files per process, one run per value")
     ap.add_argument("--executor", default="iterative", choices=["iterative", "futures"])
     ap.add_argument("--chunksize", type=int, default=2500)
+    ap.add_argument("--checkpoint", choices=["off", "on", "both"], default="off",
+                    help="keep a checkpoint of every chunk (both: each size without, then with)")
     a = ap.parse_args()
+    modes = {"off": [False], "on": [True], "both": [False, True]}[a.checkpoint]
     import jetflow
 
     print(machine(f"executor {a.executor}, chunksize {a.chunksize}"))
-    print("\n| files per process | events | chunks | jets selected | peak RSS [MB] | wall [s] |\n|---|---|---|---|---|---|")
+    print("\n| files per process | checkpoint | events | chunks | jets selected | peak RSS [MB] | wall [s] |\n"
+          "|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for n in (int(x) for x in a.files.split(",")):
             cfg = Path(tmp) / f"run{n}.yaml"
             cfg.write_text(yaml.safe_dump(config_for(a.samples, n, a.executor, a.chunksize)))
-            out = Path(tmp) / f"run{n}.coffea"
-            peak, seconds = peak_run(cfg, out)
-            res = jetflow.load(out)
-            events = sum(res[d]["events"].events for d in res.datasets)
-            chunks = sum(res[d]["events"].chunks for d in res.datasets)
-            jets = sum(res[d]["cutflow"].counts[res[d]["cutflow"].steps[-1]] for d in res.datasets)
-            print(f"| {n} | {events:,} | {chunks} | {jets:,} | {peak:,.0f} | {seconds:.0f} |", flush=True)
+            for checkpoint in modes:
+                out = Path(tmp) / f"run{n}_{checkpoint}.coffea"
+                peak, seconds = peak_run(cfg, out, checkpoint)
+                res = jetflow.load(out)
+                events = sum(res[d]["events"].events for d in res.datasets)
+                chunks = sum(res[d]["events"].chunks for d in res.datasets)
+                jets = sum(res[d]["cutflow"].counts[res[d]["cutflow"].steps[-1]] for d in res.datasets)
+                print(f"| {n} | {'yes' if checkpoint else 'no'} | {events:,} | {chunks} | {jets:,} | {peak:,.0f} | "
+                      f"{seconds:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -161,3 +161,25 @@ def test_reweighting_result_is_read_on_the_client_only(study, tmp_path):
     missing = dict(study["cfg2"], weights={"pt_reweight": {"from_result": str(tmp_path / "nope.coffea")}})
     with pytest.raises(jetflow.InputError, match="nope.coffea does not exist"):
         Engine.build(missing)
+
+
+def test_export_shards_carry_their_format_and_a_newer_format_is_refused(tmp_path):
+    """The per-jet export is a stable format (docs/design.md): any Parquet reader sees the columns and the image
+    shape; the layout's version is in the metadata, and jetflow's reader refuses a version it does not know."""
+    import pyarrow.parquet as pq
+
+    from jetflow.formats.export import FORMAT_KEY, FORMAT_VERSION, read, write_shard
+
+    images = np.arange(2 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 1)
+    write_shard(tmp_path / "a.parquet", {"image": images, "pt": np.array([300.0, 410.0]), "label": np.array([1, 0], np.int8)})
+    table = pq.read_table(tmp_path / "a.parquet")
+    assert table.schema.metadata[FORMAT_KEY.encode()] == str(FORMAT_VERSION).encode()
+    assert table.schema.metadata[b"jetflow.shape.image"] == b"[3, 3, 1]"
+    assert table.column("pt").to_pylist() == [300.0, 410.0]
+    np.testing.assert_array_equal(np.asarray(table.column("image").to_pylist()[1]), images[1].reshape(-1))
+    np.testing.assert_array_equal(read(tmp_path)["image"], images)
+
+    newer = table.replace_schema_metadata({**table.schema.metadata, FORMAT_KEY.encode(): b"2"})
+    pq.write_table(newer, tmp_path / "b.parquet")
+    with pytest.raises(ValueError, match=r"b.parquet: format 2 is newer than this jetflow reads \(1\)"):
+        read(tmp_path)

@@ -3,7 +3,8 @@
 A shard holds the selected jets of one chunk: flat per-jet columns (observables,
 scores, ``weight``, ``label``, ``dataset``, ``entry``) and images, stored as
 fixed-size lists of float32 with their shape in the schema metadata
-(``jetflow.shape.<column>``).  Shards are written under a temporary name and
+(``jetflow.shape.<column>``) and the layout's version (``jetflow.export_format``:
+the format of docs/design.md, "The per-jet export").  Shards are written under a temporary name and
 renamed, so a crash never leaves a half-written shard behind; nothing is held
 in memory across chunks.
 """
@@ -20,6 +21,9 @@ from typing import Any
 import numpy as np
 
 SHAPE_KEY = "jetflow.shape."
+FORMAT_KEY = "jetflow.export_format"
+FORMAT_VERSION = 1
+"""The version of the shard layout (docs/design.md, "The per-jet export"); a reader refuses a newer one."""
 
 
 @dataclass
@@ -72,6 +76,7 @@ def write_shard(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> int:
         else:
             arrays.append(pa.array(values))
         names.append(name)
+    meta[FORMAT_KEY] = str(FORMAT_VERSION)
     table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -117,6 +122,11 @@ def read(source, columns: list[str] | None = None) -> dict[str, np.ndarray]:
     tables = [pq.read_table(p, columns=columns) for p in paths]
     if not tables:
         return {}
+    for path, table in zip(paths, tables):
+        version = int((table.schema.metadata or {}).get(FORMAT_KEY.encode(), b"1"))
+        if version > FORMAT_VERSION:
+            raise ValueError(f"export shard {path}: format {version} is newer than this jetflow reads "
+                             f"({FORMAT_VERSION}); upgrade jetflow")
     import pyarrow as pa
 
     table = pa.concat_tables(tables, promote_options="default")

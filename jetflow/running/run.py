@@ -20,7 +20,7 @@ from jetflow.core.errors import InputError, JetflowError, StoppedError
 from jetflow.core.processor import JetflowProcessor
 from jetflow.running.checkpoint import ChunkCheckpoints, describe
 from jetflow.running.executors import make_executor
-from jetflow.running.memory import give_back_freed_memory
+from jetflow.running.memory import give_back_freed_memory, steady_allocator
 from jetflow.running.fileset import build_fileset, generator_weight_sums, resolve_schema
 from jetflow.running.results import Result, check_output, save
 
@@ -38,7 +38,8 @@ def _jetflow_error(exc: BaseException) -> JetflowError | None:
 
 
 class JetflowRunner(processor.Runner):
-    """coffea's Runner, but a chunk that fails with a :class:`JetflowError` raises that error itself.
+    """coffea's Runner, but a chunk that fails with a :class:`JetflowError` raises that error itself,
+    and a worker's memory stays flat from chunk to chunk (:mod:`jetflow.running.memory`).
 
     coffea wraps every exception of a chunk in a plain ``Exception`` whose
     message quotes it; pickled back from a worker process the wrapper loses
@@ -48,6 +49,7 @@ class JetflowRunner(processor.Runner):
 
     @staticmethod
     def _work_function(*args, **kwargs):
+        steady_allocator()
         try:
             out = processor.Runner._work_function(*args, **kwargs)
         except Exception as exc:
