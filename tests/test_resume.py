@@ -170,3 +170,16 @@ def _failing_plugin(tmp_path: Path) -> str:
         "        raise ValueError(f'chunk {ctx.entrystart} is bad')\n"
         "    return None\n")
     return str(path)
+
+
+def test_a_folder_that_is_not_a_checkpoint_is_never_written_into_or_removed(long_run, tmp_path):
+    folder = tmp_path / "my_analysis"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("precious")
+    with pytest.raises(jetflow.OutputError, match=r"my_analysis: the folder exists and is not a jetflow checkpoint"):
+        jetflow.run(long_run, checkpoint=folder)
+    from jetflow.running.checkpoint import ChunkCheckpoints
+
+    with pytest.raises(jetflow.OutputError, match="is not a jetflow checkpoint"):
+        ChunkCheckpoints(str(folder)).remove()  # what --restart does
+    assert (folder / "notes.txt").read_text() == "precious"

@@ -217,7 +217,7 @@ def collect_worker_files(pm: pluggy.PluginManager, config: Any) -> dict[str, byt
     wanted: dict[str, str] = {}
     for spec in config.plugin_specs:
         if isinstance(spec, str) and spec.endswith(".py"):
-            wanted[str(Path(spec).resolve())] = "plugins.load"
+            wanted[spec] = "plugins.load"  # as the worker's engine names it (already absolute)
     for plugin_name, paths in call_each(pm, "jetflow_worker_files", {"config": config}, bind=own_options(config)):
         if paths is None:
             continue

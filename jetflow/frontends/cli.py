@@ -73,14 +73,14 @@ def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progres
     if no_checkpoint and checkpoint:
         fail(click.UsageError("--checkpoint and --no-checkpoint exclude each other"))
     checkpoint = False if no_checkpoint else (checkpoint or f"{out}.checkpoint")
-    if restart and checkpoint:
-        ChunkCheckpoints(checkpoint).remove()
 
     if scheduler and executor not in (None, "dask"):
         fail(click.UsageError("--scheduler needs --executor dask"))
     if scheduler and executor is None:
         executor = "dask"
     try:
+        if restart and checkpoint:
+            ChunkCheckpoints(checkpoint).remove()
         result = run_processor(
             config,
             executor=executor,

@@ -112,6 +112,7 @@ class ChunkCheckpoints(CheckpointerABC):
         """Check an existing folder belongs to this run (else refuse), or start one; write ``run.json``."""
         manifest = f"{self.root}/{MANIFEST}"
         try:
+            self._refuse_foreign_folder()
             if self.fs.exists(manifest):
                 with self.fs.open(manifest, "r") as f:
                     old = json.load(f)
@@ -136,13 +137,20 @@ class ChunkCheckpoints(CheckpointerABC):
             present = set(self.fs.find(self.root))
         except FileNotFoundError:
             return 0
-        strip = self.fs._strip_protocol
-        return sum(strip(self.filepath(_metadata(item))) in present for item in items)
+        return sum(self.filepath(_metadata(item)) in present for item in items)
 
     def remove(self) -> None:
-        """Delete the folder (after the run's result is saved)."""
+        """Delete the folder (after the run's result is saved; ``--restart``); never a folder that is not a checkpoint."""
         if self.fs.exists(self.root):
+            self._refuse_foreign_folder()
             self.fs.rm(self.root, recursive=True)
+
+    def _refuse_foreign_folder(self) -> None:
+        """An existing folder with files but no ``run.json`` is someone else's: never written into or removed."""
+        if (self.fs.exists(self.root) and self.fs.ls(self.root, detail=False)
+                and not self.fs.exists(f"{self.root}/{MANIFEST}")):
+            raise OutputError(f"checkpoint {self.location}: the folder exists and is not a jetflow checkpoint "
+                              f"(it has no {MANIFEST}); give a new or empty folder")
 
     # -- on the worker (coffea's interface) ------------------------------------
 

@@ -8,7 +8,8 @@ memory grow with its number of chunks (the study's configuration, chunks of
 
 * reference cycles (NanoEvents' lazy arrays and their factory) keep a chunk's
   arrays alive until Python's cyclic collector happens to run, which it does by
-  object counts, not by memory: collected after each chunk;
+  object counts, not by memory: collected after each chunk (what lives on after
+  the first chunk is frozen, so that this stays cheap);
 * glibc raises its mmap threshold each time a large block is freed (up to
   32 MB), after which large arrays come from the heap and fragment it: the
   threshold is fixed at 128 KiB (glibc's initial value) once per process;
@@ -52,8 +53,17 @@ def steady_allocator() -> None:
 
 
 def give_back_freed_memory() -> None:
-    """Free the chunk's garbage reference cycles, then return the allocator's free heap memory to the system."""
+    """Free the chunk's garbage reference cycles, then return the allocator's free heap memory to the system.
+
+    After the first chunk, what is alive (modules, TensorFlow, loaded models,
+    the engine: half a million objects once TensorFlow is imported) is frozen
+    out of the collector's view (``gc.freeze``), so that each later collection
+    looks at one chunk's objects only: 0.3 ms instead of 0.3 s.
+    """
+    cache = plugin_cache("jetflow.memory")
     gc.collect()
-    libc = plugin_cache("jetflow.memory").get("libc", _libc)
+    if cache.once("frozen"):
+        gc.freeze()
+    libc = cache.get("libc", _libc)
     if libc is not None:
         libc[0](0)

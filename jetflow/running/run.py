@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import signal
+import sys
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -14,6 +15,7 @@ from typing import Any
 
 from coffea import processor
 
+from jetflow.core.cache import plugin_cache
 from jetflow.core.config import Config
 from jetflow.core.engine import Engine
 from jetflow.core.errors import InputError, JetflowError, StoppedError
@@ -49,6 +51,8 @@ class JetflowRunner(processor.Runner):
 
     @staticmethod
     def _work_function(*args, **kwargs):
+        if _stop_requested():  # in the process that was asked to stop (iterative executor)
+            raise KeyboardInterrupt
         steady_allocator()
         try:
             out = processor.Runner._work_function(*args, **kwargs)
@@ -64,32 +68,73 @@ class JetflowRunner(processor.Runner):
         raise inner
 
 
+STOP = "jetflow.stop"
+"""The cache namespace where a run notes the stop signal that came (see :func:`_stop_signals`)."""
+
+
+def _stop_requested() -> dict:
+    """``{"signal": name}`` once Ctrl-C or SIGTERM came during this process's run; empty otherwise."""
+    return plugin_cache(STOP).get("requested", dict)
+
+
 @contextlib.contextmanager
 def _stop_signals():
-    """SIGTERM (a batch system's stop) raises KeyboardInterrupt like Ctrl-C; yields the name of the signal that came."""
-    came = {"signal": "SIGINT"}
+    """Ctrl-C and SIGTERM (a batch system's stop) raise KeyboardInterrupt and are noted.
+
+    Noted, because a KeyboardInterrupt raised while a finaliser runs (an
+    uproot file closed by the garbage collector) is printed and lost: the next
+    chunk started in this process, and the end of the run, raise it again.
+    """
+    came = _stop_requested()
+    came.clear()
     if threading.current_thread() is not threading.main_thread():
         yield came
         return
 
-    def on_term(signum, frame):
-        came["signal"] = "SIGTERM"
+    def on_signal(signum, frame):
+        came["signal"] = signal.Signals(signum).name
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, on_term)
+    def unraisable(info):  # the interrupt a finaliser swallowed is noted already: no traceback for it
+        if not (came and isinstance(info.exc_value, KeyboardInterrupt)):
+            previous_unraisable(info)
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous_unraisable, sys.unraisablehook = sys.unraisablehook, unraisable
     try:
         yield came
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        sys.unraisablehook = previous_unraisable
+        came.clear()
 
 
 def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
              checkpoints: ChunkCheckpoints | None, out: Path | None) -> tuple[dict, dict]:
     """Chunk the fileset, give every chunk its dataset's sum of generator weights, process; (output, sums).
 
-    With ``checkpoints``, chunks already there are loaded, not processed, and a
-    stop (Ctrl-C, SIGTERM) says how many chunks are kept and how to resume.
+    With ``checkpoints``, chunks already there are loaded, not processed.  A
+    stop (Ctrl-C, SIGTERM) raises :class:`StoppedError`, which says how many
+    chunks are kept and how to resume.
     """
+    planned: list = []
+    with _stop_signals() as came:
+        try:
+            return _plan_and_run(runner, fileset, proc, checkpoints, planned)
+        except KeyboardInterrupt:
+            unsaved = f"nothing was written to {out}" if out is not None else "no result"
+            if checkpoints is None:
+                raise StoppedError(f"stopped by {came.get('signal', 'SIGINT')} before the end; {unsaved}, and without a "
+                                   "checkpoint the run starts again from the beginning") from None
+            kept = f"{checkpoints.done(planned)} of {len(planned)} chunks finished" if planned else "no chunk finished"
+            raise StoppedError(f"stopped by {came.get('signal', 'SIGINT')}: {kept} and kept in {checkpoints.location}; {unsaved}. "
+                               "Run the same command again to resume") from None
+
+
+def _plan_and_run(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
+                  checkpoints: ChunkCheckpoints | None, planned: list) -> tuple[dict, dict]:
+    """:func:`_process` without the stop: the chunks go into ``planned`` as soon as they are known."""
     items = [i for i in runner.preprocess(fileset) if i.entrystop > i.entrystart]
     empty = sorted(set(fileset) - {i.dataset for i in items})
     if empty:
@@ -105,19 +150,11 @@ def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
         found = checkpoints.done(items)
         if found:
             print(f"jetflow: resuming from {checkpoints.location}: {found} of {len(items)} chunks already done")
+    planned.extend(items)
     runner.checkpointer = checkpoints
-    with _stop_signals() as came:
-        try:
-            wrapped = runner.run(items, processor_instance=proc)
-        except KeyboardInterrupt:
-            unsaved = f"nothing was written to {out}" if out is not None else "no result"
-            if checkpoints is None:
-                raise StoppedError(f"stopped by {came['signal']} before the end; {unsaved}, and without a "
-                                   "checkpoint the run starts again from the beginning") from None
-            raise StoppedError(
-                f"stopped by {came['signal']}: {checkpoints.done(items)} of {len(items)} chunks finished and kept in "
-                f"{checkpoints.location}; {unsaved}. Run the same command again to resume"
-            ) from None
+    wrapped = runner.run(items, processor_instance=proc)
+    if _stop_requested():  # a stop that a finaliser swallowed
+        raise KeyboardInterrupt
     if wrapped.get("exception", 0) not in (0, None):
         raise wrapped["exception"]
     return dict(wrapped["out"]), sumw
