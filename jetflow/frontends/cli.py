@@ -67,12 +67,12 @@ def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progres
     Each finished chunk is kept in a checkpoint folder: after a crash, Ctrl-C or
     SIGTERM, the same command processes only the chunks that are missing.
     """
-    from jetflow.running.checkpoint import ChunkCheckpoints
+    from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location
     from jetflow.running.run import run as run_processor
 
     if no_checkpoint and checkpoint:
         fail(click.UsageError("--checkpoint and --no-checkpoint exclude each other"))
-    checkpoint = False if no_checkpoint else (checkpoint or f"{out}.checkpoint")
+    checkpoint = checkpoint_location(out, False if no_checkpoint else checkpoint)
 
     if scheduler and executor not in (None, "dask"):
         fail(click.UsageError("--scheduler needs --executor dask"))
@@ -93,7 +93,7 @@ def run(config, executor, workers, scheduler, chunksize, maxchunks, out, progres
             out=out,
             plugins=plugins,
             disable=disable,
-            checkpoint=checkpoint,
+            checkpoint=checkpoint or False,  # None here: --no-checkpoint
         )
     except StoppedError as exc:
         click.echo(f"\njetflow: {exc}", err=True)  # on a line of its own, below the progress bar

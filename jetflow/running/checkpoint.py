@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid as uuidlib
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -36,6 +37,14 @@ RUN_OPTIONS_NOT_IN_RESULT = ("executor", "workers", "scheduler", "progress")
 """``run`` options that change how a run is executed, never what it produces."""
 
 
+def checkpoint_location(out: str | os.PathLike | None, checkpoint: str | os.PathLike | bool | None) -> str | None:
+    """Where a run keeps its checkpoint: ``checkpoint`` when it is a location, ``<out>.checkpoint`` when it is
+    ``None`` or ``True`` and there is an output, none when it is ``False`` (or there is neither)."""
+    if checkpoint is None or checkpoint is True:
+        return None if out is None else f"{os.fspath(out)}.checkpoint"
+    return os.fspath(checkpoint) if checkpoint else None
+
+
 def describe(engine_data: Mapping[str, Any], items: Iterable[Any]) -> dict[str, Any]:
     """What a run's checkpoints belong to: configuration, plugins, prepared values, input files.
 
@@ -45,9 +54,7 @@ def describe(engine_data: Mapping[str, Any], items: Iterable[Any]) -> dict[str, 
     config = json.loads(json.dumps(engine_data["config"], default=str))
     for option in RUN_OPTIONS_NOT_IN_RESULT:
         config.get("run", {}).pop(option, None)
-    files: dict[str, str] = {}
-    for item in items:
-        files[f"{item.dataset}:{item.filename}"] = str(uuidlib.UUID(bytes=item.fileuuid)) if item.fileuuid else ""
+    files = {f"{item.dataset}:{item.filename}": _metadata(item)["fileuuid"] for item in items}
     return {
         "config": config,
         "plugins": [str(p) for p in engine_data["plugins"]],

@@ -20,7 +20,7 @@ from jetflow.core.config import Config
 from jetflow.core.engine import Engine
 from jetflow.core.errors import InputError, JetflowError, StoppedError
 from jetflow.core.processor import JetflowProcessor
-from jetflow.running.checkpoint import ChunkCheckpoints, describe
+from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location, describe
 from jetflow.running.executors import make_executor
 from jetflow.running.memory import give_back_freed_memory, steady_allocator
 from jetflow.running.fileset import build_fileset, generator_weight_sums, resolve_schema
@@ -123,12 +123,13 @@ def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
         try:
             return _plan_and_run(runner, fileset, proc, checkpoints, planned)
         except KeyboardInterrupt:
+            stopped = f"stopped by {came.get('signal', 'SIGINT')}"
             unsaved = f"nothing was written to {out}" if out is not None else "no result"
             if checkpoints is None:
-                raise StoppedError(f"stopped by {came.get('signal', 'SIGINT')} before the end; {unsaved}, and without a "
-                                   "checkpoint the run starts again from the beginning") from None
+                raise StoppedError(f"{stopped} before the end; {unsaved}, and without a checkpoint the run starts "
+                                   "again from the beginning") from None
             kept = f"{checkpoints.done(planned)} of {len(planned)} chunks finished" if planned else "no chunk finished"
-            raise StoppedError(f"stopped by {came.get('signal', 'SIGINT')}: {kept} and kept in {checkpoints.location}; {unsaved}. "
+            raise StoppedError(f"{stopped}: {kept} and kept in {checkpoints.location}; {unsaved}. "
                                "Run the same command again to resume") from None
 
 
@@ -211,9 +212,8 @@ def run(
 
     if out is not None:
         out = check_output(out)
-    if checkpoint is None or checkpoint is True:
-        checkpoint = None if out is None else f"{out}.checkpoint"
-    checkpoints = ChunkCheckpoints(os.fspath(checkpoint)) if checkpoint else None
+    location = checkpoint_location(out, checkpoint)
+    checkpoints = ChunkCheckpoints(location) if location else None
     engine = config if isinstance(config, Engine) else Engine.build(config, plugins=plugins, disable=disable)
     overrides = {
         k: v
