@@ -187,13 +187,16 @@ job = json.loads(sys.argv[1])
 train("lbn", job["export"], job["lbn"], target="mass", loss="central", features=["pt", "eta", "mass", "mass_softdrop"],
       relative_to="mass_softdrop", epochs=2, batch_size=64, seed=3, n_particles=20, progress=False,
       model_args={"n_combinations": 4, "dense": [16]})
+train("particlenet", job["export"], job["particlenet"], epochs=1, batch_size=64, seed=3, n_particles=20,
+      progress=False, model_args={"k": 4, "blocks": [[8, 8]], "dense": 16})
 jetflow.run(job["config"])
 """
 
 
 def test_jax_backend_trains_and_scores_like_tensorflow(export):
     """KERAS_BACKEND=jax: an LBN regressor (custom layers, the central ratio loss, features, relative output)
-    trains, and the inference plugin scores it and a TensorFlow-trained ConvNet as TensorFlow does."""
+    and a ParticleNet (k nearest neighbours, masks) train, and the inference plugin scores them and a
+    TensorFlow-trained ConvNet as TensorFlow does."""
     import os
     import subprocess
     import sys
@@ -209,8 +212,10 @@ def test_jax_backend_trains_and_scores_like_tensorflow(export):
                   inference={"models": {
                       "convnet": {"path": str(tmp / "convnet_tf.keras")},
                       "lbn": {"path": str(lbn), "input": "constituents", "features": features, "kind": "regressor",
-                              "relative_to": "mass_softdrop"}}})
-    job = json.dumps({"export": str(export["dir"]), "lbn": str(lbn), "config": config})
+                              "relative_to": "mass_softdrop"},
+                      "particlenet": {"path": str(tmp / "particlenet_jax.keras"), "input": "constituents"}}})
+    job = json.dumps({"export": str(export["dir"]), "lbn": str(lbn), "particlenet": str(tmp / "particlenet_jax.keras"),
+                      "config": config})
     done = subprocess.run([sys.executable, "-c", JAX_SCRIPT, job], env=dict(os.environ, KERAS_BACKEND="jax"),
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -222,3 +227,7 @@ def test_jax_backend_trains_and_scores_like_tensorflow(export):
     expected = expected * scored["mass_softdrop"]
     diff = np.abs(scored["pred_lbn"] - expected)
     assert np.median(diff) < 1e-3 * np.median(np.abs(expected)) and np.std(expected) > 1.0
+    particlenet = keras.saving.load_model(tmp / "particlenet_jax.keras", safe_mode=True)
+    expected = particlenet.predict(scored["constituents"], verbose=0)[:, 0]
+    np.testing.assert_allclose(scored["score_particlenet"], expected, atol=1e-5)
+    assert np.std(expected) > 1e-4

@@ -20,7 +20,7 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True, help="Early stopping patience.")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True)
-@click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="LBN: leading constituents.")
+@click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="Networks on constituents: the leading N.")
 @click.option("--target", default=None, metavar="COLUMN",
               help="Regress this export column (gen_pt, gen_mass_softdrop, ...) instead of classifying signal and background.")
 @click.option("--loss", type=click.Choice(["mse", "central"]), default="mse", show_default=True,
@@ -38,9 +38,9 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--progress/--no-progress", default=True)
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles,
                   target, loss, features, relative_to, stream, window, progress):
-    """Train a ConvNet, MaxOut, LBN, DCNN (or set a Fisher discriminant) on a jetflow export, or a scikit-learn
-    random forest, gradient boosting or MLP on jet features (saved as ONNX): a classifier of the labels, or
-    with --target a regressor of a column (pT weights)."""
+    """Train a ConvNet, MaxOut, DCNN (or set a Fisher discriminant) on images, an LBN, EFN, PFN or ParticleNet on
+    constituents, or a scikit-learn random forest, gradient boosting or MLP on jet features (saved as ONNX), on a
+    jetflow export: a classifier of the labels, or with --target a regressor of a column (pT weights)."""
     from jetflow_inference.training import train
 
     try:

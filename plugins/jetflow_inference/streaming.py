@@ -204,7 +204,7 @@ def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, 
     import keras
 
     from jetflow_inference.catalog import MODEL_INPUTS
-    from jetflow_inference.training import compiled_network
+    from jetflow_inference.training import compiled_network, network_args
 
     keras.utils.set_random_seed(seed)
     index = ExportIndex(data, validation_split, seed, features)
@@ -213,11 +213,7 @@ def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, 
         raise ValueError(f"too few jets to train and validate: {n_train} and {n_val} jets, validation_split {validation_split}")
     read_inputs = shard_reader(model_name, n_particles, features)
     first = read_inputs(index.shards[0].path)
-    args = dict(model_args or {})
-    if model_name == "lbn":
-        args.setdefault("n_particles", n_particles)
-    else:
-        args.setdefault("input_shape", tuple(first[0].shape[1:]))
+    args = network_args(model_name, model_args, first[0], n_particles)
     if features:
         args["feature_scaling"] = (index.feature_mean.tolist(), index.feature_var.tolist())
     model = compiled_network(model_name, args, None, "mse", learning_rate)

@@ -59,7 +59,7 @@ def model_arrays(table: dict[str, np.ndarray], source, model_name: str, n_partic
         x = table[column]
         if column == "constituents":
             if x.shape[1] < n_particles:
-                raise ValueError(f"export {source} holds {x.shape[1]} constituents per jet, the LBN wants {n_particles}")
+                raise ValueError(f"export {source} holds {x.shape[1]} constituents per jet, model {model_name!r} wants {n_particles}")
             x = x[:, :n_particles]
         inputs.append(x)
     missing = [f for f in features if f not in table or np.asarray(table[f]).ndim != 1]
@@ -318,11 +318,7 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
     from jetflow_inference.models import PT_SCALE
 
     keras.utils.set_random_seed(seed)
-    args = dict(model_args or {})
-    if model_name == "lbn":
-        args.setdefault("n_particles", n_particles)
-    else:
-        args.setdefault("input_shape", tuple(train_inputs[0].shape[1:]))
+    args = network_args(model_name, model_args, train_inputs[0], n_particles)
     if len(train_inputs) > 1:
         args["feature_scaling"] = (np.mean(train_inputs[1], axis=0).tolist(), np.var(train_inputs[1], axis=0).tolist())
     if target is not None:
@@ -346,6 +342,20 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     model.save(out)
     return args, history, model.predict(x_val, batch_size=1024, verbose=0)[:, 0]
+
+
+def network_args(model_name: str, model_args: dict[str, Any] | None, first_input: np.ndarray,
+                 n_particles: int) -> dict[str, Any]:
+    """The builder's arguments: the user's, and the input size (``n_particles`` for a constituent network, the
+    image's shape otherwise) unless they set it."""
+    from jetflow_inference.catalog import MODEL_INPUTS
+
+    args = dict(model_args or {})
+    if MODEL_INPUTS[model_name] == "constituents":
+        args.setdefault("n_particles", n_particles)
+    else:
+        args.setdefault("input_shape", tuple(first_input.shape[1:]))
+    return args
 
 
 def compiled_network(model_name: str, args: dict[str, Any], target: str | None, loss: str, learning_rate: float):
