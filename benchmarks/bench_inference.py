@@ -9,10 +9,11 @@
 With ``--onnx`` (TensorFlow backend: the export needs tf2onnx) the model is
 also exported with ``jetflow onnx`` and scored by the plugin's ONNX Runtime
 path.
-Models are the study's ConvNet (25 x 25 x 1 images) and LBN (30 constituents),
-freshly initialised (throughput does not depend on the weights), or read from
-``--models DIR`` (``convnet.keras``, ``lbn.keras`` and their ``.onnx``
-exports, written by ``--save-models DIR``).  ``--mixed`` adds the plugin with
+Models (``--networks``, default the study's ConvNet on 25 x 25 x 1 images and
+LBN on 30 constituents; any network of ``jetflow train``: ``efn``, ``pfn``,
+``particlenet``, ...) are freshly initialised (throughput does not depend on
+the weights), or read from ``--models DIR`` (``<name>.keras`` and their
+``.onnx`` exports, written by ``--save-models DIR``).  ``--mixed`` adds the plugin with
 ``mixed_precision: true`` (float16 compute on a GPU).  Inputs are
 random but realistic in shape and sparsity.  Each point is the best of
 ``--repeat`` timed passes after one warm-up pass.
@@ -34,14 +35,18 @@ sys.path.insert(0, str(PLUGINS))
 
 
 def inputs(kind: str, n: int, rng) -> np.ndarray:
-    if kind == "convnet":
+    """``kind``: the input a network reads (``image`` or ``constituents``)."""
+    if kind == "image":
         x = np.zeros((n, 25, 25, 1), np.float32)
         lit = rng.random((n, 25, 25)) < 0.12  # ~12% of pixels lit, as in [jet-images]
         x[..., 0][lit] = rng.exponential(5.0, lit.sum())
         return x
     p3 = rng.normal(0, 20, (n, 30, 3)).astype(np.float32)
+    p3[..., 0] += 250.0  # a jet: its constituents around one direction
     e = np.linalg.norm(p3, axis=-1, keepdims=True) + 0.2
-    return np.concatenate([e, p3], axis=-1)
+    x = np.concatenate([e, p3], axis=-1)
+    x[np.arange(30)[None, :] >= rng.integers(8, 31, n)[:, None]] = 0.0  # 8 to 30 constituents, zero-padded
+    return x
 
 
 def main() -> None:
@@ -54,16 +59,18 @@ def main() -> None:
     ap.add_argument("--models", type=Path, help="read convnet/lbn .keras (and .onnx, if there) from this folder")
     ap.add_argument("--save-models", type=Path, help="build the models, save them (+ ONNX export) here, and stop")
     ap.add_argument("--mixed", action="store_true", help="also the plugin with mixed_precision (float16)")
+    ap.add_argument("--networks", default="convnet,lbn", help="comma-separated networks of jetflow train")
     args = ap.parse_args()
     import keras
 
+    networks = args.networks.split(",")
     if args.save_models:
-        from jetflow_inference.models import convnet, lbn
+        from jetflow_inference.models import BUILDERS
         from jetflow_inference.onnx_export import export_onnx
 
         args.save_models.mkdir(parents=True, exist_ok=True)
-        for name, build in (("convnet", convnet), ("lbn", lbn)):
-            build().save(args.save_models / f"{name}.keras")
+        for name in networks:
+            BUILDERS[name]().save(args.save_models / f"{name}.keras")
             export_onnx(args.save_models / f"{name}.keras")
         return
 
@@ -73,9 +80,10 @@ def main() -> None:
         spec = importlib.util.spec_from_file_location("jetflow_models", PLUGINS / "jetflow_inference" / "models.py")
         models = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(models)
-        convnet, lbn = models.convnet, models.lbn
+        builders, reads = models.BUILDERS, models.MODEL_INPUTS  # the particle-cloud networks need the package
     else:
-        from jetflow_inference.models import convnet, lbn
+        from jetflow_inference.catalog import MODEL_INPUTS as reads
+        from jetflow_inference.models import BUILDERS as builders
 
     backend = keras.config.backend()
     device = "CPU"
@@ -95,11 +103,11 @@ def main() -> None:
     print(machine(f"keras {keras.__version__} backend {backend}, device {device}"))
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        for name, build in (("convnet", convnet), ("lbn", lbn)):
+        for name in networks:
             path = (args.models or Path(tmp)) / f"{name}.keras"
             if not args.models:
-                build().save(path)
-            x = inputs(name, args.jets, rng)
+                builders[name]().save(path)
+            x = inputs(reads[name], args.jets, rng)
             model = keras.saving.load_model(path, safe_mode=True)
             runtimes = {}
             if not args.bare_only:

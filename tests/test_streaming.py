@@ -8,7 +8,8 @@ import pytest
 import jetflow
 from jetflow.formats.export import read, shards
 from jetflow_inference.streaming import ExportIndex, export_batches, shard_reader, split_mask
-from jetflow_inference.training import class_balanced_weights, train
+from jetflow_inference.classes import class_balanced_weights
+from jetflow_inference.training import train
 
 from conftest import generated_config
 

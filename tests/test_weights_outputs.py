@@ -156,7 +156,7 @@ def test_reweighting_result_is_read_on_the_client_only(study, tmp_path):
 
     engine = Engine.build(study["cfg2"])
     spectrum = engine.prepared["weights"]
-    assert set(spectrum) == {"edges", "ratio", "has_signal"}
+    assert set(spectrum) == {"edges", "ratio", "seen"}
     assert "weights" in engine.to_data()["prepared"]  # shipped to the workers with the config
     missing = dict(study["cfg2"], weights={"pt_reweight": {"from_result": str(tmp_path / "nope.coffea")}})
     with pytest.raises(jetflow.InputError, match="nope.coffea does not exist"):

@@ -45,6 +45,10 @@ class ColumnSpec:
         ``((i - (height - 1) / 2) * pixel_size, (j - (width - 1) / 2) * pixel_size)``.
         A plugin that reads an image takes its geometry from here, never from
         the options of the plugin that made it.
+    score_of
+        Scores of a multi-class model only: ``(model, label)``, the model and the label (class number) whose
+        probability the column is.  ROC accumulators take that label as the signal against every other
+        (one-vs-rest) and report the model's classes pair by pair (one-vs-one).
     """
 
     label: str
@@ -55,6 +59,7 @@ class ColumnSpec:
     kind: str = "observable"
     description: str = ""
     pixel_size: float | None = None
+    score_of: tuple[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in COLUMN_KINDS:
@@ -67,6 +72,8 @@ class ColumnSpec:
             )
         if self.pixel_size is not None and not self.pixel_size > 0:
             raise ValueError(f"ColumnSpec pixel_size must be > 0, not {self.pixel_size}")
+        if self.score_of is not None and self.kind != "score":
+            raise ValueError(f"ColumnSpec score_of {self.score_of} is for kind 'score', not {self.kind!r}")
 
     @property
     def axis_label(self) -> str:
@@ -90,7 +97,8 @@ BUILDER_FIELDS: dict[str, ColumnSpec] = {
 
 PROCESSOR_FIELDS: dict[str, ColumnSpec] = {
     "weight": ColumnSpec("weight", "", 0, kind="other", description="product of the jetflow_weights factors"),
-    "label": ColumnSpec("label", "", 0, kind="other", description="int8: 1 signal, 0 background (the dataset's label)"),
+    "label": ColumnSpec("label", "", 0, kind="other",
+                        description="int8: 1 signal, 0 background, or the dataset's class number"),
     "dataset": ColumnSpec("dataset", "", 0, kind="other", description="the dataset's name in the config"),
 }
 """Fields the processor adds after jet building (and ``weight_<factor>`` per weight factor)."""

@@ -17,7 +17,7 @@ only validates: :func:`validate_config` takes the declared sections, so it
 needs no plugin manager (the engine, :mod:`jetflow.core.engine`, builds the
 manager first and then validates once).  An unknown key or a wrong type
 anywhere is rejected with the key's dotted path, e.g.
-``datasets.wprime.label: Input should be 'signal' or 'background' (got 'sgnal')``.
+``datasets.wprime.label: Value error, should be 'signal', 'background' or a class number 0-127 (got 'sgnal')``.
 """
 
 from __future__ import annotations
@@ -31,13 +31,16 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jetflow.core.errors import ConfigError
 from jetflow.core.options import Options, unknown_key_hint, validate
 
 LABELS = {"signal": 1, "background": 0}
-"""Dataset labels and the value of the per-jet ``label`` column."""
+"""Dataset labels by name and the value of the per-jet ``label`` column; any other class is a number."""
+
+MAX_LABEL = 127
+"""The largest class number (the ``label`` column is int8)."""
 
 EXECUTORS = ("iterative", "futures", "dask")
 """How the processor can be run: in this process, a local process pool, a dask cluster."""
@@ -48,9 +51,19 @@ class DatasetConfig(Options):
 
     files: list[str] = Field(min_length=1, description="paths or glob patterns, relative to the config file")
     tree: str = Field("Events", description="name of the TTree")
-    label: Literal[tuple(LABELS)] = Field(description="signal or background")  # type: ignore[valid-type]
+    label: str | int = Field(description=(
+        f"signal (1), background (0), or a class number 0-{MAX_LABEL} (W, Z, top, QCD, ...: multi-class training)"))
     xsec: float = Field(1.0, gt=0, description="cross-section in pb (weight = xsec * lumi / sum of generator weights)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form, passed to plugins")
+
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _known_label(cls, label):
+        if isinstance(label, bool) or not isinstance(label, (str, int)) or (isinstance(label, str) and label not in LABELS) or (
+                isinstance(label, int) and not 0 <= label <= MAX_LABEL):
+            raise ValueError(f"should be 'signal', 'background' or a class number 0-{MAX_LABEL} (got {label!r})")
+        return label
 
 
 class RunConfig(Options):
@@ -154,7 +167,15 @@ class Config:
         return out
 
     def label(self, dataset: str) -> int:
-        return LABELS[self.datasets[dataset].label]
+        """The dataset's label: 1 signal, 0 background, or its class number."""
+        label = self.datasets[dataset].label
+        return LABELS[label] if isinstance(label, str) else label
+
+    @property
+    def n_labels(self) -> int:
+        """How many labels the run's accumulators keep: the largest label + 1, at least 2 (signal and
+        background); a multi-class run has more."""
+        return max(2, *(self.label(d) + 1 for d in self.datasets)) if self.datasets else 2
 
     def to_dict(self) -> dict[str, Any]:
         """Every section with its defaults filled in: plain data that validates back to this config.

@@ -27,7 +27,7 @@ class ChunkContext:
     dataset
         Dataset name, as in the config.
     label
-        1 for signal, 0 for background.
+        1 for signal, 0 for background, or the dataset's class number.
     filename, treename, entrystart, entrystop
         The chunk's coordinates in its input file.
     config

@@ -24,10 +24,19 @@ def _bin_index(values: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarra
     return np.clip(idx, 0, bins + 1)
 
 
+def _labels(label, n_labels: int, what: str) -> np.ndarray:
+    """Labels as int64, checked to be in ``[0, n_labels)``: an accumulator never drops a jet of an unknown class."""
+    label = np.asarray(label, dtype=np.int64)
+    bad = (label < 0) | (label >= n_labels)
+    if bad.any():
+        raise ValueError(f"{what}: label {int(label[bad][0])} outside the run's labels 0-{n_labels - 1}")
+    return label
+
+
 class WeightedROC:
     """Fine weighted histograms of one or more discriminants, per label and half.
 
-    Filled with per-jet values, labels (1 signal, 0 background), weights and
+    Filled with per-jet values, labels (``0 .. n_labels - 1``; 1 signal, 0 background), weights and
     halves (event number parity), it gives the ROC curve of the discriminant
     (``direction`` ``"higher"``/``"lower"``: a cut on one variable) or of the
     likelihood ratio of its variables (``"likelihood"``: one variable made
@@ -45,7 +54,19 @@ class WeightedROC:
         ``"higher"``, ``"lower"`` (1 variable) or ``"likelihood"``.
     lr_bins
         Coarse bins of equal background weight per axis for the likelihood ratio.
+    n_labels
+        How many labels the run has (more than 2: a multi-class run).
+    signal, background
+        The labels the curve takes as signal and as background: by default 1 against 0; ``background=None``
+        is every label but the signal's (one-vs-rest).  :meth:`curve` takes any other pair (one-vs-one).
+    group
+        For one of a multi-class model's scores: the model, whose class scores a report shows together.
     """
+
+    signal: tuple[int, ...] = (1,)
+    background: tuple[int, ...] | None = (0,)
+    group: str | None = None
+    # class attributes: results saved before multi-class labels unpickle with these
 
     def __init__(
         self,
@@ -53,6 +74,10 @@ class WeightedROC:
         binning: tuple[tuple[int, float, float], ...] | list,
         direction: str = "likelihood",
         lr_bins: int = 20,
+        n_labels: int = 2,
+        signal: tuple[int, ...] = (1,),
+        background: tuple[int, ...] | None = (0,),
+        group: str | None = None,
     ) -> None:
         self.names = tuple(names)
         self.binning = tuple((int(b), float(lo), float(hi)) for b, lo, hi in binning)
@@ -64,7 +89,10 @@ class WeightedROC:
             raise ValueError("a threshold ROC (higher/lower) takes exactly one variable")
         self.direction = direction
         self.lr_bins = int(lr_bins)
-        shape = (2, 2) + tuple(b + 2 for b, _, _ in self.binning)
+        self.signal = tuple(int(c) for c in signal)
+        self.background = None if background is None else tuple(int(c) for c in background)
+        self.group = group
+        shape = (max(2, int(n_labels)), 2) + tuple(b + 2 for b, _, _ in self.binning)
         self.sumw = np.zeros(shape)
         self.sumw2 = np.zeros(shape)
 
@@ -73,10 +101,10 @@ class WeightedROC:
         return "+".join(self.names)
 
     def fill(self, values, label, weight, half) -> None:
-        """Add jets: ``values`` one array per variable; ``label`` 0/1; ``half`` 0/1."""
+        """Add jets: ``values`` one array per variable; ``label`` in ``[0, n_labels)``; ``half`` 0/1."""
         if len(values) != len(self.names):
             raise ValueError(f"{self.name}: expected {len(self.names)} value arrays, got {len(values)}")
-        label = np.asarray(label, dtype=np.int64)
+        label = _labels(label, len(self.sumw), f"ROC {self.name}")
         half = np.asarray(half, dtype=np.int64)
         w = np.asarray(weight, dtype=np.float64)
         flat = label * 2 + half
@@ -93,6 +121,8 @@ class WeightedROC:
             and self.binning == other.binning
             and self.direction == other.direction
             and self.lr_bins == other.lr_bins
+            and self.sumw.shape == other.sumw.shape
+            and (self.signal, self.background, self.group) == (other.signal, other.background, other.group)
         )
 
     def __add__(self, other: WeightedROC) -> WeightedROC:
@@ -100,42 +130,61 @@ class WeightedROC:
             return NotImplemented
         if not self._compatible(other):
             raise ValueError(f"cannot add WeightedROC {self.name} to a differently binned {other.name}")
-        out = WeightedROC(self.names, self.binning, self.direction, self.lr_bins)
+        out = WeightedROC(self.names, self.binning, self.direction, self.lr_bins, len(self.sumw), self.signal,
+                          self.background, self.group)
         out.sumw = self.sumw + other.sumw
         out.sumw2 = self.sumw2 + other.sumw2
         return out
 
-    def curve(self, direction: str | None = None):
-        """The ROC curve (:class:`jetflow.stats.roc.RocCurve`)."""
+    @property
+    def n_labels(self) -> int:
+        return len(self.sumw)
+
+    def classes(self, signal=None, background=None) -> tuple[list[int], list[int]]:
+        """The signal and background labels of a curve: the given ones, else this ROC's own; a background of
+        ``None`` is every other label."""
+        signal = list(self.signal if signal is None else signal)
+        background = self.background if background is None else background
+        if background is None:
+            background = [c for c in range(self.n_labels) if c not in signal]
+        return signal, list(background)
+
+    def curve(self, direction: str | None = None, signal=None, background=None):
+        """The ROC curve (:class:`jetflow.stats.roc.RocCurve`) of ``signal`` against ``background`` labels
+        (default: this ROC's own, see :meth:`classes`)."""
         from jetflow.stats.roc import curve_from_cells, likelihood_curve, threshold_order
 
         direction = direction or self.direction
+        sig, bkg = self.classes(signal, background)
+        s, b = self.sumw[sig].sum(axis=0), self.sumw[bkg].sum(axis=0)
+        s2, b2 = self.sumw2[sig].sum(axis=0), self.sumw2[bkg].sum(axis=0)
         if direction == "likelihood":
-            return likelihood_curve(self.sumw[1], self.sumw[0], self.sumw2[1], self.sumw2[0], self.lr_bins)
-        s = self.sumw[1].sum(axis=0)
-        b = self.sumw[0].sum(axis=0)
-        s2 = self.sumw2[1].sum(axis=0)
-        b2 = self.sumw2[0].sum(axis=0)
+            return likelihood_curve(s, b, s2, b2, self.lr_bins)
+        s, b, s2, b2 = (a.sum(axis=0) for a in (s, b, s2, b2))
         return curve_from_cells(s, b, s2, b2, threshold_order(len(s), direction))
 
-    def summary(self) -> dict[str, float]:
-        return self.curve().summary()
+    def summary(self, signal=None, background=None) -> dict[str, float]:
+        return self.curve(signal=signal, background=background).summary()
 
     def __repr__(self) -> str:
-        return f"WeightedROC({self.name!r}, {self.direction}, signal w={self.sumw[1].sum():.4g}, background w={self.sumw[0].sum():.4g})"
+        sig, bkg = self.classes()
+        return (f"WeightedROC({self.name!r}, {self.direction}, signal {sig} w={self.sumw[sig].sum():.4g}, "
+                f"background {bkg} w={self.sumw[bkg].sum():.4g})")
 
 
 class AverageImage:
     """Weighted sums of images per label: the average images and their difference."""
 
-    def __init__(self, shape: tuple[int, ...]) -> None:
+    def __init__(self, shape: tuple[int, ...], n_labels: int = 2) -> None:
         self.shape = tuple(shape)
-        self.sum = np.zeros((2,) + self.shape)
-        self.sumw = np.zeros(2)
-        self.count = np.zeros(2, dtype=np.int64)
+        n_labels = max(2, int(n_labels))
+        self.sum = np.zeros((n_labels,) + self.shape)
+        self.sumw = np.zeros(n_labels)
+        self.count = np.zeros(n_labels, dtype=np.int64)
 
     def fill(self, images: np.ndarray, label: np.ndarray, weight: np.ndarray) -> None:
-        for lab in (0, 1):
+        label = _labels(label, len(self.sumw), "average image")
+        for lab in np.unique(label):
             sel = label == lab
             if sel.any():
                 self.sum[lab] += np.tensordot(weight[sel], images[sel].astype(np.float64), axes=1)
@@ -145,9 +194,9 @@ class AverageImage:
     def __add__(self, other: AverageImage) -> AverageImage:
         if not isinstance(other, AverageImage):
             return NotImplemented
-        if self.shape != other.shape:
-            raise ValueError(f"cannot add average images of shapes {self.shape} and {other.shape}")
-        out = AverageImage(self.shape)
+        if self.sum.shape != other.sum.shape:
+            raise ValueError(f"cannot add average images of shapes {self.sum.shape} and {other.sum.shape} (labels x image)")
+        out = AverageImage(self.shape, len(self.sumw))
         out.sum = self.sum + other.sum
         out.sumw = self.sumw + other.sumw
         out.count = self.count + other.count
@@ -169,22 +218,23 @@ class PixelCorrelation:
     sum w y, sum w y^2, sum w x_p y: mergeable by addition.
     """
 
-    def __init__(self, shape: tuple[int, ...], names: tuple[str, ...] | list[str]) -> None:
+    def __init__(self, shape: tuple[int, ...], names: tuple[str, ...] | list[str], n_labels: int = 2) -> None:
         self.shape = tuple(shape)
         self.names = tuple(names)
-        k = len(self.names)
-        self.sw = np.zeros(2)
-        self.sx = np.zeros((2,) + self.shape)
-        self.sxx = np.zeros((2,) + self.shape)
-        self.sy = np.zeros((2, k))
-        self.syy = np.zeros((2, k))
-        self.sxy = np.zeros((2, k) + self.shape)
+        k, n = len(self.names), max(2, int(n_labels))
+        self.sw = np.zeros(n)
+        self.sx = np.zeros((n,) + self.shape)
+        self.sxx = np.zeros((n,) + self.shape)
+        self.sy = np.zeros((n, k))
+        self.syy = np.zeros((n, k))
+        self.sxy = np.zeros((n, k) + self.shape)
 
     def fill(self, images: np.ndarray, ys: np.ndarray, label: np.ndarray, weight: np.ndarray) -> None:
         """``images`` [n, *shape]; ``ys`` [n, k] discriminant values."""
         x = images.astype(np.float64)
         ys = np.asarray(ys, dtype=np.float64).reshape(len(x), len(self.names))
-        for lab in (0, 1):
+        label = _labels(label, len(self.sw), "pixel correlation")
+        for lab in np.unique(label):
             sel = label == lab
             if not sel.any():
                 continue
@@ -200,9 +250,9 @@ class PixelCorrelation:
     def __add__(self, other: PixelCorrelation) -> PixelCorrelation:
         if not isinstance(other, PixelCorrelation):
             return NotImplemented
-        if (self.shape, self.names) != (other.shape, other.names):
-            raise ValueError("cannot add pixel correlations of different shapes or discriminants")
-        out = PixelCorrelation(self.shape, self.names)
+        if (self.shape, self.names, len(self.sw)) != (other.shape, other.names, len(other.sw)):
+            raise ValueError("cannot add pixel correlations of different shapes, discriminants or labels")
+        out = PixelCorrelation(self.shape, self.names, len(self.sw))
         for attr in ("sw", "sx", "sxx", "sy", "syy", "sxy"):
             setattr(out, attr, getattr(self, attr) + getattr(other, attr))
         return out
@@ -231,30 +281,32 @@ class DiscriminantOrdering:
     Values are oriented so that larger means more signal-like (``directions``).
     """
 
-    def __init__(self, names, binning, directions=("higher", "higher")) -> None:
+    def __init__(self, names, binning, directions=("higher", "higher"), n_labels: int = 2) -> None:
         self.names = tuple(names)
         self.binning = tuple((int(b), float(lo), float(hi)) for b, lo, hi in binning)
         self.directions = tuple(directions)
         if len(self.names) != 2 or any(d not in ("higher", "lower") for d in self.directions):
             raise ValueError("ADO takes two discriminants, each with direction higher or lower")
-        self.sumw = np.zeros((2,) + tuple(b + 2 for b, _, _ in self.binning))
+        self.sumw = np.zeros((max(2, int(n_labels)),) + tuple(b + 2 for b, _, _ in self.binning))
 
     def fill(self, a, b, label, weight) -> None:
+        """Add jets; the ADO is of signal (label 1) against background (label 0) pairs."""
         ia = _bin_index(a, *self.binning[0])
         ib = _bin_index(b, *self.binning[1])
         if self.directions[0] == "lower":
             ia = self.binning[0][0] + 1 - ia
         if self.directions[1] == "lower":
             ib = self.binning[1][0] + 1 - ib
-        flat = (np.asarray(label, dtype=np.int64) * self.sumw.shape[1] + ia) * self.sumw.shape[2] + ib
+        flat = (_labels(label, len(self.sumw), "ADO") * self.sumw.shape[1] + ia) * self.sumw.shape[2] + ib
         self.sumw += np.bincount(flat, weights=weight, minlength=self.sumw.size).reshape(self.sumw.shape)
 
     def __add__(self, other: DiscriminantOrdering) -> DiscriminantOrdering:
         if not isinstance(other, DiscriminantOrdering):
             return NotImplemented
-        if (self.names, self.binning, self.directions) != (other.names, other.binning, other.directions):
-            raise ValueError("cannot add ADOs of different discriminants or binnings")
-        out = DiscriminantOrdering(self.names, self.binning, self.directions)
+        if (self.names, self.binning, self.directions, self.sumw.shape) != (
+                other.names, other.binning, other.directions, other.sumw.shape):
+            raise ValueError("cannot add ADOs of different discriminants, binnings or labels")
+        out = DiscriminantOrdering(self.names, self.binning, self.directions, len(self.sumw))
         out.sumw = self.sumw + other.sumw
         return out
 

@@ -46,7 +46,7 @@ on the chunking.
 For every column declared through ``jetflow_columns`` (by any plugin) with a
 binning (``bins > 0``) and present in the selected jets as a flat number, it
 fills a ``hist.Hist`` with axes ``dataset`` (string category), ``label``
-(0 background, 1 signal) and the column (regular, labelled with its unit),
+(0 background, 1 signal; every class of a multi-class run) and the column (regular, labelled with its unit),
 weighted by the ``weight`` column (``Weight`` storage: sums of weights and of
 squared weights).  Output: ``{"hists": {column: Hist}}``.
 
@@ -150,14 +150,15 @@ def jetflow_options():
     return AccumulatorOptions
 
 
-def make_hist(name: str, spec, binning: Binning | None = None):
-    """An empty weighted histogram for a column: dataset x label x value."""
+def make_hist(name: str, spec, binning: Binning | None = None, n_labels: int = 2):
+    """An empty weighted histogram for a column: dataset x label (0 .. n_labels - 1) x value."""
     import hist
 
     bins, start, stop = (binning.bins, binning.start, binning.stop) if binning else (spec.bins, spec.start, spec.stop)
     return hist.Hist(
         hist.axis.StrCategory([], name="dataset", label="Dataset", growth=True),
-        hist.axis.IntCategory([0, 1], name="label", label="Label (1 signal, 0 background)"),
+        hist.axis.IntCategory(list(range(max(2, n_labels))), name="label",
+                              label="Label (1 signal, 0 background, or the class)"),
         hist.axis.Regular(bins, start, stop, name=name, label=spec.axis_label),
         storage=hist.storage.Weight(),
     )
@@ -184,7 +185,7 @@ def _histograms(jets, ctx, opts):
             continue
         if spec.bins == 0:
             continue
-        h = make_hist(name, spec, opts.binning.get(name))
+        h = make_hist(name, spec, opts.binning.get(name), ctx.config.n_labels)
         h.fill(dataset=ctx.dataset, label=label, **{name: values}, weight=weight)
         hists[name] = h
     return hists
@@ -236,8 +237,10 @@ def discriminants(ctx, opts) -> dict[str, str]:
 
 
 def combinations(ctx, opts) -> list[list[str]]:
-    """Every likelihood combination: the configured ones, then [column, score] per score column."""
-    return [*opts.roc.combinations, *([c, s] for c in opts.roc.score_combinations for s in _scores(ctx))]
+    """Every likelihood combination: the configured ones, then [column, score] per score column (of signal
+    against background: not a multi-class model's class scores)."""
+    scores = [s for s in _scores(ctx) if ctx.columns[s].score_of is None]
+    return [*opts.roc.combinations, *([c, s] for c in opts.roc.score_combinations for s in scores)]
 
 
 def _halves(jets, ctx) -> np.ndarray:
@@ -256,12 +259,16 @@ def _rocs(jets, ctx, opts, label, weight) -> dict:
     for name, direction in discriminants(ctx, opts).items():
         if name not in present and ctx.columns.get(name) is not None and ctx.columns[name].kind in SCORE_KINDS:
             continue  # a declared score whose model is not configured in this run
-        roc = WeightedROC([name], [_binning(name, ctx, opts, opts.roc.bins)], direction, opts.roc.lr_bins)
+        spec = ctx.columns.get(name)
+        multi = {} if spec is None or spec.score_of is None else {  # one-vs-rest of a multi-class model's class
+            "signal": (spec.score_of[1],), "background": None, "group": spec.score_of[0]}
+        roc = WeightedROC([name], [_binning(name, ctx, opts, opts.roc.bins)], direction, opts.roc.lr_bins,
+                          ctx.config.n_labels, **multi)
         roc.fill([_column(jets, ctx, name, "roc.discriminants")], label, weight, half)
         rocs[name] = roc
     for combo in combinations(ctx, opts):
         binning = [_binning(c, ctx, opts, opts.roc.combination_bins) for c in combo]
-        roc = WeightedROC(combo, binning, "likelihood", opts.roc.combination_lr_bins)
+        roc = WeightedROC(combo, binning, "likelihood", opts.roc.combination_lr_bins, ctx.config.n_labels)
         roc.fill([_column(jets, ctx, c, "roc.combinations") for c in combo], label, weight, half)
         rocs[roc.name] = roc
     return rocs
@@ -274,13 +281,13 @@ def _images(jets, ctx, opts, label, weight) -> dict:
     if column not in jets.fields:
         raise ConfigError(f"{ctx.plugin}.average_image: no image column {column!r} in the jet table")
     images = ak.to_numpy(jets[column])
-    avg = AverageImage(images.shape[1:])
+    avg = AverageImage(images.shape[1:], ctx.config.n_labels)
     avg.fill(images, label, weight)
     out = {AVERAGE_IMAGE: avg}
     if opts.correlations:
         ys = (np.stack([_column(jets, ctx, c, "correlations") for c in opts.correlations], axis=1)
               if len(jets) else np.zeros((0, len(opts.correlations))))
-        corr = PixelCorrelation(images.shape[1:], opts.correlations)
+        corr = PixelCorrelation(images.shape[1:], opts.correlations, ctx.config.n_labels)
         corr.fill(images, ys, label, weight)
         out[CORRELATION] = corr
     return out
@@ -299,7 +306,8 @@ def _ados(jets, ctx, opts, label, weight) -> dict:
                 f"{ctx.plugin}.roc.discriminants (got {a}: {dirs[0]}, {b}: {dirs[1]}), so that both are "
                 "ordered signal-like first"
             )
-        ado = DiscriminantOrdering([a, b], [_binning(a, ctx, opts, 1000), _binning(b, ctx, opts, 1000)], dirs)
+        ado = DiscriminantOrdering([a, b], [_binning(a, ctx, opts, 1000), _binning(b, ctx, opts, 1000)], dirs,
+                                   ctx.config.n_labels)
         ado.fill(_column(jets, ctx, a, "ado"), _column(jets, ctx, b, "ado"), label, weight)
         ados[f"{a}|{b}"] = ado
     return ados

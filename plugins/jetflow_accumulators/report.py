@@ -11,6 +11,8 @@ Writes into the report folder:
   and their difference;
 * ``correlation_<name>.png``: per-pixel correlation of the image with a discriminant;
 * ``dist_<column>.png``: weighted distributions per label (unit area);
+* ``classes_<model>.md``, ``roc_<model>.png``: for a multi-class model, each class against the rest and
+  against each other class (one-vs-one), as AUCs and as rejection curves;
 * ``regression.md``, ``response_<column>.png``: the median and the resolution
   of prediction / truth of every regression target, in all and against
   each binning column.
@@ -53,7 +55,8 @@ def summary_rows(rocs: dict[str, Any]) -> list[dict[str, Any]]:
             s = roc.summary()
         except ValueError:
             continue  # no signal or no background in this ROC
-        rows.append({"discriminant": name, "kind": roc.direction, **s})
+        kind = roc.direction if getattr(roc, "group", None) is None else f"{roc.direction}, one-vs-rest"
+        rows.append({"discriminant": name, "kind": kind, **s})
     return sorted(rows, key=lambda r: -r["area_0.2_0.8"])
 
 
@@ -117,6 +120,64 @@ def plot_rocs(rocs: dict[str, Any], path: Path, title: str = "") -> None:
     plt.close(fig)
 
 
+def class_groups(rocs: dict[str, Any]) -> dict[str, dict[int, tuple[str, Any]]]:
+    """The ROCs of multi-class models: model -> {label: (class name, its one-vs-rest ROC)}."""
+    groups: dict[str, dict[int, tuple[str, Any]]] = {}
+    for name, roc in rocs.items():
+        group = getattr(roc, "group", None)
+        if group is not None:
+            groups.setdefault(group, {})[roc.signal[0]] = (name.removeprefix(f"score_{group}_"), roc)
+    return {g: dict(sorted(classes.items())) for g, classes in groups.items()}
+
+
+def _auc(roc, signal, background) -> float:
+    try:
+        return roc.summary(signal=signal, background=background)["auc"]
+    except ValueError:
+        return float("nan")  # no jets of one side
+
+
+def class_table(group: str, classes: dict[int, tuple[str, Any]]) -> str:
+    """A multi-class model's AUCs: each class against the rest, and row class c's probability separating c from
+    column class d (one-vs-one; the mean of (c, d) and (d, c) is Hand and Till's pair AUC)."""
+    names = [name for name, _ in classes.values()]
+    lines = [f"Model `{group}`: AUC of each class's probability, against the rest and against each other class "
+             "(row: the class taken as signal; column: the class taken as background).", "",
+             "| class | vs rest | " + " | ".join(f"vs {n}" for n in names) + " |",
+             "|---|---|" + "---|" * len(names)]
+    for c, (name, roc) in classes.items():
+        cells = ["-" if d == c else f"{_auc(roc, (c,), (d,)):.3f}" for d in classes]
+        lines.append(f"| {name} | {_auc(roc, (c,), None):.3f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_classes(group: str, classes: dict[int, tuple[str, Any]], path: Path) -> None:
+    """Rejection curves of a multi-class model: each class against the rest (solid) and each pair (dashed)."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(13, 8))
+    colors = plt.get_cmap("tab10").colors
+    curves = [(f"{name} vs rest", roc, (c,), None, "-") for c, (name, roc) in classes.items()]
+    curves += [(f"{name} vs {other}", roc, (c,), (d,), "--") for c, (name, roc) in classes.items()
+               for d, (other, _) in classes.items() if d > c]
+    for i, (label, roc, signal, background, style) in enumerate(curves):
+        try:
+            curve = roc.curve(signal=signal, background=background)
+        except ValueError:
+            continue
+        keep = (curve.eff_b > 0) & (curve.eff_s >= 0.05)
+        ax.plot(curve.eff_s[keep], 1 / curve.eff_b[keep], style, color=colors[i % len(colors)], lw=2,
+                label=f"{label} (AUC {curve.auc():.3f})")
+    ax.set_yscale("log")
+    ax.set_xlim(0.05, 1.0)
+    ax.set_xlabel(r"Efficiency of the signal class $\varepsilon_S$")
+    ax.set_ylabel(r"Rejection of the background class(es) $1/\varepsilon_B$")
+    ax.set_title(f"{group}: one-vs-rest and one-vs-one", fontsize=16)
+    ax.legend(fontsize=11, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
 def _extent(npix: int, size: float = 0.1) -> list[float]:
     half = npix * size / 2
     return [-half, half, -half, half]
@@ -171,13 +232,18 @@ def plot_distribution(h, column: str, path: Path) -> None:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(9, 7))
     drawn = False
-    for label, color in ((1, "tab:red"), (0, "tab:blue")):
-        sub = h[{"dataset": sum, "label": label}] if "dataset" in h.axes.name else h[{"label": label}]
+    axis = list(h.axes["label"])
+    labels = [lab for lab in (1, 0) if lab in axis] + sorted(lab for lab in axis if lab not in (1, 0))
+    colors = {1: "tab:red", 0: "tab:blue"}
+    for i, label in enumerate(labels):
+        color = colors.get(label, ("tab:green", "tab:orange", "tab:purple", "tab:brown", "tab:gray")[i % 5])
+        index = h.axes["label"].index(label)
+        sub = h[{"dataset": sum, "label": index}] if "dataset" in h.axes.name else h[{"label": index}]
         total = sub.values().sum()
         if total <= 0:
             continue
         mplhep.histplot(sub.values() / total / np.diff(sub.axes[0].edges), sub.axes[0].edges, ax=ax,
-                        label=LABELS[label], color=color, lw=2)
+                        label=LABELS[label] if len(labels) == 2 else f"label {label}", color=color, lw=2)
         drawn = True
     if not drawn:
         plt.close(fig)
@@ -269,6 +335,11 @@ def jetflow_report(result, out, columns):
         files += [out / "summary.md", out / "summary.csv", out / "roc.png"]
         lines += ["Rejection 1/eps_B at signal efficiency eps_S:", "", (out / "summary.md").read_text(), "",
                   "![ROC curves](roc.png)", ""]
+        for group, classes in class_groups(rocs).items():
+            (out / f"classes_{group}.md").write_text(class_table(group, classes))
+            plot_classes(group, classes, out / f"roc_{group}.png")
+            files += [out / f"classes_{group}.md", out / f"roc_{group}.png"]
+            lines += [(out / f"classes_{group}.md").read_text(), "", f"![{group}: classes](roc_{group}.png)", ""]
     avg = _combined(result, AVERAGE_IMAGE)
     if avg is not None:
         plot_average_images(avg, out / "average_images.png")

@@ -16,6 +16,7 @@ Config section ``inference`` (called ``models`` before jetflow 0.2)::
           device: auto                 # auto | cpu | gpu
           mixed_precision: false       # float16 compute on a GPU (Keras)
           folds: 1                     # > 1: cross-fitted, path holds {fold} (see below)
+          classes: null                # a multi-class model: [qcd, w, z, top], its outputs by label
       threads: null                    # TensorFlow / ONNX Runtime threads; default: the worker's cores
 
 A model reads its inputs in this order: the image (``input: image``) or the
@@ -42,7 +43,10 @@ of its fold, ``entry % K`` (:mod:`jetflow.stats.crossfit`): on the sample the
 models were fitted on, no jet is scored by a model that saw it.
 
 Each classifier writes ``score_<name>``, declared with kind ``"score"`` so
-that the ROC accumulators pick it up; a combination (a classifier of other
+that the ROC accumulators pick it up; a multi-class classifier (``classes``: one name per output, in the
+order of the labels 0, 1, 2, ...) writes ``score_<name>_<class>`` for each, the softmax probabilities,
+declared with ``score_of = (name, label)`` so that the ROCs take each class against the rest and the
+report pairs them one against one; a combination (a classifier of other
 discriminants) the same with kind ``"combination"``, which the ROC reads but
 does not pair again (``roc.score_combinations``); each regressor ``pred_<name>``.  A
 model whose input shapes do not match, or a missing input column, gives an
@@ -85,6 +89,18 @@ class ModelOptions(Options):
     mixed_precision: bool = Field(False, description="float16 compute (for GPUs)")
     folds: int = Field(1, ge=1, description=(
         "cross-fitted: path holds {fold}; a jet whose entry % folds is f is scored by model f, fitted on the other folds"))
+    classes: list[str] | None = Field(None, min_length=2, description=(
+        "a multi-class classifier: its outputs' class names, in label order (0, 1, ...); writes score_<name>_<class>"))
+
+    @model_validator(mode="after")
+    def _classes_are_a_classifiers(self):
+        if self.classes is not None:
+            if self.kind != "classifier" or self.folds > 1:
+                raise ValueError("classes: a multi-class model is one classifier file (kind classifier, folds 1), "
+                                 f"not kind {self.kind} with folds {self.folds}")
+            if len(set(self.classes)) != len(self.classes) or not all(c.isidentifier() for c in self.classes):
+                raise ValueError(f"classes: {self.classes} must be distinct names of letters, digits and _")
+        return self
 
     @model_validator(mode="after")
     def _relative_needs_a_regressor(self):
@@ -120,7 +136,7 @@ class InferenceOptions(Options):
     def evaluation_order(self) -> list[str]:
         """The models in the order they run: one that reads another's output (a combination of a network's
         score) after it, otherwise as configured; raises on a cycle."""
-        made_by = {column_name(name, m): name for name, m in self.models.items()}
+        made_by = {c: name for name, m in self.models.items() for c in output_columns(name, m)}
         needs = {name: {made_by[c] for c in (*m.features, m.relative_to) if c in made_by}
                  for name, m in self.models.items()}
         order: list[str] = []
@@ -142,17 +158,28 @@ def jetflow_options():
 def jetflow_columns(options):
     if options is None:
         return None
-    return {column_name(name, m): (
-        ColumnSpec(f"{name} score", "", 100, 0.0, 1.0, kind="score" if m.kind == "classifier" else "combination",
-                   description=f"output of {m.path}")
-        if m.kind != "regressor" else
-        ColumnSpec(f"{name} prediction", "", 100, *m.range, description=f"regression output of {m.path}"))
-        for name, m in options.models.items()}
+    specs = {}
+    for name, m in options.models.items():
+        if m.kind == "regressor":
+            specs[f"pred_{name}"] = ColumnSpec(f"{name} prediction", "", 100, *m.range,
+                                               description=f"regression output of {m.path}")
+        elif m.classes:
+            specs.update({column: ColumnSpec(f"{name} P({cls})", "", 100, 0.0, 1.0, kind="score", score_of=(name, label),
+                                             description=f"probability of class {cls} (label {label}) from {m.path}")
+                          for label, (cls, column) in enumerate(zip(m.classes, output_columns(name, m)))})
+        else:
+            specs[f"score_{name}"] = ColumnSpec(f"{name} score", "", 100, 0.0, 1.0,
+                                                kind="score" if m.kind == "classifier" else "combination",
+                                                description=f"output of {m.path}")
+    return specs
 
 
-def column_name(name: str, model: ModelOptions) -> str:
-    """The column a model writes: ``score_<name>`` (classifier) or ``pred_<name>`` (regressor)."""
-    return f"pred_{name}" if model.kind == "regressor" else f"score_{name}"
+def output_columns(name: str, model: ModelOptions) -> list[str]:
+    """The columns a model writes: ``score_<name>`` (classifier), ``score_<name>_<class>`` for each class (multi-class
+    classifier) or ``pred_<name>`` (regressor)."""
+    if model.kind == "regressor":
+        return [f"pred_{name}"]
+    return [f"score_{name}_{cls}" for cls in model.classes] if model.classes else [f"score_{name}"]
 
 
 @hookimpl
@@ -232,17 +259,19 @@ def jetflow_infer(jets, ctx):
 
             calibration = ctx.cache.get(("calibration", str(path.resolve()), file_digest(path)),
                                         lambda: Calibration(name, path))
-            out[column_name(name, m)] = calibration(jets)
+            out[output_columns(name, m)[0]] = calibration(jets)
             continue
+        width = len(m.classes) if m.classes else None
         if m.folds > 1:
             values = _cross_fitted_scores(jets, ctx, name, m, opts.threads)
         else:
             loaded = get_model(ctx.cache, name, path, m.device, m.mixed_precision, opts.threads)
             x = model_inputs(jets, name, m, loaded)
-            values = loaded(x, m.batch_size) if len(jets) else np.zeros(0)
+            values = loaded(x, m.batch_size, width) if len(jets) else np.zeros((0, width) if width else 0)
         if m.relative_to is not None:
             values = values * jet_features(jets, name, [m.relative_to], np.float64)[:, 0]
-        out[column_name(name, m)] = values
+        columns = output_columns(name, m)
+        out.update(zip(columns, values.T) if width else [(columns[0], values)])
     return out
 
 

@@ -54,7 +54,9 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
     v = record["validation"]
-    figures = (f"validation AUC {v['auc']:.3f}, 1/eps_B at eps_S=0.5: {v['rej@0.5']:.1f}" if target is None else
+    figures = (f"validation AUC one-vs-rest {v['auc']:.3f} (" + ", ".join(f"{c} {a:.3f}" for c, a in v["auc_ovr"].items())
+               + f"), one-vs-one {v['auc_ovo_mean']:.3f}" if record["classes"] else
+               f"validation AUC {v['auc']:.3f}, 1/eps_B at eps_S=0.5: {v['rej@0.5']:.1f}" if target is None else
                f"validation prediction/truth: median {v['median']:.3f}, resolution {v['resolution']:.3f} "
                f"(a constant: {v['constant_resolution']:.3f})")
     epochs = f"{record['training']['epochs_run']} epochs, " if record["history"]["loss"] else ""

@@ -48,7 +48,7 @@ def fit_combination(table: dict[str, np.ndarray], columns: list[str], out: str |
 
     from jetflow_inference import tabular
     from jetflow_inference.runtimes import OnnxModel
-    from jetflow_inference.training import classifier_figures, class_balanced_weights
+    from jetflow_inference.classes import class_balanced_weights, classifier_figures
 
     if len(columns) < 2:
         raise ValueError(f"a combination takes at least 2 columns, got {columns}")

@@ -199,7 +199,8 @@ class MaskedMean(layers.Layer):
         return (input_shape[0][0], input_shape[0][-1])
 
 
-def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, dropout, regression, feature_scaling):
+def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, dropout, regression, feature_scaling,
+              normalise_sum: bool = False):
     from jetflow_inference.models import _output, _with_features
 
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
@@ -208,6 +209,8 @@ def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, drop
     for i, units in enumerate(phi):
         x = layers.Dense(units, activation="relu", kernel_initializer="he_uniform", name=f"phi_{i}")(x)
     x = WeightedSum(name="sum")([x, TakeFeatures([weight_name], name="weights")(particles)])
+    if normalise_sum:
+        x = layers.BatchNormalization(name="sum_norm")(x)
     x, extra = _with_features(x, feature_scaling)
     for i, units in enumerate(f):
         x = layers.Dense(units, activation="relu", kernel_initializer="he_uniform", name=f"f_{i}")(x)
@@ -228,8 +231,11 @@ def efn(n_particles: int = 30, phi=(100, 100, 128), f=(100, 100, 100), dropout: 
 def pfn(n_particles: int = 30, phi=(100, 100, 128), f=(100, 100, 100), dropout: float = 0.0,
         regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
     """[efn]'s Particle Flow Network: F(sum_i Phi(p_i)) over the real particles, Phi on every feature of
-    :class:`ParticleFeatures` (the export carries no charge or particle type: four-vectors only)."""
-    return _deep_set("pfn", list(FEATURES), "mask", n_particles, phi, f, dropout, regression, feature_scaling)
+    :class:`ParticleFeatures` (the export carries no charge or particle type: four-vectors only).  The sum grows
+    with the number of particles (up to N x Phi's scale) and saturated F's output from the start: it is batch
+    normalised before F (in inference a fixed affine map, so each jet's score is still its own)."""
+    return _deep_set("pfn", list(FEATURES), "mask", n_particles, phi, f, dropout, regression, feature_scaling,
+                     normalise_sum=True)
 
 
 def particlenet(n_particles: int = 30, k: int = 7, blocks=((32, 32, 32), (64, 64, 64)), dense: int = 128,

@@ -86,12 +86,14 @@ class Runtime:
     in_flight = 1
     """How many batches are dispatched before the oldest one's scores are read back (>1: device work overlaps)."""
 
-    def __call__(self, inputs, batch_size: int) -> np.ndarray:
-        """The model's output (its first column: the score or the prediction) for every jet, float64."""
+    def __call__(self, inputs, batch_size: int, classes: int | None = None) -> np.ndarray:
+        """The model's output for every jet, float64: the score or the prediction (of a two-column output, the
+        last column: a classifier's signal probability); with ``classes``, the ``[n, classes]`` class
+        probabilities of a multi-class model, which must have that many outputs."""
         inputs = [inputs] if isinstance(inputs, np.ndarray) else list(inputs)
         self.check(inputs)
         n = len(inputs[0])
-        out = np.empty(n, dtype=np.float64)
+        out = None
         pending: deque = deque()
         for start in range(0, n, batch_size):
             batch = [x[start : start + batch_size] for x in inputs]
@@ -101,19 +103,38 @@ class Runtime:
                 batch = [np.concatenate([b, np.zeros((batch_size - size,) + b.shape[1:], b.dtype)]) for b in batch]
             pending.append((start, size, self.dispatch(batch)))
             if len(pending) >= self.in_flight:
-                self._read_back(out, *pending.popleft())
+                out = self._read_back(out, n, *pending.popleft())
         while pending:
-            self._read_back(out, *pending.popleft())
-        return out
+            out = self._read_back(out, n, *pending.popleft())
+        if out is None:
+            out = np.zeros((0, classes or 1))
+        return self._select(out, classes)
 
-    def _read_back(self, out: np.ndarray, start: int, size: int, handle) -> None:
-        out[start : start + size] = self.fetch(handle)[:size]
+    def _select(self, out: np.ndarray, classes: int | None) -> np.ndarray:
+        width = out.shape[1]
+        if classes is not None:
+            if width != classes:
+                raise ConfigError(f"model {self.name!r} ({self.path}) has {width} outputs per jet, its config declares "
+                                  f"{classes} classes")
+            return out
+        if width > 2:
+            raise ConfigError(f"model {self.name!r} ({self.path}) has {width} outputs per jet: a multi-class classifier; "
+                              f"name them in its config (classes: [...], {width} names in label order)")
+        return out[:, -1] if width == 2 else out[:, 0]
+
+    def _read_back(self, out: np.ndarray | None, n: int, start: int, size: int, handle) -> np.ndarray:
+        values = self.fetch(handle)[:size]
+        if out is None:
+            out = np.empty((n, values.shape[1]), dtype=np.float64)
+        out[start : start + size] = values
+        return out
 
     def dispatch(self, batch: list[np.ndarray]):
         """Start scoring one batch; returns what :meth:`fetch` turns into the scores (here: the scores)."""
         return self.predict(batch)
 
     def fetch(self, handle) -> np.ndarray:
+        """The ``[batch, outputs]`` values of a dispatched batch."""
         return handle
 
     def predict(self, batch: list[np.ndarray]) -> np.ndarray:  # pragma: no cover - each runtime has its own
@@ -167,7 +188,7 @@ class KerasModel(Runtime):
         if self.backend == "torch":
             scores = scores.cpu()
         scores = np.asarray(scores, dtype=np.float32)
-        return scores.reshape(len(scores), -1)[:, 0]
+        return scores.reshape(len(scores), -1)
 
 
 def _no_gpu(name: str, runtime: str) -> ConfigError:
@@ -229,9 +250,8 @@ def _torch_predictor(model, device: str, name: str):
 class OnnxModel(Runtime):
     """An ``.onnx`` model in an ONNX Runtime session (the CUDA provider when present and allowed).
 
-    The output read is the model's first floating-point output; of a
-    two-column output (a classifier's class probabilities) the last column,
-    the signal's.
+    The output read is the model's first floating-point output (all its
+    columns: :meth:`Runtime.__call__` picks).
     """
 
     TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16}
@@ -265,8 +285,7 @@ class OnnxModel(Runtime):
 
     def predict(self, batch):
         feed = {n: b.astype(t, copy=False) for n, b, t in zip(self.input_names, batch, self.input_types)}
-        out = np.asarray(self.session.run([self.output], feed)[0]).reshape(len(batch[0]), -1)
-        return out[:, -1] if out.shape[1] == 2 else out[:, 0]
+        return np.asarray(self.session.run([self.output], feed)[0]).reshape(len(batch[0]), -1)
 
 
 class _policy:

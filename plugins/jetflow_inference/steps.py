@@ -27,7 +27,7 @@ class TrainOptions(Options):
     patience: int = Field(5, ge=1, description="early stopping patience (epochs)")
     learning_rate: float = Field(1e-3, gt=0)
     seed: int = 1
-    n_particles: int = Field(30, ge=2, description="LBN: leading constituents")
+    n_particles: int = Field(30, ge=2, description="networks on constituents: the leading N")
     model_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per model: builder arguments")
     target: str | None = Field(None, description="regress this export column instead of classifying")
     loss: Literal["mse", "central"] = Field("mse", description="regression loss")
@@ -58,13 +58,16 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         model = models[options.prefix + name] = {"path": str(path), "input": MODEL_INPUTS[name]}
         if record["input"]["features"]:
             model["features"] = record["input"]["features"]
+        if record["classes"]:
+            model["classes"] = record["classes"]
         if options.target is not None:
             model["kind"] = "regressor"
         if options.relative_to is not None:
             model["relative_to"] = options.relative_to
         validation[options.prefix + name] = record["validation"]
         v, t = record["validation"], record["training"]
-        figures = (f"{v['auc']:.3f} | {v['rej@0.5']:.1f}" if options.target is None
+        figures = (f"{v['auc']:.3f} | {v['rej@0.5']:.1f}" if options.target is None and not record["classes"]
+                   else f"{v['auc']:.3f} (one-vs-rest; one-vs-one {v['auc_ovo_mean']:.3f}) | -" if options.target is None
                    else f"{v['median']:.3f} | {v['resolution']:.3f} ± {v['resolution_err']:.3f} | {v['constant_resolution']:.3f}")
         rows.append(f"| {options.prefix}{name} | {t['epochs_run'] or '-'} | {t['seconds']:.0f} | {figures} |")
     header = ("| model | epochs | seconds | validation AUC | 1/eps_B at eps_S = 0.5 |\n|---|---|---|---|---|"

@@ -53,12 +53,15 @@ class ExportIndex:
 
         from jetflow.formats.export import shards
 
-        from jetflow_inference.training import class_balanced_weights
+        from jetflow_inference.classes import class_balanced_weights
 
         self.features = list(features or [])
         paths = shards(data)
         tables = [pq.read_table(p, columns=["label", "weight", *self.features]) for p in paths]
         label = np.concatenate([t.column("label").to_numpy() for t in tables]).astype(np.int64)
+        if label.max(initial=0) > 1:
+            raise ValueError(f"export {data} holds classes {sorted(set(label.tolist()))}: --stream trains signal "
+                             "against background; a multi-class model is fitted in memory (leave out --stream)")
         weight = class_balanced_weights(np.concatenate([t.column("weight").to_numpy() for t in tables]), label)
         self.shards: list[Shard] = []
         start = 0

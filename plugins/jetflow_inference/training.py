@@ -22,23 +22,6 @@ from typing import Any
 import numpy as np
 
 
-def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """The export's weights (with the pT reweighting) scaled so that each class sums to half the jets.
-
-    Mean weight 1, signal and background of equal total weight: the loss then
-    does not favour the larger class, and the pT weights keep their shape.
-    """
-    w = np.asarray(weight, dtype=np.float64).copy()
-    n = len(w)
-    for lab in (0, 1):
-        sel = label == lab
-        total = w[sel].sum()
-        if total <= 0:
-            raise ValueError(f"the export has no {'signal' if lab else 'background'} jets with positive weight")
-        w[sel] *= (n / 2) / total
-    return w
-
-
 def model_arrays(table: dict[str, np.ndarray], source, model_name: str, n_particles: int,
                  features: list[str]) -> list[np.ndarray]:
     """A model's input arrays from an export's columns (all of it, or one shard: ``source`` names it in errors):
@@ -99,6 +82,9 @@ def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None
     inputs = model_arrays(table, data, model_name, n_particles, features)
     spec = {"column": column, "shape": list(inputs[0].shape[1:]), "features": features}
     if target is None:
+        from jetflow_inference.classes import class_balanced_weights, class_names
+
+        spec["classes"] = class_names(table["label"], table["dataset"], data)
         return ([x.astype(np.float32) for x in inputs], table["label"].astype(np.float32),
                 class_balanced_weights(table["weight"], table["label"]), spec)
     if target not in table:
@@ -245,11 +231,14 @@ def train(
             model_args=model_args, features=list(features or []), epochs=epochs, batch_size=batch_size,
             patience=patience, learning_rate=learning_rate, progress=progress, window=window)
         seconds = time.time() - t0
-        validation, title = classifier_figures(predictions, yv, wv)
+        validation, title = _classifier_figures(predictions, yv, wv, spec)
         return _write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
                              title, batch_size, learning_rate, validation_split, patience, seed, seconds,
                              streamed={"window": window})
     inputs, y, w, spec = load_inputs(data, model_name, n_particles, target, features, relative_to)
+    classes = spec.get("classes")
+    if classes and model_name == "fisher":
+        raise ValueError(f"export {data} holds {len(classes)} classes; Fisher's discriminant separates two")
     reference = spec.pop("reference", np.ones(len(y)))
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(y))
@@ -263,20 +252,22 @@ def train(
     t0 = time.time()
     if model_name in SCIKIT_LEARN:
         args, history, predictions = _fit_scikit_learn(model_name, out, train_inputs[0], yt, wt, val_inputs[0],
-                                                       target is not None, seed, model_args)
+                                                       target is not None, seed, model_args, classes)
     else:
         args, history, predictions = _fit_network(
             model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, target=target, loss=loss,
-            relative=relative_to is not None, n_particles=n_particles,
+            relative=relative_to is not None, n_particles=n_particles, classes=classes,
             model_args=model_args, epochs=epochs, batch_size=batch_size, patience=patience,
             learning_rate=learning_rate, seed=seed, progress=progress)
     seconds = time.time() - t0
     # a relative regressor is judged on what inference writes: factor x the column, against the truth
-    validation, title = (classifier_figures(predictions, yv, wv) if target is None
+    validation, title = (_classifier_figures(predictions, yv, wv, spec) if target is None
                          else _regressor_figures(predictions * reference[-n_val:], yv * reference[-n_val:], wv))
     jets = {"train": int(len(yt)), "validation": int(n_val)}
-    jets.update({"signal": int(y.sum()), "background": int(len(y) - y.sum())} if target is None
-                else {"left_out": spec["left_out"]})
+    if target is not None:
+        jets["left_out"] = spec["left_out"]
+    else:
+        jets.update({name: int((y == c).sum()) for c, name in enumerate(classes or ["background", "signal"])})
     return _write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
                          title, batch_size, learning_rate, validation_split, patience, seed, seconds)
 
@@ -291,7 +282,9 @@ def _write_record(model_name, out, data, target, relative_to, loss, args, spec, 
         "task": "classification" if target is None else "regression",
         "target": target,
         "relative_to": relative_to,
-        "loss": ("binary_crossentropy" if target is None else loss) if model_name not in SCIKIT_LEARN else "scikit-learn",
+        "loss": (("sparse_categorical_crossentropy" if spec.get("classes") else "binary_crossentropy")
+                 if target is None else loss) if model_name not in SCIKIT_LEARN else "scikit-learn",
+        "classes": spec.get("classes"),
         "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()},
         "input": spec,
         "data": str(data),
@@ -311,7 +304,7 @@ def _write_record(model_name, out, data, target, relative_to, loss, args, spec, 
 
 
 def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative,
-                 n_particles, model_args, epochs, batch_size, patience, learning_rate, seed, progress):
+                 n_particles, model_args, epochs, batch_size, patience, learning_rate, seed, progress, classes=None):
     """Build, fit and save a Keras network; returns its arguments, history and validation predictions."""
     import keras
 
@@ -326,7 +319,7 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
             args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
         else:  # the factor truth / reco: its median, and its spread without the tails of jets measured near 0
             args["regression"] = (float(np.median(yt)), float(np.std(np.clip(yt, *np.percentile(yt, [5, 95])))) or 1.0)
-    model = compiled_network(model_name, args, target, loss, learning_rate)
+    model = compiled_network(model_name, args, target, loss, learning_rate, len(classes) if classes else None)
     x_train = train_inputs if len(train_inputs) > 1 else train_inputs[0]
     x_val = val_inputs if len(val_inputs) > 1 else val_inputs[0]
     if model_name == "fisher":
@@ -341,7 +334,8 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
         )
         history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     model.save(out)
-    return args, history, model.predict(x_val, batch_size=1024, verbose=0)[:, 0]
+    predictions = model.predict(x_val, batch_size=1024, verbose=0)
+    return args, history, predictions if classes else predictions[:, 0]
 
 
 def network_args(model_name: str, model_args: dict[str, Any] | None, first_input: np.ndarray,
@@ -358,14 +352,21 @@ def network_args(model_name: str, model_args: dict[str, Any] | None, first_input
     return args
 
 
-def compiled_network(model_name: str, args: dict[str, Any], target: str | None, loss: str, learning_rate: float):
-    """The network built with ``args`` and compiled: weighted cross-entropy (and AUC), or the regression loss."""
+def compiled_network(model_name: str, args: dict[str, Any], target: str | None, loss: str, learning_rate: float,
+                     classes: int | None = None):
+    """The network built with ``args`` and compiled: weighted cross-entropy (and AUC), over ``classes`` a softmax
+    and its cross-entropy, or the regression loss."""
     import keras
 
+    from jetflow_inference.classes import softmax_head
     from jetflow_inference.models import BUILDERS, CentralRatioMSE
 
     model = BUILDERS[model_name](**args)
-    if target is None:
+    if classes:
+        model = softmax_head(model, classes)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="sparse_categorical_crossentropy",
+                      weighted_metrics=["accuracy"])
+    elif target is None:
         model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy",
                       weighted_metrics=[keras.metrics.AUC(name="auc")])
     else:
@@ -373,14 +374,14 @@ def compiled_network(model_name: str, args: dict[str, Any], target: str | None, 
     return model
 
 
-def _fit_scikit_learn(model_name, out, x_train, yt, wt, x_val, regression, seed, model_args):
+def _fit_scikit_learn(model_name, out, x_train, yt, wt, x_val, regression, seed, model_args, classes=None):
     """Fit a scikit-learn model, save it as ONNX; the validation predictions come from ONNX Runtime (what a run sees)."""
     from jetflow_inference.runtimes import OnnxModel
     from jetflow_inference.tabular import DEFAULTS, estimator, fit, to_onnx
 
     model = fit(estimator(model_name, regression, seed, model_args), x_train, yt, wt)
     out.write_bytes(to_onnx(model, x_train.shape[1]))
-    predictions = OnnxModel(model_name, out, "cpu")(x_val, 4096)
+    predictions = OnnxModel(model_name, out, "cpu")(x_val, 4096, len(classes) if classes else None)
     return {**DEFAULTS[model_name], **(model_args or {})}, {"loss": []}, predictions
 
 
@@ -396,13 +397,12 @@ def _versions(scikit_learn: bool) -> dict[str, str]:
     return {"keras": keras.__version__}
 
 
-def classifier_figures(scores, labels, weights) -> tuple[dict[str, float], str]:
-    from jetflow.stats.accumulators import WeightedROC
+def _classifier_figures(predictions, labels, weights, spec) -> tuple[dict, str]:
+    from jetflow_inference.classes import classifier_figures, multiclass_figures
 
-    roc = WeightedROC(["score"], [(2000, 0.0, 1.0)], "higher")
-    roc.fill([scores], labels.astype(int), weights, np.zeros(len(labels), dtype=int))
-    s = roc.summary()
-    return {"auc": s["auc"], "area_0.2_0.8": s["area_0.2_0.8"], "rej@0.5": s["rej@0.5"]}, f"validation AUC {s['auc']:.3f}"
+    if spec.get("classes"):
+        return multiclass_figures(predictions, labels, weights, spec["classes"])
+    return classifier_figures(predictions, labels, weights)
 
 
 def _regressor_figures(predictions, truth, weights) -> tuple[dict[str, float], str]:

@@ -23,10 +23,11 @@ Factors (each kept as a column ``weight_<name>``, multiplied into ``weight``):
     signal jets only: ``B(pT) / S(pT)`` with ``B``, ``S`` the background and
     signal spectra of ``column`` (each normalised to unit area) found in
     ``from_result``, so that the weighted signal spectrum has the
-    background's shape ([jet-images], Figure 1).  Background jets get 1.  Signal
-    jets outside the spectrum's range, or in bins where the first pass saw no
-    signal, cannot be reweighted: they keep factor 1 and are counted in the
-    output (``reweight_outside``).
+    background's shape ([jet-images], Figure 1).  Background jets get 1.  In a
+    multi-class run every class but the background (label 0) is reweighted so,
+    each by its own spectrum.  Jets outside the spectrum's range, or in bins
+    where the first pass saw none of their class, cannot be reweighted: they
+    keep factor 1 and are counted in the output (``reweight_outside``).
 
 Two passes: every run accumulates the spectra (``reweight_spectrum``: label x
 ``column``, after the selection); a second run names the first run's result.
@@ -68,8 +69,9 @@ def jetflow_options():
 
 
 def spectrum_ratio(path, column: str, section: str = "weights") -> dict[str, np.ndarray]:
-    """From a saved result's ``reweight_spectrum``: bin edges, the background/signal shape ratio per
-    bin (1 where the first pass saw no signal), and which bins had signal."""
+    """From a saved result's ``reweight_spectrum``: bin edges, per label the background/label shape ratio
+    per bin (``ratio[label, bin]``; 1 for the background, and where the first pass saw none of that label),
+    and which bins had jets of each label (``seen``)."""
     import jetflow
 
     result = jetflow.load(path)
@@ -82,13 +84,16 @@ def spectrum_ratio(path, column: str, section: str = "weights") -> dict[str, np.
         ) from None
     if h.axes[1].name != column:
         raise ConfigError(f"{section}.pt_reweight: {path} holds the spectrum of {h.axes[1].name!r}, not {column!r}")
-    values = h.values()  # label x column, label 0 background, 1 signal
-    b, s = values[0], values[1]
-    if b.sum() <= 0 or s.sum() <= 0:
+    values = h.values()  # label x column, label 0 background, 1 signal (and more classes)
+    b = values[0]
+    if b.sum() <= 0 or values[1:].sum() <= 0:
         raise ConfigError(f"{section}.pt_reweight.from_result: {path} lacks signal or background jets")
-    b, s = b / b.sum(), s / s.sum()
-    ratio = np.divide(b, s, out=np.ones_like(b), where=s > 0)  # no signal there: no information, 1
-    return {"edges": h.axes[1].edges, "ratio": ratio, "has_signal": s > 0}
+    b = b / b.sum()
+    totals = values.sum(axis=1, keepdims=True)
+    shapes = np.divide(values, totals, out=np.zeros_like(values), where=totals > 0)
+    ratio = np.divide(b, shapes, out=np.ones_like(values), where=shapes > 0)  # none there: no information, 1
+    ratio[0] = 1.0
+    return {"edges": h.axes[1].edges, "ratio": ratio, "seen": values > 0}
 
 
 @hookimpl
@@ -102,8 +107,9 @@ def jetflow_prepare(options, config):
 def _bins(spectrum, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Each value's bin of the spectrum, and whether it is inside the spectrum's range."""
     idx = np.searchsorted(spectrum["edges"], values, side="right") - 1
-    inside = (idx >= 0) & (idx < len(spectrum["ratio"]))
-    return np.clip(idx, 0, len(spectrum["ratio"]) - 1), inside
+    bins = spectrum["ratio"].shape[-1]
+    inside = (idx >= 0) & (idx < bins)
+    return np.clip(idx, 0, bins - 1), inside
 
 
 @hookimpl
@@ -128,8 +134,8 @@ def jetflow_weights(jets, events, ctx):
     if spectrum is not None:
         x = ak.to_numpy(jets[opts.pt_reweight.column]).astype(np.float64)
         idx, inside = _bins(spectrum, x)
-        factor = np.where(inside, spectrum["ratio"][idx], 1.0)
-        factors["pt"] = factor if ctx.label == 1 else np.ones(len(x))
+        ratio = spectrum["ratio"][ctx.label] if ctx.label < len(spectrum["ratio"]) else np.ones(len(idx))
+        factors["pt"] = np.where(inside, ratio[idx], 1.0)  # the background's row is 1
     return factors or None
 
 
@@ -145,17 +151,18 @@ def jetflow_accumulate(jets, ctx):
     if values is None:
         raise ConfigError(f"{ctx.plugin}.pt_reweight.column: {opts.column!r} is not a per-jet number in the jet table")
     h = hist.Hist(
-        hist.axis.IntCategory([0, 1], name="label"),
+        hist.axis.IntCategory(list(range(ctx.config.n_labels)), name="label"),
         hist.axis.Regular(opts.bins, opts.start, opts.stop, name=opts.column),
         storage=hist.storage.Weight(),
     )
     weight = ak.to_numpy(jets.weight)
     h.fill(label=ak.to_numpy(jets.label).astype(int), **{opts.column: values}, weight=weight)
     out = {SPECTRUM: h}
-    if ctx.prepared is not None and ctx.label == 1:
+    if ctx.prepared is not None and ctx.label != 0:
         idx, known = _bins(ctx.prepared, values)
-        known &= ctx.prepared["has_signal"][idx]
+        seen = ctx.prepared["seen"]
+        known &= seen[ctx.label][idx] if ctx.label < len(seen) else False
         lost = Cutflow()
-        lost.record(OUTSIDE, weight[~known])  # selected signal jets the spectrum could not reweight
+        lost.record(OUTSIDE, weight[~known])  # selected jets the spectrum could not reweight
         out[OUTSIDE] = lost
     return out
