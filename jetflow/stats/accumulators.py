@@ -141,8 +141,8 @@ class WeightedROC:
         return len(self.sumw)
 
     def classes(self, signal=None, background=None) -> tuple[list[int], list[int]]:
-        """The signal and background labels of a curve: the given ones, else this ROC's own; a background of
-        ``None`` is every other label."""
+        """The signal and background labels of a curve: the given ones, or where ``None`` is given this ROC's
+        own (an own background of ``None`` is every label but the signal's: one-vs-rest)."""
         signal = list(self.signal if signal is None else signal)
         background = self.background if background is None else background
         if background is None:
