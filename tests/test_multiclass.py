@@ -55,6 +55,25 @@ def test_one_vs_rest_and_one_vs_one_aucs_equal_scikit_learns():
         binary.fill([p[:2, 1]], np.array([0, 3]), w[:2], halves[:2])
 
 
+def test_class_probabilities_near_zero_keep_their_roc():
+    """A class the model rarely picks has probabilities of 1e-9 .. 1e-4: binned in log-odds (as the accumulators bin
+    a class probability) its ROC is scikit-learn's, where 2,000 equal bins in p hold them all in the first one."""
+    from jetflow_accumulators import LOG_ODDS_MAX, log_odds
+
+    rng = np.random.default_rng(3)
+    label = rng.integers(0, 3, 4000)
+    p = 10 ** (rng.uniform(-9, -5.5, 4000) + 1.0 * (label == 2))
+    w, halves = np.ones(4000), rng.integers(0, 2, 4000)
+    expected = roc_auc_score(label == 2, p)
+    resolved = WeightedROC(["p"], [(2000, -LOG_ODDS_MAX, LOG_ODDS_MAX)], "higher", n_labels=3, signal=(2,),
+                           background=None)
+    resolved.fill([log_odds(p)], label, w, halves)
+    linear = WeightedROC(["p"], [(2000, 0.0, 1.0)], "higher", n_labels=3, signal=(2,), background=None)
+    linear.fill([p], label, w, halves)
+    assert expected > 0.6 and resolved.summary()["auc"] == pytest.approx(expected, abs=5e-3)  # bins of 0.018
+    assert linear.summary()["auc"] == pytest.approx(0.5, abs=1e-3)
+
+
 def test_class_weights_and_names():
     label = np.array([0, 0, 0, 1, 2, 2])
     w = class_balanced_weights(np.ones(6), label)

@@ -41,7 +41,9 @@ Outputs (per dataset; the names are in :mod:`jetflow_accumulators.names`):
 ``correlation``, ``ado`` (dict), ``regression`` (dict ``target|versus`` ->
 :class:`jetflow.stats.response.ResponseHistogram`), ``export`` (shard records).  ROC halves
 are the parity of the jet's entry number in its file, so results do not depend
-on the chunking.
+on the chunking.  A multi-class model's class probability (``ColumnSpec.score_of``) is
+histogrammed for its ROC in log-odds (:func:`log_odds`), where small probabilities stay
+resolved; every other score on its 0-1 range.
 
 For every column declared through ``jetflow_columns`` (by any plugin) with a
 binning (``bins > 0``) and present in the selected jets as a flat number, it
@@ -250,6 +252,19 @@ def _halves(jets, ctx) -> np.ndarray:
     return fold_of(ctx.entries(jets), 2)
 
 
+LOG_ODDS_MAX = 18.4
+"""A class probability's ROC histogram spans log-odds -18.4 .. 18.4 (probabilities 1e-8 .. 1 - 1e-8)."""
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), clipped to +-:data:`LOG_ODDS_MAX`: the axis a class probability's ROC is binned on.  A
+    monotonic map leaves the ROC as it is, and a class probability near 0 (a class the model rarely picks) stays
+    resolved, where equal bins in p would put it in one."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        return np.clip(np.log(p) - np.log1p(-p), -LOG_ODDS_MAX, LOG_ODDS_MAX)
+
+
 def _rocs(jets, ctx, opts, label, weight) -> dict:
     from jetflow.stats.accumulators import WeightedROC
 
@@ -260,11 +275,14 @@ def _rocs(jets, ctx, opts, label, weight) -> dict:
         if name not in present and ctx.columns.get(name) is not None and ctx.columns[name].kind in SCORE_KINDS:
             continue  # a declared score whose model is not configured in this run
         spec = ctx.columns.get(name)
-        multi = {} if spec is None or spec.score_of is None else {  # one-vs-rest of a multi-class model's class
-            "signal": (spec.score_of[1],), "background": None, "group": spec.score_of[0]}
-        roc = WeightedROC([name], [_binning(name, ctx, opts, opts.roc.bins)], direction, opts.roc.lr_bins,
-                          ctx.config.n_labels, **multi)
-        roc.fill([_column(jets, ctx, name, "roc.discriminants")], label, weight, half)
+        values, binning = _column(jets, ctx, name, "roc.discriminants"), _binning(name, ctx, opts, opts.roc.bins)
+        multi = {}
+        if spec is not None and spec.score_of is not None:  # one-vs-rest of a multi-class model's class
+            multi = {"signal": (spec.score_of[1],), "background": None, "group": spec.score_of[0]}
+            if name not in opts.binning:
+                values, binning = log_odds(values), (opts.roc.bins, -LOG_ODDS_MAX, LOG_ODDS_MAX)
+        roc = WeightedROC([name], [binning], direction, opts.roc.lr_bins, ctx.config.n_labels, **multi)
+        roc.fill([values], label, weight, half)
         rocs[name] = roc
     for combo in combinations(ctx, opts):
         binning = [_binning(c, ctx, opts, opts.roc.combination_bins) for c in combo]
