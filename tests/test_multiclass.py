@@ -58,7 +58,7 @@ def test_one_vs_rest_and_one_vs_one_aucs_equal_scikit_learns():
 def test_class_probabilities_near_zero_keep_their_roc():
     """A class the model rarely picks has probabilities of 1e-9 .. 1e-4: binned in log-odds (as the accumulators bin
     a class probability) its ROC is scikit-learn's, where 2,000 equal bins in p hold them all in the first one."""
-    from jetflow_accumulators import LOG_ODDS_MAX, log_odds
+    from jetflow.stats.accumulators import LOG_ODDS_MAX, log_odds
 
     rng = np.random.default_rng(3)
     label = rng.integers(0, 3, 4000)

@@ -56,12 +56,12 @@ class DatasetConfig(Options):
     xsec: float = Field(1.0, gt=0, description="cross-section in pb (weight = xsec * lumi / sum of generator weights)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form, passed to plugins")
 
-
     @field_validator("label", mode="before")
     @classmethod
     def _known_label(cls, label):
-        if isinstance(label, bool) or not isinstance(label, (str, int)) or (isinstance(label, str) and label not in LABELS) or (
-                isinstance(label, int) and not 0 <= label <= MAX_LABEL):
+        known = (label in LABELS if isinstance(label, str)
+                 else isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= MAX_LABEL)
+        if not known:
             raise ValueError(f"should be 'signal', 'background' or a class number 0-{MAX_LABEL} (got {label!r})")
         return label
 

@@ -24,6 +24,19 @@ def _bin_index(values: np.ndarray, bins: int, lo: float, hi: float) -> np.ndarra
     return np.clip(idx, 0, bins + 1)
 
 
+LOG_ODDS_MAX = 18.4
+"""A class probability's ROC histogram spans log-odds -18.4 .. 18.4 (probabilities 1e-8 .. 1 - 1e-8)."""
+
+
+def log_odds(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), clipped to +-:data:`LOG_ODDS_MAX`: the axis a class probability's ROC is binned on.  A
+    monotonic map leaves the ROC as it is, and a class probability near 0 (a class the model rarely picks) stays
+    resolved, where equal bins in p would put it in one."""
+    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
+    with np.errstate(divide="ignore"):
+        return np.clip(np.log(p) - np.log1p(-p), -LOG_ODDS_MAX, LOG_ODDS_MAX)
+
+
 def _labels(label, n_labels: int, what: str) -> np.ndarray:
     """Labels as int64, checked to be in ``[0, n_labels)``: an accumulator never drops a jet of an unknown class."""
     label = np.asarray(label, dtype=np.int64)
@@ -145,9 +158,11 @@ class WeightedROC:
         own (an own background of ``None`` is every label but the signal's: one-vs-rest)."""
         signal = list(self.signal if signal is None else signal)
         background = self.background if background is None else background
-        if background is None:
-            background = [c for c in range(self.n_labels) if c not in signal]
-        return signal, list(background)
+        return signal, self.rest(signal) if background is None else list(background)
+
+    def rest(self, signal) -> list[int]:
+        """Every label but the ``signal`` labels: the background of a one-vs-rest curve."""
+        return [c for c in range(self.n_labels) if c not in signal]
 
     def curve(self, direction: str | None = None, signal=None, background=None):
         """The ROC curve (:class:`jetflow.stats.roc.RocCurve`) of ``signal`` against ``background`` labels

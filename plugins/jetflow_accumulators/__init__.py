@@ -42,7 +42,7 @@ Outputs (per dataset; the names are in :mod:`jetflow_accumulators.names`):
 :class:`jetflow.stats.response.ResponseHistogram`), ``export`` (shard records).  ROC halves
 are the parity of the jet's entry number in its file, so results do not depend
 on the chunking.  A multi-class model's class probability (``ColumnSpec.score_of``) is
-histogrammed for its ROC in log-odds (:func:`log_odds`), where small probabilities stay
+histogrammed for its ROC in log-odds (:func:`jetflow.stats.accumulators.log_odds`), where small probabilities stay
 resolved; every other score on its 0-1 range.
 
 For every column declared through ``jetflow_columns`` (by any plugin) with a
@@ -252,21 +252,8 @@ def _halves(jets, ctx) -> np.ndarray:
     return fold_of(ctx.entries(jets), 2)
 
 
-LOG_ODDS_MAX = 18.4
-"""A class probability's ROC histogram spans log-odds -18.4 .. 18.4 (probabilities 1e-8 .. 1 - 1e-8)."""
-
-
-def log_odds(p: np.ndarray) -> np.ndarray:
-    """log(p / (1 - p)), clipped to +-:data:`LOG_ODDS_MAX`: the axis a class probability's ROC is binned on.  A
-    monotonic map leaves the ROC as it is, and a class probability near 0 (a class the model rarely picks) stays
-    resolved, where equal bins in p would put it in one."""
-    p = np.clip(np.asarray(p, dtype=np.float64), 0.0, 1.0)
-    with np.errstate(divide="ignore"):
-        return np.clip(np.log(p) - np.log1p(-p), -LOG_ODDS_MAX, LOG_ODDS_MAX)
-
-
 def _rocs(jets, ctx, opts, label, weight) -> dict:
-    from jetflow.stats.accumulators import WeightedROC
+    from jetflow.stats.accumulators import LOG_ODDS_MAX, WeightedROC, log_odds
 
     present = set(jets.fields)
     rocs = {}

@@ -147,8 +147,7 @@ def class_table(group: str, classes: dict[int, tuple[str, Any]]) -> str:
              "|---|---|" + "---|" * len(names)]
     for c, (name, roc) in classes.items():
         cells = ["-" if d == c else f"{_auc(roc, (c,), (d,)):.3f}" for d in classes]
-        rest = [d for d in range(roc.n_labels) if d != c]
-        lines.append(f"| {name} | {_auc(roc, (c,), rest):.3f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {_auc(roc, (c,), roc.rest((c,))):.3f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -157,8 +156,7 @@ def plot_classes(group: str, classes: dict[int, tuple[str, Any]], path: Path) ->
     plt = _plt()
     fig, ax = plt.subplots(figsize=(13, 8))
     colors = plt.get_cmap("tab10").colors
-    curves = [(f"{name} vs rest", roc, (c,), [d for d in range(roc.n_labels) if d != c], "-")
-              for c, (name, roc) in classes.items()]
+    curves = [(f"{name} vs rest", roc, (c,), roc.rest((c,)), "-") for c, (name, roc) in classes.items()]
     curves += [(f"{name} vs {other}", roc, (c,), (d,), "--") for c, (name, roc) in classes.items()
                for d, (other, _) in classes.items() if d > c]
     for i, (label, roc, signal, background, style) in enumerate(curves):

@@ -32,7 +32,7 @@ def class_balanced_weights(weight: np.ndarray, label: np.ndarray) -> np.ndarray:
         sel = label == lab
         total = w[sel].sum()
         if total <= 0:
-            name = {0: "background", 1: "signal"}.get(int(lab), f"class {lab}") if len(classes) == 2 else f"class {lab}"
+            name = ("background", "signal")[lab] if len(classes) == 2 else f"class {lab}"
             raise ValueError(f"the export has no {name} jets with positive weight")
         w[sel] *= (n / len(classes)) / total
     return w
@@ -80,16 +80,18 @@ def multiclass_figures(probabilities: np.ndarray, labels: np.ndarray, weights: n
                        names: list[str]) -> tuple[dict, str]:
     """A multi-class classifier's validation figures: per class the one-vs-rest AUC (``auc_ovr``), per ordered pair
     ``c|d`` the AUC of class c's probability separating c from d (``auc_ovo``), their means (``auc``: one-vs-rest,
-    ``auc_ovo_mean``: over pairs, each averaged with its reverse)."""
-    from jetflow.stats.accumulators import WeightedROC
+    ``auc_ovo_mean``: over pairs, each averaged with its reverse), each probability binned in log-odds as the
+    run's accumulators bin it."""
+    from jetflow.stats.accumulators import LOG_ODDS_MAX, WeightedROC, log_odds
 
     k = len(names)
     labels = np.asarray(labels).astype(int)
     halves = np.zeros(len(labels), dtype=int)
     ovr, ovo = {}, {}
     for c, name in enumerate(names):
-        roc = WeightedROC([name], [(2000, 0.0, 1.0)], "higher", n_labels=k, signal=(c,), background=None)
-        roc.fill([probabilities[:, c]], labels, weights, halves)
+        roc = WeightedROC([name], [(2000, -LOG_ODDS_MAX, LOG_ODDS_MAX)], "higher", n_labels=k, signal=(c,),
+                          background=None)
+        roc.fill([log_odds(probabilities[:, c])], labels, weights, halves)  # binned as the run's ROCs bin it
         ovr[name] = roc.summary()["auc"]
         for d, other in enumerate(names):
             if d != c:
