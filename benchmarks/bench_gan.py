@@ -2,14 +2,17 @@
 
     python benchmarks/bench_gan.py --events 1000                      # both, side by side (here: CPU)
     python benchmarks/bench_gan.py --gan-only --batches 256,4096      # a GPU machine (no Pythia needed)
+    taskset -c 0 python benchmarks/bench_gan.py --events 1000         # everything on one core
 
 The chain: ``jetflow generate`` of W' and QCD events (one core), then a
 ``jetflow run`` (iterative, one core) with the study's clustering, trimming,
 images and selection (250 < pT < 300 GeV, 65 < m < 95 GeV); its time per
 *selected* jet, the one that has an image in the study.  The generator: the
 seed's architecture (``--filters``, ``--channels``: 64 and 128; the weights do
-not change the time) called by ``jetflow_gan.training.sample`` in batches,
-best of ``--repeat`` passes after a warm-up, per image.
+not change the time) in batches, best of ``--repeat`` passes after a warm-up,
+per image: as trained (``predict`` of the Keras model) and folded for sampling
+(``jetflow_gan.sampling.sample``, what ``jetflow generate-gan`` and the study
+call), side by side.
 """
 
 from __future__ import annotations
@@ -57,7 +60,7 @@ def main() -> None:
     import keras
 
     from jetflow_gan.model import generator
-    from jetflow_gan.training import sample
+    from jetflow_gan.sampling import sample, sampling_model
 
     device = keras.config.backend()
     if device == "jax":
@@ -72,11 +75,20 @@ def main() -> None:
               f"({1 / per_jet:.1f} jets/s; generation {gen_share:.0%} of it)")
     gen = generator(filters=args.filters, channels=args.channels)
     labels = np.arange(args.images) % 2
-    print(f"{'batch':>6} {'generator images/s':>20}" + ("" if args.gan_only else f" {'x the chain':>12}"))
+    z = np.random.default_rng(1).normal(size=(args.images, gen.inputs[0].shape[-1])).astype(np.float32)
+    t0 = time.perf_counter()
+    folded = sampling_model(gen)
+    assert folded is not gen, "nothing folded: not the seed's generator"
+    print(f"folding: {time.perf_counter() - t0:.2f} s, once per generator")
+    print(f"{'batch':>6} {'as trained, images/s':>21} {'folded, images/s':>17}"
+          + ("" if args.gan_only else f" {'x the chain (as trained, folded)':>33}"))
     for b in map(int, args.batches.split(",")):
-        t = best_time(lambda: sample(gen, labels, seed=1, batch_size=b), args.repeat, warmup=True)
-        rate = args.images / t
-        print(f"{b:>6} {rate:>20.0f}" + ("" if args.gan_only else f" {rate * per_jet:>12.0f}"))
+        t_plain = best_time(lambda: gen.predict([z, labels.reshape(-1, 1)], batch_size=b, verbose=0), args.repeat,
+                            warmup=True)
+        t_fold = best_time(lambda: sample(folded, labels, seed=1, batch_size=b), args.repeat, warmup=True)
+        rate_plain, rate_folded = args.images / t_plain, args.images / t_fold
+        print(f"{b:>6} {rate_plain:>21.0f} {rate_folded:>17.0f}"
+              + ("" if args.gan_only else f" {rate_plain * per_jet:>16.0f} {rate_folded * per_jet:>16.0f}"))
 
 
 if __name__ == "__main__":

@@ -69,8 +69,7 @@ def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | o
     import keras
 
     from jetflow.formats.schema import GAN_PROCESS_ID, write_events
-    from jetflow_gan import model as _layers  # noqa: F401  (registers the custom layers)
-    from jetflow_gan.training import sample
+    from jetflow_gan.sampling import sample, sampling_model  # (imports the custom layers, which registers them)
 
     if label not in (0, 1):
         raise ValueError(f"label must be 1 (signal, W) or 0 (background, QCD), got {label}")
@@ -83,6 +82,7 @@ def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | o
         raise ValueError(f"{model} cannot be loaded as a LAGAN generator ({type(exc).__name__}: {exc})") from exc
     if len(gen.inputs) != 2 or tuple(gen.outputs[0].shape[1:]) != (25, 25, 1):
         raise ValueError(f"{model} is not a LAGAN generator (inputs latent + class, output a 25 x 25 x 1 image)")
+    gen = sampling_model(gen)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records = []

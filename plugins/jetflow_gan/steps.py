@@ -87,7 +87,8 @@ def evaluate_step(options: EvaluateOptions, ctx: StepContext) -> StepResult:
     from jetflow_gan import plots
     from jetflow_gan.evaluation import (CLASSES, confusion, distance_table, load_discriminator, nearest_neighbours,
                                         sample_observables)
-    from jetflow_gan.training import load_images, sample
+    from jetflow_gan.sampling import sample
+    from jetflow_gan.training import load_images
 
     out = ctx.resolve(options.out)
     out.mkdir(parents=True, exist_ok=True)

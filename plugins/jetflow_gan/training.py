@@ -77,6 +77,7 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
 
     from jetflow_gan.evaluation import relative_distances
     from jetflow_gan.model import discriminator, generator
+    from jetflow_gan.sampling import sample
 
     if keras.backend.backend() not in ("tensorflow", "jax"):
         raise ValueError(f"LAGAN training runs with the TensorFlow or JAX backend, not KERAS_BACKEND="
@@ -301,12 +302,3 @@ def _jax_step(gen, disc, opt_g, opt_d):
         state = None
 
     return step, sync
-
-
-def sample(gen, classes: np.ndarray, seed: int, batch_size: int = 1024) -> np.ndarray:
-    """Images of a generator for the given classes (1 = W), latent vectors drawn with ``seed``."""
-    from jetflow_gan.model import latent_size_of
-
-    rng = np.random.default_rng(seed)
-    z = rng.normal(size=(len(classes), latent_size_of(gen))).astype(np.float32)
-    return gen.predict([z, np.asarray(classes, np.int32).reshape(-1, 1)], batch_size=batch_size, verbose=0)
