@@ -200,6 +200,21 @@ def test_central_ratio_loss_against_numpy():
     assert central.mean() == pytest.approx(0.74, abs=0.01)
 
 
+def test_dcnn_channel_sums_are_the_image_totals_and_reach_the_dense_layers():
+    from jetflow_inference.models import PT_SCALE, dcnn
+
+    rng = np.random.default_rng(4)
+    images = (rng.exponential(5.0, (6, 9, 9, 3)) * (rng.random((6, 9, 9, 3)) < 0.4)).astype("float32")
+    args = dict(input_shape=(9, 9, 3), filters=(4, 4), kernels=(3, 3), pools=((2, 2), None), dense=(8, 8))
+    model = dcnn(**args, channel_sums=True)
+    sums = keras.Model(model.inputs, model.get_layer("channel_sums").output).predict(images, verbose=0)
+    np.testing.assert_allclose(sums, images.sum(axis=(1, 2)) / PT_SCALE, rtol=1e-5)
+    plain = dcnn(**args)
+    first_dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)][0]
+    plain_dense = [layer for layer in plain.layers if isinstance(layer, keras.layers.Dense)][0]
+    assert first_dense.kernel.shape[0] == plain_dense.kernel.shape[0] + 3  # one more input per channel
+
+
 def test_regressor_learns_a_target_the_constant_cannot(tmp_path):
     """A MaxOut regressor on images whose target is a known function of the pixels beats a constant."""
     from jetflow.formats.export import write_shard

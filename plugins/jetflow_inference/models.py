@@ -285,20 +285,33 @@ def dcnn(
     pools=((2, 2), (3, 3), None, (2, 2), None),
     dense=(20, 20),
     dropout: float = 0.08,
+    channel_sums: bool = False,
     regression: tuple[float, float] | None = None,
     feature_scaling: tuple[list[float], list[float]] | None = None,
 ) -> keras.Model:
     """[jet-response]'s DCNN on multi-channel images: tanh convolutions 20 (11 x 11) -> pool 2 -> 10 (7 x 7)
     -> pool 3 -> 8 (5 x 5) -> 6 (5 x 5) -> pool 2 -> 4 (5 x 5), flatten, dense 20 sigmoid and 20 softplus
     with dropout 0.08, linear output.  The talk also merged the jet's eta and pT into the dense
-    layers: jet features (``feature_scaling``) join the flattened image."""
+    layers: jet features (``feature_scaling``) join the flattened image.
+
+    ``channel_sums``: the image's per-channel sums (batch-normalised) join
+    the flattened image too.  Not in [jet-response]: max pooling keeps
+    local maxima, so the seed's network sees the jet's composition (how its
+    pT divides into charged, neutral-hadron and photon deposits, which the
+    detector responds to differently) only as far as its convolutions
+    learn to add pixels up.  The sums are a function of the image: the
+    network's inputs are the same."""
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    scaled = x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     for f, k, pool in zip(filters, kernels, pools):
         x = layers.Conv2D(f, k, padding="same", activation="tanh")(x)
         if pool is not None:
             x = layers.MaxPooling2D(pool, padding="same")(x)
     x = layers.Flatten()(x)
+    if channel_sums:
+        sums = layers.Rescaling(float(input_shape[0] * input_shape[1]), name="channel_sums")(
+            layers.GlobalAveragePooling2D()(scaled))
+        x = layers.Concatenate()([x, layers.BatchNormalization(name="channel_sums_normalization")(sums)])
     x, extra = _with_features(x, feature_scaling)
     for units, activation in zip(dense, ("sigmoid", "softplus")):
         x = layers.Dense(units, activation=activation)(x)
