@@ -94,7 +94,7 @@ def _fold_dense_convolution(run):
     if len(run) < 3 or not isinstance(run[0], layers.Dense) or not isinstance(run[1], layers.Reshape):
         return None
     dense, reshape, conv = run[:3]
-    if not (isinstance(conv, layers.Conv2D) and type(conv) is layers.Conv2D and _linear(dense) and _linear(conv)
+    if not (type(conv) is layers.Conv2D and _linear(dense) and _linear(conv)
             and conv.strides == (1, 1) and conv.dilation_rate == (1, 1) and conv.groups == 1
             and conv.data_format == "channels_last" and dense.use_bias):
         return None
