@@ -18,8 +18,8 @@ docs/benchmarks.md):
 
 Everything else (activations, batch normalisation, the embedding) is the
 original layers, called again.  The folded model computes what the
-generator does up to float rounding (``tests/test_gan.py`` compares them);
-:func:`sample` uses it.
+generator does up to float rounding (``tests/test_gan_sampling.py`` compares
+them); :func:`sample` uses it.
 """
 
 from __future__ import annotations
@@ -70,9 +70,9 @@ def sampling_model(gen: keras.Model) -> keras.Model:
     i = 0
     while i < len(trunk):
         for fold in (_fold_dense_convolution, _fold_upsampled_local):
-            folded = fold(trunk[i:])
-            if folded is not None:
-                replacement, used = folded
+            match = fold(trunk[i:])
+            if match is not None:
+                replacement, used = match
                 for layer in replacement:
                     x = layer(x)
                 i += used
