@@ -185,12 +185,12 @@ def test_regression_workflow_end_to_end(tmp_path):
     out = tmp_path / "regression"
     record = run_workflow("regression", preset="ci", out=out, progress=False, workers=2)
     steps = {s["name"]: s for s in record["steps"]}
-    dcnn = steps["dcnn_pu0"]["record"]["models"]["pt_dcnn"]
+    dcnn = steps["images_pu0"]["record"]["models"]["pt_dcnn"]
     assert dcnn["kind"] == "regressor" and dcnn["relative_to"] == "pt" and dcnn["features"] == ["pt", "eta"]
     forest = steps["features_pt_pu"]["record"]["models"]["pt_forest"]
     assert forest["path"].endswith("pt_forest.onnx") and forest["input"] == "features"
     assert steps["gen_eval_qcd_pu"]["record"]["files"] >= 1
-    targets = ["pt_reconstructed", "pt_calibrated", "pt_forest", "pt_mlp", "pt_dcnn", "msd_reconstructed",
+    targets = ["pt_reconstructed", "pt_calibrated", "pt_forest", "pt_mlp", "pt_dcnn", "pt_pixelcal", "msd_reconstructed",
                "msd_calibrated", "msd_forest", "msd_lbn"]
     for level in ("pu0", "pu"):
         table = (out / f"report_{level}" / "regression.md").read_text()

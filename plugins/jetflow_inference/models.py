@@ -332,8 +332,9 @@ def fisher(input_shape=(25, 25, 1)) -> keras.Model:
     return keras.Model(inputs, outputs, name="fisher")
 
 
-if __package__:  # the particle-cloud networks (their layers registered with the rest)
+if __package__:  # the particle-cloud and pixel-calibration networks (their layers registered with the rest)
     from jetflow_inference.particle_clouds import efn, particlenet, pfn  # noqa: E402,F401
+    from jetflow_inference.pixel_calibration import pixelcal  # noqa: E402,F401
 
 BUILDERS = {name: globals()[name] for name in MODEL_INPUTS if name in globals()}
 """Model name -> the function that builds it (each is named after its model)."""
