@@ -107,10 +107,15 @@ def test_training_flips_mirror_each_image_in_eta_and_phi_and_only_in_training():
 
 
 def test_pixelcal_exports_to_onnx(tmp_path):
+    import keras
+
     from jetflow_inference.onnx_export import export_onnx
 
+    keras.utils.set_random_seed(0)
     model = pixelcal(input_shape=(25, 25, 5), pixel_units=(4,), latent=2, dense=(4,), regression=(1.2, 0.1),
                      feature_scaling=([500.0, 0.0], [1e4, 1.0]))
     model.save(tmp_path / "pixelcal.keras")
     info = export_onnx(tmp_path / "pixelcal.keras")
-    assert info["inputs"] == ["image", "features"] and info["max_abs_diff"] < 1e-4
+    assert info["inputs"] == ["image", "features"], info
+    # random inputs drive the linear output far from 1: compare at float32 precision of its size
+    assert info["max_abs_diff"] < 1e-5 * max(1.0, info["max_abs_output"])
