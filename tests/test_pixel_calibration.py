@@ -87,9 +87,13 @@ def test_a_constant_pixel_factor_gives_that_response(tmp_path):
     np.testing.assert_allclose(loaded.predict(images, verbose=0), model.predict(images, verbose=0), rtol=1e-6)
 
 
-def test_pixelcal_names_the_channels_it_needs():
+def test_pixelcal_names_the_channels_and_sizes_it_needs():
     with pytest.raises(ValueError, match=r"5 channels pt, pt_charged, pt_neutral_hadron, pt_photon, n_charged.*\(25, 25, 1\)"):
         pixelcal(input_shape=(25, 25, 1))
+    with pytest.raises(ValueError, match=r"pixel_units \[\], latent 16"):
+        pixelcal(pixel_units=())
+    with pytest.raises(ValueError, match=r"pixel_units \[32, 32\], latent 0"):
+        pixelcal(latent=0)
 
 
 def test_training_flips_mirror_each_image_in_eta_and_phi_and_only_in_training():

@@ -137,8 +137,9 @@ def pixelcal(
     if tuple(input_shape)[-1] != len(CHANNELS):
         raise ValueError(f"pixelcal reads images with the {len(CHANNELS)} channels {', '.join(CHANNELS)} "
                          f"([jet-response]); the input has shape {tuple(input_shape)}")
-    if not pixel_units:
-        raise ValueError("pixelcal needs at least one per-pixel layer (pixel_units)")
+    if not pixel_units or latent < 1:
+        raise ValueError(f"pixelcal needs at least one per-pixel layer and one pixel quantity: pixel_units "
+                         f"{list(pixel_units)}, latent {latent}")
     image = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(image)
     if flip:
