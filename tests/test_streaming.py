@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -86,3 +88,25 @@ def test_streamed_training_learns_and_records_it(export, tmp_path):
     assert record["jets"]["train"] + record["jets"]["validation"] == len(read(export, ["label"])["label"])
     with pytest.raises(ValueError, match="fisher is fitted in memory"):
         train("fisher", export, tmp_path / "f.keras", progress=False, stream=True)
+
+
+def test_an_export_folder_holding_the_same_jets_twice_is_refused(export, tmp_path):
+    """A run on the same input files reached by another path writes shards with another path hash; reading the
+    folder with both would train and validate on every jet twice."""
+    import re
+    import shutil
+
+    import pyarrow.parquet as pq
+
+    folder = tmp_path / "export"
+    shutil.copytree(export, folder)
+    first = Path(shards(folder)[0])
+    digest = re.search(r"-([0-9a-f]{10})__", first.name)[1]
+    moved = folder / first.name.replace(digest, "0" * 10 if digest != "0" * 10 else "1" * 10)
+    shutil.copy(first, moved)
+    with pytest.raises(ValueError, match=f"holds the same jets twice: .*{moved.name}.*remove the stale shards"):
+        read(folder)
+    # two input files that share a name (other folders, other events) are two sets of jets
+    table = pq.read_table(first)
+    pq.write_table(table.set_column(table.column_names.index("pt"), "pt", [np.asarray(table["pt"]) * 1.5]), moved)
+    assert len(read(folder)["pt"]) == len(read(export)["pt"]) + table.num_rows

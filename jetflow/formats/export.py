@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,7 +104,33 @@ def shards(source: str | os.PathLike | Any) -> list[str]:
     found = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
     if not found:
         raise FileNotFoundError(f"no export shards (*.parquet) in {folder}")
+    _refuse_copies(folder, found)
     return found
+
+
+_SHARD_NAME = re.compile(r"^(?P<chunk>.+)__(?P<stem>.+)-(?P<digest>[0-9a-f]{10})__(?P<range>\d+-\d+)\.parquet$")
+
+
+def _refuse_copies(folder: Path, paths: list[str]) -> None:
+    """Raise if two shards of a folder hold the same jets: the same dataset, input file name and entries from
+    two input paths (:func:`shard_name` hashes the path), i.e. a run exported into a folder where a run on
+    the same files, moved or reached by another path, had exported before."""
+    import pyarrow.parquet as pq
+
+    groups: dict[tuple, list[str]] = {}
+    for path in paths:
+        match = _SHARD_NAME.match(Path(path).name)
+        if match:
+            groups.setdefault((match["chunk"], match["stem"], match["range"]), []).append(path)
+    for same_chunk in (g for g in groups.values() if len(g) > 1):
+        tables = {p: pq.read_table(p, columns=[c for c in ("event", "entry", "pt") if c in pq.read_schema(p).names])
+                  for p in same_chunk}
+        first, *others = same_chunk
+        for other in others:
+            if tables[first].num_columns and tables[first].equals(tables[other]):
+                raise ValueError(f"export folder {folder} holds the same jets twice: {Path(first).name} and "
+                                 f"{Path(other).name} (one input file reached by two paths, an earlier run's shards "
+                                 "left in the folder?); remove the stale shards or export into an empty folder")
 
 
 def read(source, columns: list[str] | None = None) -> dict[str, np.ndarray]:
