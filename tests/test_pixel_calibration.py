@@ -27,7 +27,7 @@ def _images(n_jets=3, npix=5, seed=0):
 def test_pixel_features_equal_a_numpy_construction():
     images = _images()
     got = np.asarray(PixelFeatures()(images))
-    assert got.shape == images.shape[:3] + (len(PIXEL_FEATURES) + 1,)
+    assert got.shape == images.shape[:3] + (len(PIXEL_FEATURES),)
     pt, n_charged = images[..., 0], images[..., 4]
     lit = pt > 0
     npix = images.shape[1]
@@ -39,7 +39,6 @@ def test_pixel_features_equal_a_numpy_construction():
     for i, name in enumerate(PIXEL_FEATURES):
         np.testing.assert_allclose(got[..., i][lit], expected[i][lit], rtol=1e-5, atol=1e-6, err_msg=name)
         assert not got[..., i][~lit].any(), f"{name} is not zero on empty pixels"
-    np.testing.assert_array_equal(got[..., -1], lit.astype("float32"))
 
 
 def test_pixel_sums_are_the_calibrated_response_and_the_summed_pixel_quantities():
@@ -48,7 +47,7 @@ def test_pixel_sums_are_the_calibrated_response_and_the_summed_pixel_quantities(
     factor = rng.uniform(0.5, 2.0, size=images.shape[:3] + (1,)).astype("float32")
     latent = rng.uniform(0, 1, size=images.shape[:3] + (2,)).astype("float32")
     pt, mask = images[..., :1], (images[..., :1] > 0).astype("float32")
-    got = np.asarray(PixelSums()([factor, latent, pt, mask]))
+    got = np.asarray(PixelSums()([factor, latent, pt]))
     total = pt.sum(axis=(1, 2, 3))
     np.testing.assert_allclose(got[:, 0], (factor * pt).sum(axis=(1, 2, 3)) / total, rtol=1e-5)
     np.testing.assert_allclose(got[:, 1:3], (latent * mask).sum(axis=(1, 2)) / 10, rtol=1e-5)

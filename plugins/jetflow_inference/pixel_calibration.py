@@ -32,15 +32,12 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-PT_SCALE = 100.0
-"""Pixels are read in units of 100 GeV (as :data:`jetflow_inference.models.PT_SCALE`)."""
-
 CHANNELS = ("pt", "pt_charged", "pt_neutral_hadron", "pt_photon", "n_charged")
 """The image channels the network reads, in order ([jet-response]'s, ``images.channels`` of the export)."""
 
 PIXEL_FEATURES = ("charged_fraction", "neutral_hadron_fraction", "photon_fraction", "log_pt", "n_charged",
                   "log_pt_per_charged", "delta_eta", "delta_phi", "radius_squared")
-"""What :class:`PixelFeatures` returns per pixel, in order (then the mask)."""
+"""What :class:`PixelFeatures` returns per pixel, in order."""
 
 _EPS = 1e-6
 
@@ -71,9 +68,9 @@ class TrainingFlips(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="jetflow")
 class PixelFeatures(layers.Layer):
-    """An image ``[batch, n, n, 5]`` (:data:`CHANNELS`, in units of :data:`PT_SCALE`) -> ``[batch, n, n, 10]``:
-    :data:`PIXEL_FEATURES`, then the mask (1 where the pixel has pT).  Positions run from -1 to 1 across the
-    image (eta along axis 1, phi along axis 2)."""
+    """An image ``[batch, n, n, 5]`` (:data:`CHANNELS`, in units of :data:`jetflow_inference.models.PT_SCALE`)
+    -> ``[batch, n, n, 9]``: :data:`PIXEL_FEATURES`, zero on a pixel without pT.  Positions run from -1 to 1
+    across the image (eta along axis 1, phi along axis 2)."""
 
     def call(self, image):
         pt = image[..., 0:1]
@@ -91,20 +88,20 @@ class PixelFeatures(layers.Layer):
             ops.log(pt / ops.maximum(n_charged, 1.0) + 1e-4),
             ops.zeros_like(pt) + grid,
         ]
-        return ops.concatenate([ops.concatenate(features, axis=-1) * mask, mask], axis=-1)
+        return ops.concatenate(features, axis=-1) * mask
 
 
 @keras.saving.register_keras_serializable(package="jetflow")
 class PixelSums(layers.Layer):
-    """``(factor, latent, image_pt, mask)`` -> ``[batch, 1 + 2 L]``: the calibrated response
-    sum(factor pT) / sum(pT), the latent pixel quantities summed over the lit pixels (over 10, to keep them near
-    1) and their pT-weighted means."""
+    """``(factor, latent, image_pt)`` -> ``[batch, 1 + 2 L]``: the calibrated response
+    sum(factor pT) / sum(pT), the latent pixel quantities summed over the pixels with pT (over 10, to keep
+    them near 1) and their pT-weighted means."""
 
     def call(self, inputs):
-        factor, latent, pt, mask = inputs
+        factor, latent, pt = inputs
         total = ops.maximum(ops.sum(pt, axis=(1, 2)), _EPS)
         response = ops.sum(factor * pt, axis=(1, 2)) / total
-        latent = latent * mask
+        latent = latent * ops.cast(pt > 0, latent.dtype)
         return ops.concatenate([response, ops.sum(latent, axis=(1, 2)) / 10.0,
                                 ops.sum(latent * pt, axis=(1, 2)) / total], axis=-1)
 
@@ -132,7 +129,7 @@ def pixelcal(
     """The pixel-calibration network on [jet-response]'s five-channel images (see the module's docstring):
     ``pixel_units`` per-pixel layers (the first with a ``kernel`` x ``kernel`` window, then 1 x 1), ``latent``
     learned pixel quantities, a ReLU head of ``dense`` units; a sigmoid score, or with ``regression`` a value."""
-    from jetflow_inference.models import _output, _with_features
+    from jetflow_inference.models import PT_SCALE, _output, _with_features
 
     if tuple(input_shape)[-1] != len(CHANNELS):
         raise ValueError(f"pixelcal reads images with the {len(CHANNELS)} channels {', '.join(CHANNELS)} "
@@ -144,15 +141,13 @@ def pixelcal(
     x = layers.Rescaling(1.0 / PT_SCALE)(image)
     if flip:
         x = TrainingFlips(name="flips")(x)
-    per_pixel = PixelFeatures(name="pixel_features")(x)
-    mask = per_pixel[..., -1:]
-    h = per_pixel[..., :-1]
+    h = PixelFeatures(name="pixel_features")(x)
     for i, units in enumerate(pixel_units):
         h = layers.Conv2D(units, kernel if i == 0 else 1, padding="same", activation="relu")(h)
     factor = layers.Conv2D(1, 1, activation="softplus", bias_initializer=keras.initializers.Constant(1.0),
                            name="pixel_factor")(h)
     quantities = layers.Conv2D(latent, 1, activation="relu", name="pixel_quantities")(h)
-    sums = PixelSums(name="pixel_sums")([factor, quantities, x[..., 0:1], mask])
+    sums = PixelSums(name="pixel_sums")([factor, quantities, x[..., 0:1]])
     totals = layers.BatchNormalization(name="channel_totals_normalization")(ChannelTotals(name="channel_totals")(x))
     z = layers.Concatenate()([sums, totals])
     z, extra = _with_features(z, feature_scaling)
