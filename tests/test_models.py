@@ -305,3 +305,63 @@ def test_calibrate_step_writes_a_ready_inference_entry(tmp_path):
     entry = result.record["models"]["jec"]
     assert entry["kind"] == "regressor" and entry["path"] == str(tmp_path / "models" / "jec.json")
     np.testing.assert_allclose(result.record["calibration"]["factors"], 1.25, rtol=1e-6)
+
+
+def test_learning_rate_drops_after_lr_patience_epochs_without_a_better_validation_loss(tmp_path):
+    """With ``lr_patience`` the rate follows the plateau rule, rebuilt here from the recorded validation losses."""
+    from jetflow.formats.export import write_shard
+    from jetflow_inference.training import LR_FACTOR
+
+    rng = np.random.default_rng(5)
+    n = 400
+    images = (rng.exponential(1.0, (n, 8, 8, 1)) * (rng.random((n, 8, 8, 1)) < 0.3)).astype("float32") * 50
+    target = 100.0 + rng.normal(0.0, 10.0, n)  # noise: the validation loss soon stops improving
+    write_shard(tmp_path / "export" / "shard.parquet", {"image": images, "gen_pt": target, "weight": np.ones(n),
+                                                        "label": np.zeros(n, np.int8)})
+    args = {"units": (8,), "pieces": 2, "dense": (8,), "dropout": 0.0}
+    record = train("maxout", tmp_path / "export", tmp_path / "reg.keras", target="gen_pt", epochs=12, batch_size=64,
+                   patience=6, lr_patience=1, learning_rate=0.01, seed=2, progress=False, model_args=args)
+    history, rate = record["history"], [0.01]
+    best, wait = np.inf, 0
+    for loss in history["val_loss"][:-1]:  # Keras' plateau rule (min_delta 1e-4): the rate of the next epoch
+        best, wait = (loss, 0) if loss < best - 1e-4 else (best, wait + 1)
+        drop = wait >= 1 and rate[-1] > 0.01 / 100
+        rate.append(max(rate[-1] * LR_FACTOR, 0.01 / 100) if drop else rate[-1])
+        wait = 0 if drop else wait
+    assert record["training"]["lr_patience"] == 1
+    np.testing.assert_allclose(history["learning_rate"], rate, rtol=1e-5)
+    assert min(rate) < 0.01  # the rule did fire
+    with pytest.raises(ValueError, match="--lr-patience 5 must be below --patience 5"):
+        train("maxout", tmp_path / "export", tmp_path / "r.keras", target="gen_pt", patience=5, lr_patience=5,
+              progress=False)
+
+
+def test_an_ensemble_is_the_mean_of_its_members_and_its_first_is_the_single_network(tmp_path):
+    """``members=2`` saves one model scoring the mean of two networks: the first is the one ``members=1`` trains
+    with the same seed, the second starts from seed + 1 on the same jets and split; it reloads, exports to ONNX,
+    and impossible ensembles are refused by name."""
+    from jetflow.formats.export import write_shard
+    from jetflow_inference.onnx_export import export_onnx
+
+    rng = np.random.default_rng(6)
+    n = 300
+    images = (rng.exponential(1.0, (n, 8, 8, 1)) * (rng.random((n, 8, 8, 1)) < 0.3)).astype("float32") * 50
+    write_shard(tmp_path / "export" / "shard.parquet", {"image": images, "gen_pt": images.sum(axis=(1, 2, 3)) + 5.0,
+                                                        "eta": rng.normal(0, 1, n), "weight": np.ones(n),
+                                                        "label": np.zeros(n, np.int8)})
+    common = dict(target="gen_pt", features=["eta"], epochs=3, batch_size=64, seed=4, progress=False,
+                  model_args={"units": (8,), "pieces": 2, "dense": (8,), "dropout": 0.0})
+    record = train("maxout", tmp_path / "export", tmp_path / "both.keras", members=2, **common)
+    assert [m["seed"] for m in record["training"]["members"]] == [4, 5]
+    train("maxout", tmp_path / "export", tmp_path / "alone.keras", **common)
+    x = [images[:50], rng.normal(0, 1, (50, 1)).astype("float32")]
+    both = keras.saving.load_model(tmp_path / "both.keras", safe_mode=True)
+    first, second = (both.get_layer(f"member_{k}").predict(x, verbose=0) for k in (0, 1))
+    np.testing.assert_allclose(first, keras.saving.load_model(tmp_path / "alone.keras").predict(x, verbose=0), rtol=1e-5)
+    assert abs(first - second).max() > 1e-3  # two different networks
+    np.testing.assert_allclose(both.predict(x, verbose=0), (first + second) / 2, rtol=1e-5)
+    export_onnx(tmp_path / "both.keras")  # raises if ONNX Runtime disagrees with Keras
+    for name, kwargs in (("forest", {"features": ["eta"]}), ("maxout", {"stream": True})):
+        with pytest.raises(ValueError, match=f"--members 2: .* not of {name}"):
+            train(name, tmp_path / "export", tmp_path / f"x{'.onnx' if name == 'forest' else '.keras'}",
+                  members=2, progress=False, **kwargs)

@@ -7,6 +7,7 @@ import sys
 import click
 
 from jetflow_inference.catalog import MODEL_INPUTS
+from jetflow_inference.training import LR_FACTOR
 
 
 @click.command("train")
@@ -19,7 +20,12 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--validation-split", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True, help="Early stopping patience.")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--lr-patience", type=click.IntRange(min=0), default=0, show_default=True,
+              help=f"Multiply the learning rate by {LR_FACTOR} after this many epochs without a better validation loss "
+                   "(down to 1/100 of it; below --patience); 0: constant.")
 @click.option("--seed", type=int, default=1, show_default=True)
+@click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Networks: train K from seeds SEED, SEED+1, ... and save one model averaging them.")
 @click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="Networks on constituents: the leading N.")
 @click.option("--target", default=None, metavar="COLUMN",
               help="Regress this export column (gen_pt, gen_mass_softdrop, ...) instead of classifying signal and background.")
@@ -36,7 +42,8 @@ from jetflow_inference.catalog import MODEL_INPUTS
 @click.option("--window", type=click.IntRange(min=1), default=16384, show_default=True,
               help="--stream: jets per shuffle window.")
 @click.option("--progress/--no-progress", default=True)
-def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, seed, n_particles,
+def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, lr_patience, seed,
+                  members, n_particles,
                   target, loss, features, relative_to, stream, window, progress):
     """Train a ConvNet, MaxOut, DCNN (or set a Fisher discriminant) on images, an LBN, EFN, PFN or ParticleNet on
     constituents, or a scikit-learn random forest, gradient boosting or MLP on jet features (saved as ONNX), on a
@@ -46,7 +53,7 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
     try:
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-            patience=patience, learning_rate=learning_rate, seed=seed, n_particles=n_particles, target=target,
+            patience=patience, learning_rate=learning_rate, lr_patience=lr_patience, seed=seed, members=members, n_particles=n_particles, target=target,
             loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
             stream=stream, window=window,
         )

@@ -323,13 +323,49 @@ def fisher(input_shape=(25, 25, 1)) -> keras.Model:
     """Fisher's linear discriminant on flattened images ([jet-images]): sigmoid(w . x + b).
 
     The weights are not learned by gradient descent: ``jetflow train --model
-    fisher`` sets them in closed form (see :func:`jetflow_inference.training.fisher_weights`).
+    fisher`` sets them in closed form (:func:`fisher_weights`).
     """
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = layers.Flatten()(x)
     outputs = layers.Dense(1, activation="sigmoid", name="score")(x)
     return keras.Model(inputs, outputs, name="fisher")
+
+
+def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, float]:
+    """Fisher's discriminant direction (Sigma_S + Sigma_B + lambda I)^-1 (mu_S - mu_B), weighted.
+
+    ``lambda`` is ``ridge`` times the mean variance (empty pixels make the
+    covariance singular).  The direction is scaled so that the projection has
+    unit standard deviation and zero mean, so the sigmoid output does not
+    saturate.
+    """
+    x = x.reshape(len(x), -1).astype(np.float64)
+    mus, covs = [], []
+    for lab in (1, 0):
+        sel = y == lab
+        ws = w[sel] / w[sel].sum()
+        mu = ws @ x[sel]
+        d = x[sel] - mu
+        covs.append((d * ws[:, None]).T @ d)
+        mus.append(mu)
+    cov = covs[0] + covs[1]
+    cov += ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
+    direction = np.linalg.solve(cov, mus[0] - mus[1])
+    proj = x @ direction
+    scale = proj.std() or 1.0
+    return direction / scale, float(-proj.mean() / scale)
+
+
+
+def ensemble(members: list[keras.Model], name: str) -> keras.Model:
+    """One model whose output is the mean of ``members``' outputs (networks of the same inputs, e.g. one network
+    trained from several seeds: ``jetflow train --members K``).  It saves, loads and exports to ONNX like any
+    other, so inference needs nothing new."""
+    inputs = [keras.Input(shape=tuple(t.shape[1:]), name=t.name) for t in members[0].inputs]
+    x = inputs if len(inputs) > 1 else inputs[0]
+    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"member_{k}")(x) for k, m in enumerate(members)]
+    return keras.Model(inputs, layers.Average(name="member_mean")(outputs), name=f"{name}_ensemble")
 
 
 if __package__:  # the particle-cloud and pixel-calibration networks (their layers registered with the rest)

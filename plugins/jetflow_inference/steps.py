@@ -3,13 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
 
 from jetflow_inference.catalog import MODEL_INPUTS, SCIKIT_LEARN, model_suffix
+from jetflow_inference.training import LR_FACTOR
 
 ModelName = Literal[tuple(MODEL_INPUTS)]  # type: ignore[valid-type]
 
@@ -26,7 +27,11 @@ class TrainOptions(Options):
     validation_split: float = Field(0.25, ge=0.05, le=0.5)
     patience: int = Field(5, ge=1, description="early stopping patience (epochs)")
     learning_rate: float = Field(1e-3, gt=0)
+    lr_patience: int = Field(0, ge=0, description=f"the learning rate x {LR_FACTOR} after this many epochs without a better "
+                             "validation loss (below patience); 0: constant")
     seed: int = 1
+    members: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict, description=(
+        "per network: train that many from seeds seed, seed + 1, ... and save one model averaging them"))
     n_particles: int = Field(30, ge=2, description="networks on constituents: the leading N")
     model_args: dict[str, dict[str, Any]] = Field(default_factory=dict, description="per model: builder arguments")
     target: str | None = Field(None, description="regress this export column instead of classifying")
@@ -35,6 +40,14 @@ class TrainOptions(Options):
     relative_to: str | None = Field(None, description="regress the factor target / this column (inference multiplies back)")
     stream: bool = Field(False, description="read the export shard by shard (memory holds shuffle windows, not the export)")
     window: int = Field(16384, ge=1, description="stream: jets per shuffle window")
+
+    @model_validator(mode="after")
+    def _members_are_of_the_models(self):
+        unknown = sorted(set(self.members) - set(self.models))
+        if unknown:
+            raise ValueError(f"members names {', '.join(unknown)}, which this step does not train "
+                             f"(models: {', '.join(self.models)})")
+        return self
 
 
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
@@ -50,7 +63,8 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         record = train(
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
-            learning_rate=options.learning_rate, seed=options.seed, n_particles=options.n_particles,
+            learning_rate=options.learning_rate, lr_patience=options.lr_patience, seed=options.seed,
+            members=options.members.get(name, 1), n_particles=options.n_particles,
             model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
             features=options.features, relative_to=options.relative_to, progress=ctx.progress,
             stream=options.stream, window=options.window,

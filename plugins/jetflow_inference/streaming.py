@@ -202,12 +202,12 @@ def shard_reader(model_name: str, n_particles: int, features: list[str]):
 
 
 def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, model_args, features, epochs,
-                 batch_size, patience, learning_rate, progress, window):
+                 batch_size, patience, lr_patience, learning_rate, progress, window):
     """Fit a classifier network on batches read shard by shard; returns what :func:`train` records."""
     import keras
 
     from jetflow_inference.catalog import MODEL_INPUTS
-    from jetflow_inference.training import compiled_network, network_args
+    from jetflow_inference.training import compiled_network, fit_callbacks, network_args
 
     keras.utils.set_random_seed(seed)
     index = ExportIndex(data, validation_split, seed, features)
@@ -224,7 +224,7 @@ def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, 
     val_batches = export_batches(index, True, 1024, read_inputs, shuffle=False, seed=seed, window=window)
     fit = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=1 if progress else 0,
                     shuffle=False,  # the batches' plan shuffles, within windows of shards
-                    callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)])
+                    callbacks=fit_callbacks(patience, lr_patience, learning_rate))
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     model.save(out)
     predictions = model.predict(val_batches, verbose=0)[:, 0]

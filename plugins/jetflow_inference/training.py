@@ -13,13 +13,14 @@ References in brackets: docs/references.md.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jetflow_inference.records import classifier_figures, regressor_figures, write_record
 
 
 def model_arrays(table: dict[str, np.ndarray], source, model_name: str, n_particles: int,
@@ -108,60 +109,6 @@ def load_inputs(data, model_name: str, n_particles: int = 30, target: str | None
     return [x[keep].astype(np.float32) for x in inputs], y[keep].astype(np.float32), w / w.mean(), spec
 
 
-def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1e-3) -> tuple[np.ndarray, float]:
-    """Fisher's discriminant direction (Sigma_S + Sigma_B + lambda I)^-1 (mu_S - mu_B), weighted.
-
-    ``lambda`` is ``ridge`` times the mean variance (empty pixels make the
-    covariance singular).  The direction is scaled so that the projection has
-    unit standard deviation and zero mean, so the sigmoid output does not
-    saturate.
-    """
-    x = x.reshape(len(x), -1).astype(np.float64)
-    mus, covs = [], []
-    for lab in (1, 0):
-        sel = y == lab
-        ws = w[sel] / w[sel].sum()
-        mu = ws @ x[sel]
-        d = x[sel] - mu
-        covs.append((d * ws[:, None]).T @ d)
-        mus.append(mu)
-    cov = covs[0] + covs[1]
-    cov += ridge * np.trace(cov) / len(cov) * np.eye(len(cov))
-    direction = np.linalg.solve(cov, mus[0] - mus[1])
-    proj = x @ direction
-    scale = proj.std() or 1.0
-    return direction / scale, float(-proj.mean() / scale)
-
-
-def plot_history(history: dict[str, list[float]], path: Path, title: str, loss_label: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with_auc = "auc" in history
-    fig, axes = plt.subplots(1, 2 if with_auc else 1, figsize=(12 if with_auc else 6.5, 4.5), squeeze=False)
-    axes = axes[0]
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    axes[0].plot(epochs, history["loss"], label="training")
-    if "val_loss" in history:
-        axes[0].plot(epochs, history["val_loss"], label="validation")
-    axes[0].set_xlabel("epoch")
-    axes[0].set_ylabel(loss_label)
-    axes[0].legend()
-    if with_auc:
-        for key, name in (("auc", "training"), ("val_auc", "validation")):
-            if key in history:
-                axes[1].plot(epochs, history[key], label=name)
-        axes[1].set_xlabel("epoch")
-        axes[1].set_ylabel("weighted AUC")
-        axes[1].legend()
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-
-
 def train(
     model_name: str,
     data,
@@ -172,6 +119,8 @@ def train(
     validation_split: float = 0.25,
     patience: int = 5,
     learning_rate: float = 1e-3,
+    lr_patience: int = 0,
+    members: int = 1,
     seed: int = 1,
     n_particles: int = 30,
     model_args: dict[str, Any] | None = None,
@@ -187,7 +136,10 @@ def train(
 
     The jets are shuffled with ``seed``; the last ``validation_split`` of them
     validate (networks: early stopping on the validation loss, best weights
-    restored).  ``target``: regress that column (``loss``: ``mse`` or
+    restored; with ``lr_patience`` the learning rate drops when it stalls,
+    :func:`fit_callbacks`).  ``members`` > 1: the network is trained that many
+    times, from seeds ``seed``, ``seed + 1``, ..., and saved as one model
+    averaging them (:func:`jetflow_inference.models.ensemble`).  ``target``: regress that column (``loss``: ``mse`` or
     ``central``) instead of classifying.  ``features``: jet columns the model
     reads beside its image or constituents (the scikit-learn models read them
     alone).  ``relative_to``: the model regresses the factor target / that
@@ -213,8 +165,14 @@ def train(
         raise ValueError(f"--loss must be mse or central, got {loss!r}")
     if relative_to is not None and target is None:
         raise ValueError("--relative-to needs a --target")
+    if lr_patience and lr_patience >= patience:
+        raise ValueError(f"--lr-patience {lr_patience} must be below --patience {patience}: early stopping would end "
+                         "training before the learning rate drops")
     if features and model_name == "fisher":
         raise ValueError("the Fisher discriminant reads the image alone (no --features)")
+    if members != 1 and (members < 1 or stream or model_name in (*SCIKIT_LEARN, "fisher")):
+        raise ValueError(f"--members {members}: an ensemble is of 1 or more networks fitted in memory by gradient "
+                         f"descent, not of {model_name}{' streamed' if stream else ''}")
     out = Path(out)
     if out.suffix != model_suffix(model_name):
         raise ValueError(f"the model file of {model_name} must end in {model_suffix(model_name)}, got {out}")
@@ -229,12 +187,12 @@ def train(
         args, history, predictions, yv, wv, spec, jets = fit_streamed(
             model_name, data, out, validation_split=validation_split, seed=seed, n_particles=n_particles,
             model_args=model_args, features=list(features or []), epochs=epochs, batch_size=batch_size,
-            patience=patience, learning_rate=learning_rate, progress=progress, window=window)
+            patience=patience, lr_patience=lr_patience, learning_rate=learning_rate, progress=progress, window=window)
         seconds = time.time() - t0
-        validation, title = _classifier_figures(predictions, yv, wv, spec)
-        return _write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
+        validation, title = classifier_figures(predictions, yv, wv, spec)
+        return write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
                              title, batch_size, learning_rate, validation_split, patience, seed, seconds,
-                             streamed={"window": window})
+                             streamed={"window": window}, lr_patience=lr_patience)
     inputs, y, w, spec = load_inputs(data, model_name, n_particles, target, features, relative_to)
     classes = spec.get("classes")
     if classes and model_name == "fisher":
@@ -254,63 +212,35 @@ def train(
         args, history, predictions = _fit_scikit_learn(model_name, out, train_inputs[0], yt, wt, val_inputs[0],
                                                        target is not None, seed, model_args, classes)
     else:
-        args, history, predictions = _fit_network(
+        args, histories, predictions = _fit_network(
             model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, target=target, loss=loss,
             relative=relative_to is not None, n_particles=n_particles, classes=classes,
-            model_args=model_args, epochs=epochs, batch_size=batch_size, patience=patience,
-            learning_rate=learning_rate, seed=seed, progress=progress)
+            model_args=model_args, epochs=epochs, batch_size=batch_size, patience=patience, lr_patience=lr_patience,
+            learning_rate=learning_rate, seed=seed, progress=progress, members=members)
+        history = histories[0]
     seconds = time.time() - t0
     # a relative regressor is judged on what inference writes: factor x the column, against the truth
-    validation, title = (_classifier_figures(predictions, yv, wv, spec) if target is None
-                         else _regressor_figures(predictions * reference[-n_val:], yv * reference[-n_val:], wv))
+    validation, title = (classifier_figures(predictions, yv, wv, spec) if target is None
+                         else regressor_figures(predictions * reference[-n_val:], yv * reference[-n_val:], wv))
     jets = {"train": int(len(yt)), "validation": int(n_val)}
     if target is not None:
         jets["left_out"] = spec["left_out"]
     else:
         jets.update({name: int((y == c).sum()) for c, name in enumerate(classes or ["background", "signal"])})
-    return _write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
-                         title, batch_size, learning_rate, validation_split, patience, seed, seconds)
-
-
-def _write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation, title,
-                  batch_size, learning_rate, validation_split, patience, seed, seconds, streamed=None) -> dict[str, Any]:
-    """Write ``<out>.json`` (and the history plot) of a trained model; returns the record."""
-    from jetflow_inference.catalog import SCIKIT_LEARN
-
-    record = {
-        "model": model_name,
-        "task": "classification" if target is None else "regression",
-        "target": target,
-        "relative_to": relative_to,
-        "loss": (("sparse_categorical_crossentropy" if spec.get("classes") else "binary_crossentropy")
-                 if target is None else loss) if model_name not in SCIKIT_LEARN else "scikit-learn",
-        "classes": spec.get("classes"),
-        "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()},
-        "input": spec,
-        "data": str(data),
-        "jets": jets,
-        "training": {"epochs_run": len(history["loss"]), "batch_size": batch_size, "learning_rate": learning_rate,
-                     "validation_split": validation_split, "patience": patience, "seed": seed, "seconds": seconds,
-                     "streamed": streamed},
-        "validation": validation,
-        "history": history,
-        "versions": _versions(model_name in SCIKIT_LEARN),
-    }
-    Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
-    if history["loss"]:
-        plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: {title}",
-                     "weighted binary cross-entropy" if target is None else f"{record['loss']} loss")
-    return record
+    return write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
+                         title, batch_size, learning_rate, validation_split, patience, seed, seconds,
+                         lr_patience=lr_patience, members=histories if members > 1 else None)
 
 
 def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative,
-                 n_particles, model_args, epochs, batch_size, patience, learning_rate, seed, progress, classes=None):
-    """Build, fit and save a Keras network; returns its arguments, history and validation predictions."""
+                 n_particles, model_args, epochs, batch_size, patience, lr_patience, learning_rate, seed, progress,
+                 members=1, classes=None):
+    """Build, fit and save a Keras network (``members`` > 1: that many, averaged by one saved model); returns its
+    arguments, each member's history and the validation predictions."""
     import keras
 
-    from jetflow_inference.models import PT_SCALE
+    from jetflow_inference.models import PT_SCALE, ensemble, fisher_weights
 
-    keras.utils.set_random_seed(seed)
     args = network_args(model_name, model_args, train_inputs[0], n_particles)
     if len(train_inputs) > 1:
         args["feature_scaling"] = (np.mean(train_inputs[1], axis=0).tolist(), np.var(train_inputs[1], axis=0).tolist())
@@ -319,23 +249,42 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
             args["regression"] = (float(np.mean(yt)), float(np.std(yt)) or 1.0)
         else:  # the factor truth / reco: its median, and its spread without the tails of jets measured near 0
             args["regression"] = (float(np.median(yt)), float(np.std(np.clip(yt, *np.percentile(yt, [5, 95])))) or 1.0)
-    model = compiled_network(model_name, args, target, loss, learning_rate, len(classes) if classes else None)
     x_train = train_inputs if len(train_inputs) > 1 else train_inputs[0]
     x_val = val_inputs if len(val_inputs) > 1 else val_inputs[0]
-    if model_name == "fisher":
-        direction, bias = fisher_weights(x_train / PT_SCALE, yt, wt)
-        model.get_layer("score").set_weights([direction[:, None].astype(np.float32), np.array([bias], np.float32)])
-        history = {"loss": []}
-    else:
-        fit = model.fit(
-            x_train, yt, sample_weight=wt, validation_data=(x_val, yv, wv), epochs=epochs, batch_size=batch_size,
-            shuffle=True, verbose=1 if progress else 0,
-            callbacks=[keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)],
-        )
-        history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
+    fitted, histories = [], []
+    for k in range(members):  # member k starts from seed + k; the jets and their split are the same
+        keras.utils.set_random_seed(seed + k)
+        model = compiled_network(model_name, args, target, loss, learning_rate, len(classes) if classes else None)
+        if model_name == "fisher":
+            direction, bias = fisher_weights(x_train / PT_SCALE, yt, wt)
+            model.get_layer("score").set_weights([direction[:, None].astype(np.float32), np.array([bias], np.float32)])
+            histories.append({"loss": []})
+        else:
+            fit = model.fit(
+                x_train, yt, sample_weight=wt, validation_data=(x_val, yv, wv), epochs=epochs, batch_size=batch_size,
+                shuffle=True, verbose=1 if progress else 0, callbacks=fit_callbacks(patience, lr_patience, learning_rate),
+            )
+            histories.append({key: [float(v) for v in vals] for key, vals in fit.history.items()})
+        fitted.append(model)
+    model = fitted[0] if members == 1 else ensemble(fitted, model_name)
     model.save(out)
     predictions = model.predict(x_val, batch_size=1024, verbose=0)
-    return args, history, predictions if classes else predictions[:, 0]
+    return args, histories, predictions if classes else predictions[:, 0]
+
+
+LR_FACTOR = 0.3  # with lr_patience: the learning rate's factor each time the validation loss stalls (to 1/100)
+
+
+def fit_callbacks(patience: int, lr_patience: int, learning_rate: float) -> list:
+    """Early stopping after ``patience`` epochs without a better validation loss (the best weights restored) and,
+    with ``lr_patience`` > 0, the learning rate times :data:`LR_FACTOR` after that many such epochs."""
+    import keras
+
+    callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
+    if lr_patience:
+        callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=LR_FACTOR, patience=lr_patience,
+                                                           min_lr=learning_rate / 100))
+    return callbacks
 
 
 def network_args(model_name: str, model_args: dict[str, Any] | None, first_input: np.ndarray,
@@ -383,37 +332,3 @@ def _fit_scikit_learn(model_name, out, x_train, yt, wt, x_val, regression, seed,
     out.write_bytes(to_onnx(model, x_train.shape[1]))
     predictions = OnnxModel(model_name, out, "cpu")(x_val, 4096, len(classes) if classes else None)
     return {**DEFAULTS[model_name], **(model_args or {})}, {"loss": []}, predictions
-
-
-def _versions(scikit_learn: bool) -> dict[str, str]:
-    if scikit_learn:
-        import onnxruntime
-        import skl2onnx
-        import sklearn
-
-        return {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__, "onnxruntime": onnxruntime.__version__}
-    import keras
-
-    return {"keras": keras.__version__}
-
-
-def _classifier_figures(predictions, labels, weights, spec) -> tuple[dict, str]:
-    from jetflow_inference.classes import classifier_figures, multiclass_figures
-
-    if spec.get("classes"):
-        return multiclass_figures(predictions, labels, weights, spec["classes"])
-    return classifier_figures(predictions, labels, weights)
-
-
-def _regressor_figures(predictions, truth, weights) -> tuple[dict[str, float], str]:
-    """Median and resolution of prediction / truth on the validation jets, and of a constant prediction."""
-    from jetflow.stats.response import ResponseHistogram
-
-    figures = {}
-    for name, pred in (("", predictions), ("constant_", np.full(len(truth), np.average(truth, weights=weights)))):
-        h = ResponseHistogram("all", [-np.inf, np.inf], ratio_max=max(3.0, float(np.percentile(pred / truth, 99.9)) * 1.1))
-        h.fill(pred / truth, np.zeros(len(truth)), weights)
-        s = h.summary(inclusive=True)
-        figures.update({f"{name}median": float(s["median"][0]), f"{name}resolution": float(s["resolution"][0]),
-                        f"{name}resolution_err": float(s["resolution_err"][0])})
-    return figures, f"validation median {figures['median']:.3f}, resolution {figures['resolution']:.3f}"
