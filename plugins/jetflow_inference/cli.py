@@ -43,8 +43,7 @@ from jetflow_inference.training import LR_FACTOR
               help="--stream: jets per shuffle window.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, lr_patience, seed,
-                  members, n_particles,
-                  target, loss, features, relative_to, stream, window, progress):
+                  members, n_particles, target, loss, features, relative_to, stream, window, progress):
     """Train a ConvNet, MaxOut, DCNN (or set a Fisher discriminant) on images, an LBN, EFN, PFN or ParticleNet on
     constituents, or a scikit-learn random forest, gradient boosting or MLP on jet features (saved as ONNX), on a
     jetflow export: a classifier of the labels, or with --target a regressor of a column (pT weights)."""
@@ -53,8 +52,8 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
     try:
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-            patience=patience, learning_rate=learning_rate, lr_patience=lr_patience, seed=seed, members=members, n_particles=n_particles, target=target,
-            loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
+            patience=patience, learning_rate=learning_rate, lr_patience=lr_patience, seed=seed, members=members,
+            n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
             stream=stream, window=window,
         )
     except ValueError as exc:

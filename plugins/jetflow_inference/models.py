@@ -357,7 +357,6 @@ def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1
     return direction / scale, float(-proj.mean() / scale)
 
 
-
 def ensemble(members: list[keras.Model], name: str) -> keras.Model:
     """One model whose output is the mean of ``members``' outputs (networks of the same inputs, e.g. one network
     trained from several seeds: ``jetflow train --members K``).  It saves, loads and exports to ONNX like any

@@ -27,8 +27,9 @@ class TrainOptions(Options):
     validation_split: float = Field(0.25, ge=0.05, le=0.5)
     patience: int = Field(5, ge=1, description="early stopping patience (epochs)")
     learning_rate: float = Field(1e-3, gt=0)
-    lr_patience: int = Field(0, ge=0, description=f"the learning rate x {LR_FACTOR} after this many epochs without a better "
-                             "validation loss (below patience); 0: constant")
+    lr_patience: int = Field(0, ge=0, description=(
+        f"the learning rate x {LR_FACTOR} after this many epochs without a better validation loss (below patience); "
+        "0: constant"))
     seed: int = 1
     members: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict, description=(
         "per network: train that many from seeds seed, seed + 1, ... and save one model averaging them"))

@@ -171,8 +171,8 @@ def train(
     if features and model_name == "fisher":
         raise ValueError("the Fisher discriminant reads the image alone (no --features)")
     if members != 1 and (members < 1 or stream or model_name in (*SCIKIT_LEARN, "fisher")):
-        raise ValueError(f"--members {members}: an ensemble is of 1 or more networks fitted in memory by gradient "
-                         f"descent, not of {model_name}{' streamed' if stream else ''}")
+        raise ValueError(f"--members {members}: {model_name}{' streamed' if stream else ''} cannot be trained as an "
+                         "ensemble (only networks fitted in memory by gradient descent can; --members is at least 1)")
     out = Path(out)
     if out.suffix != model_suffix(model_name):
         raise ValueError(f"the model file of {model_name} must end in {model_suffix(model_name)}, got {out}")
@@ -262,7 +262,8 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
         else:
             fit = model.fit(
                 x_train, yt, sample_weight=wt, validation_data=(x_val, yv, wv), epochs=epochs, batch_size=batch_size,
-                shuffle=True, verbose=1 if progress else 0, callbacks=fit_callbacks(patience, lr_patience, learning_rate),
+                shuffle=True, verbose=1 if progress else 0,
+                callbacks=fit_callbacks(patience, lr_patience, learning_rate),
             )
             histories.append({key: [float(v) for v in vals] for key, vals in fit.history.items()})
         fitted.append(model)
