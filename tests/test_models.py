@@ -361,6 +361,13 @@ def test_an_ensemble_is_the_mean_of_its_members_and_its_first_is_the_single_netw
     assert abs(first - second).max() > 1e-3  # two different networks
     np.testing.assert_allclose(both.predict(x, verbose=0), (first + second) / 2, rtol=1e-5)
     export_onnx(tmp_path / "both.keras")  # raises if ONNX Runtime disagrees with Keras
+    from jetflow_inference.steps import TrainOptions
+
+    assert TrainOptions(models=["maxout", "dcnn"], data="export", members={"maxout": 3}).members == {"maxout": 3}
+    with pytest.raises(ValueError, match="members names pixelcal, which this step does not train"):
+        TrainOptions(models=["maxout", "dcnn"], data="export", members={"pixelcal": 3})
+    with pytest.raises(ValueError, match="greater than or equal to 1"):
+        TrainOptions(models=["maxout"], data="export", members={"maxout": 0})
     for name, kwargs in (("forest", {"features": ["eta"]}), ("maxout", {"stream": True})):
         with pytest.raises(ValueError, match=f"--members 2: {name}.* cannot be trained as an ensemble"):
             train(name, tmp_path / "export", tmp_path / f"x{'.onnx' if name == 'forest' else '.keras'}",
