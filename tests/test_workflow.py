@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 import yaml
@@ -190,8 +191,10 @@ def test_regression_workflow_end_to_end(tmp_path):
     forest = steps["features_pt_pu"]["record"]["models"]["pt_forest"]
     assert forest["path"].endswith("pt_forest.onnx") and forest["input"] == "features"
     assert steps["gen_eval_qcd_pu"]["record"]["files"] >= 1
-    targets = ["pt_reconstructed", "pt_calibrated", "pt_forest", "pt_mlp", "pt_dcnn", "pt_pixelcal", "msd_reconstructed",
-               "msd_calibrated", "msd_forest", "msd_lbn"]
+    ensemble = steps["images_features_pu"]["record"]["models"]["pt_features_pixelcal"]
+    assert ensemble["input"] == "image" and len(ensemble["features"]) == 9 and Path(ensemble["path"]).is_file()
+    targets = ["pt_reconstructed", "pt_calibrated", "pt_forest", "pt_mlp", "pt_dcnn", "pt_pixelcal",
+               "pt_features_pixelcal", "msd_reconstructed", "msd_calibrated", "msd_forest", "msd_lbn"]
     for level in ("pu0", "pu"):
         table = (out / f"report_{level}" / "regression.md").read_text()
         assert all(f"| {t} |" in table for t in targets), table

@@ -7,7 +7,7 @@ import sys
 import click
 
 from jetflow_inference.catalog import MODEL_INPUTS
-from jetflow_inference.training import LR_FACTOR
+from jetflow_inference.training import LR_FACTOR, LR_FLOOR
 
 
 @click.command("train")
@@ -22,7 +22,7 @@ from jetflow_inference.training import LR_FACTOR
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
 @click.option("--lr-patience", type=click.IntRange(min=0), default=0, show_default=True,
               help=f"Multiply the learning rate by {LR_FACTOR} after this many epochs without a better validation loss "
-                   "(down to 1/100 of it; below --patience); 0: constant.")
+                   f"(down to {LR_FLOOR:g} of it; below --patience); 0: constant.")
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="Networks: train K from seeds SEED, SEED+1, ... and save one model averaging them.")

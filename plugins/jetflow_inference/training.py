@@ -139,8 +139,9 @@ def train(
     restored; with ``lr_patience`` the learning rate drops when it stalls,
     :func:`fit_callbacks`).  ``members`` > 1: the network is trained that many
     times, from seeds ``seed``, ``seed + 1``, ..., and saved as one model
-    averaging them (:func:`jetflow_inference.models.ensemble`).  ``target``: regress that column (``loss``: ``mse`` or
-    ``central``) instead of classifying.  ``features``: jet columns the model
+    averaging them (:func:`jetflow_inference.models.ensemble`).  ``target``:
+    regress that column (``loss``: ``mse`` or ``central``) instead of
+    classifying.  ``features``: jet columns the model
     reads beside its image or constituents (the scikit-learn models read them
     alone).  ``relative_to``: the model regresses the factor target / that
     column (a reconstructed quantity), and inference multiplies its output by
@@ -273,7 +274,8 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
     return args, histories, predictions if classes else predictions[:, 0]
 
 
-LR_FACTOR = 0.3  # with lr_patience: the learning rate's factor each time the validation loss stalls (to 1/100)
+LR_FACTOR = 0.3  # with lr_patience: the learning rate's factor each time the validation loss stalls,
+LR_FLOOR = 0.01  # down to this fraction of its start
 
 
 def fit_callbacks(patience: int, lr_patience: int, learning_rate: float) -> list:
@@ -284,7 +286,7 @@ def fit_callbacks(patience: int, lr_patience: int, learning_rate: float) -> list
     callbacks = [keras.callbacks.EarlyStopping("val_loss", patience=patience, restore_best_weights=True)]
     if lr_patience:
         callbacks.append(keras.callbacks.ReduceLROnPlateau("val_loss", factor=LR_FACTOR, patience=lr_patience,
-                                                           min_lr=learning_rate / 100))
+                                                           min_lr=learning_rate * LR_FLOOR))
     return callbacks
 
 
