@@ -52,9 +52,9 @@ def config(*files, **run):
 
 
 def test_truncated_and_corrupt_files(generated, tmp_path):
-    good = source(generated)
-    truncated = tmp_path / "truncated.root"
-    data = open(good, "rb").read()
+    good, other = sorted(glob.glob(str(generated["qcd"])))
+    truncated = tmp_path / "truncated.root"  # another file's interrupted copy (a copy of `good` is refused: below)
+    data = open(other, "rb").read()
     truncated.write_bytes(data[: len(data) // 2])
     corrupt = tmp_path / "corrupt.root"
     corrupt.write_bytes(b"not a ROOT file at all" * 100)
@@ -73,6 +73,32 @@ def test_truncated_and_corrupt_files(generated, tmp_path):
     kept = 300 + 300 - sum(s[2] - s[1] for s in lost)
     assert res["qcd"]["events"].events == kept  # the good file whole, and what the truncated one still had
     assert f"skipped ({len(skipped)})" in res.summary()
+
+
+@pytest.mark.parametrize("executor", ["iterative", "futures", "dask"])
+def test_a_copy_beside_its_original_is_refused_naming_both(generated, tmp_path, executor):
+    """An interrupted copy opens (its header is whole) and has the original's ROOT UUID: run beside the original it
+    would be counted twice or served from the original's checkpointed chunks. Refused before any chunk, in either
+    order, with or without --skip-bad-files; a complete copy or one file listed twice alike."""
+    good = source(generated)
+    data = open(good, "rb").read()
+    partial = tmp_path / "partial_copy.root"
+    partial.write_bytes(data[: len(data) * 3 // 4])
+    complete = tmp_path / "complete_copy.root"
+    complete.write_bytes(data)
+    for files in ((good, partial), (partial, good), (good, complete)):
+        for skip in (False, True):
+            with pytest.raises(InputError, match="same ROOT file") as err:
+                jetflow.run(config(*files), executor=executor, workers=1, skip_bad_files=skip,
+                            out=tmp_path / "r.coffea")
+            assert str(files[0]) in str(err.value) and str(files[1]) in str(err.value)
+    with pytest.raises(InputError, match="listed twice"):
+        jetflow.run(config(good, good), executor=executor, workers=1)
+    assert not (tmp_path / "r.coffea.checkpoint").exists()  # refused before any chunk
+    two_datasets = config(good)
+    two_datasets["datasets"]["copy"] = {"files": [str(complete)], "label": "signal"}
+    with pytest.raises(InputError, match="datasets 'qcd' and 'copy'"):
+        jetflow.run(two_datasets, executor=executor, workers=1)
 
 
 def test_missing_branch_names_file_and_branch(generated, tmp_path):

@@ -183,3 +183,16 @@ def test_a_folder_that_is_not_a_checkpoint_is_never_written_into_or_removed(long
     with pytest.raises(jetflow.OutputError, match="is not a jetflow checkpoint"):
         ChunkCheckpoints(str(folder)).remove()  # what --restart does
     assert (folder / "notes.txt").read_text() == "precious"
+
+
+def test_a_chunk_is_never_served_for_another_file_with_the_same_uuid(tmp_path):
+    """Checkpoints are named by the file's path as well as its ROOT UUID: a copy's chunk (same UUID, same entries)
+    is processed, not loaded from the original's."""
+    from jetflow.running.checkpoint import ChunkCheckpoints
+
+    checkpoints = ChunkCheckpoints(str(tmp_path / "ckpt"))
+    chunk = {"dataset": "qcd", "treename": "Events", "entrystart": 0, "entrystop": 300,
+             "fileuuid": "fad1409a-ee49-11f1-ac05-02fc00000001"}
+    checkpoints.save({"out": "the original's output"}, {**chunk, "filename": "/data/original.root"}, None)
+    assert checkpoints.load({**chunk, "filename": "/data/original.root"}, None) == {"out": "the original's output"}
+    assert checkpoints.load({**chunk, "filename": "/scratch/copy.root"}, None) is None

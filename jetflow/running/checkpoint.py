@@ -3,9 +3,10 @@
 A run with a checkpoint folder (``jetflow run`` puts one beside ``--out``,
 ``<out>.checkpoint``; any fsspec URL that every worker can reach, such as
 ``s3://bucket/run1``, works too) saves each chunk's output there as soon as the
-worker has made it, under ``<dataset>/<file uuid>/<tree>/<start>-<stop>.coffea``
+worker has made it, under ``<dataset>/<file uuid>-<sha1 of its path>/<tree>/<start>-<stop>.coffea``
 (lz4-compressed cloudpickle, written under a temporary name and renamed, so a
-killed worker never leaves a file that looks complete).  Run again, the chunks
+killed worker never leaves a file that looks complete; named by the path as well as
+the UUID, so a chunk of one file is never served for another, even for a copy of it).  Run again, the chunks
 found there are loaded instead of processed, and the merged result is the same
 as an uninterrupted run's.
 
@@ -163,7 +164,8 @@ class ChunkCheckpoints(CheckpointerABC):
 
     def filepath(self, metadata: Mapping[str, Any], processor_instance: Any = None) -> str:
         tree = str(metadata["treename"]).replace("/", "_")
-        return (f"{self.root}/{metadata['dataset']}/{metadata['fileuuid'] or 'no-uuid'}/{tree}/"
+        path_hash = hashlib.sha1(str(metadata["filename"]).encode()).hexdigest()[:10]
+        return (f"{self.root}/{metadata['dataset']}/{metadata['fileuuid'] or 'no-uuid'}-{path_hash}/{tree}/"
                 f"{metadata['entrystart']}-{metadata['entrystop']}.coffea")
 
     def load(self, metadata: Mapping[str, Any], processor_instance: Any) -> Any:

@@ -14,8 +14,9 @@ from jetflow.core.config import Config
 from jetflow.core.errors import ConfigError, InputError
 
 
-def check_file(filename: str, tree: str) -> int:
-    """Entries in ``tree`` of a file; raises :class:`InputError` naming the file and what is wrong."""
+def check_file(filename: str, tree: str) -> tuple[int, str]:
+    """Entries in ``tree`` of a file and the file's ROOT UUID (hex); raises :class:`InputError` naming the file
+    and what is wrong."""
     import uproot
 
     if "://" not in filename and not Path(filename).is_file():
@@ -24,7 +25,7 @@ def check_file(filename: str, tree: str) -> int:
         with uproot.open(filename) as f:
             if tree not in f:
                 raise InputError(f"file {filename}: no tree {tree!r} (it has: {', '.join(f.keys(cycle=False)) or 'nothing'})")
-            return int(f[tree].num_entries)
+            return int(f[tree].num_entries), f.file.fUUID.hex()
     except InputError:
         raise
     except Exception as exc:
@@ -36,24 +37,43 @@ def build_fileset(cfg: Config, skipped: list | None = None) -> dict[str, dict[st
 
     Every file is opened once first.  An unreadable file stops the run with an
     error naming it, or, with ``run.skip_bad_files``, is appended to
-    ``skipped`` as ``(file, 0, -1, reason)`` and left out.
+    ``skipped`` as ``(file, 0, -1, reason)`` and left out.  Two files with one
+    ROOT UUID (a copy beside its original, complete or not; one file reached
+    through two paths or globs) stop the run naming both, whatever
+    ``skip_bad_files`` says: their events would be counted twice, or, from a
+    truncated copy, served from the original's chunks.
     """
     fileset = {}
+    first_with_uuid: dict[str, tuple[str, str]] = {}
     for name, ds in cfg.datasets.items():
         files = {}
         for f in cfg.files(name):
             try:
-                check_file(f, ds.tree)
+                _, uuid = check_file(f, ds.tree)
             except InputError as exc:
                 if not cfg.run.skip_bad_files or skipped is None:
                     raise
                 skipped.append((f, 0, -1, str(exc)))
                 continue
+            if uuid in first_with_uuid:
+                raise InputError(_same_file(first_with_uuid[uuid], (name, f), uuid))
+            first_with_uuid[uuid] = (name, f)
             files[f] = ds.tree
         if not files:
             raise InputError(f"dataset {name!r}: no readable file left (see the skipped files)")
         fileset[name] = {"files": files, "metadata": {"label": cfg.label(name), "xsec": ds.xsec, **ds.metadata}}
     return fileset
+
+
+def _same_file(first: tuple[str, str], second: tuple[str, str], uuid: str) -> str:
+    """The error for two inputs that are one ROOT file (``(dataset, path)`` each)."""
+    (ds_a, a), (ds_b, b) = first, second
+    where = f"dataset {ds_a!r}" if ds_a == ds_b else f"datasets {ds_a!r} and {ds_b!r}"
+    if a == b:
+        return (f"{where}: the file {a} is listed twice (two patterns match it): "
+                "its events would be counted twice; list it once")
+    return (f"{where}: the files {a} and {b} are the same ROOT file (UUID {uuid}): a copy, complete or "
+            "interrupted, or one file reached by two paths; its events would be counted twice. Keep one of them")
 
 
 def resolve_schema(cfg: Config, fileset: dict[str, dict[str, Any]]):
