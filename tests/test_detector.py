@@ -9,6 +9,7 @@ import awkward as ak
 import numpy as np
 import pytest
 from coffea.nanoevents import NanoEventsFactory
+from scipy.optimize import brentq
 from scipy.stats import norm
 
 import jetflow
@@ -89,18 +90,39 @@ def test_muons_and_neutrinos_leave_no_tower():
         assert counts.sum() == 0
 
 
+def kept_fraction(mean: float, sigma: float, cut: float) -> float:
+    """P(measured >= cut) for the log-normal of that mean and standard deviation."""
+    s2 = np.log1p((sigma / mean) ** 2)
+    return float(norm.sf((np.log(cut) - (np.log(mean) - s2 / 2)) / np.sqrt(s2)))
+
+
 def test_thresholds_keep_the_lognormal_tail_above_them():
-    """A 1 GeV photon is kept only when measured above max(energy_min, significance_min x sigma)."""
+    """A 1 GeV photon is kept when measured above energy_min and above 2 sigma at the measured energy."""
     det = DetectorOptions()
     energy = 1.0
-    _, counts = measured(energy, 22, detector=det)
+    e, counts = measured(energy, 22, detector=det)
+    f = 1 + 0.64 * CELL_ETA**2  # the card's barrel formula, written out; the cut solves E = 2 sigma(E)
+    cut = max(0.5, brentq(lambda x: x - 2 * f * np.sqrt((0.008 * x) ** 2 + 0.11**2 * x + 0.4**2), 0.01, 100))
     sigma = resolution(np.array([energy]), np.array([CELL_ETA]), det.ecal)[0]
-    cut = max(det.ecal.energy_min, det.ecal.significance_min * sigma)
-    s2 = np.log1p((sigma / energy) ** 2)
-    expected = norm.sf((np.log(cut) - (np.log(energy) - s2 / 2)) / np.sqrt(s2))
-    kept = counts.mean()
+    expected = kept_fraction(energy, sigma, cut)
     assert 0.05 < expected < 0.95
-    assert abs(kept - expected) < 4 * np.sqrt(expected * (1 - expected) / N)
+    assert abs(counts.mean() - expected) < 4 * np.sqrt(expected * (1 - expected) / N)
+    assert e.min() >= cut and e.min() < 1.05 * cut
+
+
+@pytest.mark.parametrize("energy", [5.0, 20.0])
+def test_hcal_threshold_is_delphes_fixed_cut_at_9_gev(energy):
+    """Delphes judges a tower's significance with sigma at the measured energy: for the HCAL's
+    sqrt((0.05 E)^2 + 1.5^2 E) at 2 sigma that is a fixed cut at E = 9 / (1 - 4 x 0.05^2) = 9.09 GeV.
+    Charged pions of 5 GeV keep about 5% of their towers, of 20 GeV about 92%."""
+    det = DetectorOptions()
+    e, counts = measured(energy, 211, mass=0.13957, detector=det)
+    cut = 9.0 / (1 - 4 * 0.05**2)
+    deposit = energy * (1 - (1 - 0.7) * energy**-0.15)  # pi/e with h/e = 0.7, E0 = 1 GeV, m = 0.85
+    expected = kept_fraction(deposit, np.sqrt((0.05 * deposit) ** 2 + 1.5**2 * deposit), cut)
+    assert abs(counts.mean() - expected) < 4 * np.sqrt(expected * (1 - expected) / N), (counts.mean(), expected)
+    assert e.min() >= cut * (1 - 1e-12)
+    assert e.min() < 1.03 * cut  # the cut itself, not the 2 sigma of the true deposit (5.9 GeV at 5 GeV)
 
 
 def test_randomness_is_a_function_of_the_event_and_the_seed():

@@ -13,7 +13,10 @@ values are the Delphes CMS card's, ``delphes_card_CMS.tcl``):
 * each tower's ECAL and HCAL deposits are smeared independently by a
   log-normal whose mean is the deposit and whose width is the calorimeter's
   resolution sigma(E) = f(|eta|) sqrt((c E)^2 + a^2 E + b^2) at that energy;
-* a smeared deposit below ``energy_min`` or below ``significance_min`` sigma is lost.
+* a smeared deposit below ``energy_min`` or below ``significance_min`` sigma is lost, sigma
+  evaluated at the *measured* energy, as Delphes does when it finalises a tower
+  (``Calorimeter::FinalizeTower``): with the HCAL's sigma = sqrt((0.05 E)^2 + 1.5^2 E) and 2
+  sigma, a fixed cut at E >= 9/0.99 = 9.09 GeV.
 
 The random numbers come from a counter-based hash of (seed, run, luminosity
 block, event, tower cell, calorimeter): the same event gives the same towers
@@ -98,11 +101,14 @@ def lognormal(mean: np.ndarray, sigma: np.ndarray, uniform: np.ndarray) -> np.nd
 
 
 def measure(deposit: np.ndarray, abs_eta: np.ndarray, calorimeter, uniform: np.ndarray) -> np.ndarray:
-    """A calorimeter's measured deposits: smeared, and 0 where below its thresholds."""
-    sigma = resolution(deposit, abs_eta, calorimeter)
-    measured = lognormal(deposit, sigma, uniform)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        significant = np.where(sigma > 0, measured / sigma, np.inf) >= calorimeter.significance_min
+    """A calorimeter's measured deposits: smeared, and 0 where below its thresholds.
+
+    The deposit is smeared with sigma at its true energy; the significance is then judged with
+    sigma at the measured energy, as Delphes' ``Calorimeter::FinalizeTower`` does.
+    """
+    measured = lognormal(deposit, resolution(deposit, abs_eta, calorimeter), uniform)
+    sigma = resolution(measured, abs_eta, calorimeter)
+    significant = measured >= calorimeter.significance_min * sigma
     return np.where((measured >= calorimeter.energy_min) & significant, measured, 0.0)
 
 
