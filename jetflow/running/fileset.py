@@ -37,16 +37,17 @@ def build_fileset(cfg: Config, skipped: list | None = None) -> dict[str, dict[st
 
     Every file is opened once first.  An unreadable file stops the run with an
     error naming it, or, with ``run.skip_bad_files``, is appended to
-    ``skipped`` as ``(file, 0, -1, reason)`` and left out.  Two files with one
-    ROOT UUID (a copy beside its original, complete or not; one file reached
-    through two paths or globs) stop the run naming both, whatever
-    ``skip_bad_files`` says: their events would be counted twice, or, from a
-    truncated copy, served from the original's chunks.
+    ``skipped`` as ``(file, 0, -1, reason)`` and left out.  Two files of a
+    dataset with one ROOT UUID (a copy beside its original, complete or not;
+    one file reached through two paths or globs) stop the run naming both,
+    whatever ``skip_bad_files`` says: the dataset would count their events
+    twice.  One file in two datasets is each dataset's own (a sample read as
+    signal and as background in a closure test, say).
     """
     fileset = {}
-    first_with_uuid: dict[str, tuple[str, str]] = {}
     for name, ds in cfg.datasets.items():
         files = {}
+        first_with_uuid: dict[str, str] = {}
         for f in cfg.files(name):
             try:
                 _, uuid = check_file(f, ds.tree)
@@ -56,8 +57,8 @@ def build_fileset(cfg: Config, skipped: list | None = None) -> dict[str, dict[st
                 skipped.append((f, 0, -1, str(exc)))
                 continue
             if uuid in first_with_uuid:
-                raise InputError(_same_file(first_with_uuid[uuid], (name, f), uuid))
-            first_with_uuid[uuid] = (name, f)
+                raise InputError(_same_file(name, first_with_uuid[uuid], f, uuid))
+            first_with_uuid[uuid] = f
             files[f] = ds.tree
         if not files:
             raise InputError(f"dataset {name!r}: no readable file left (see the skipped files)")
@@ -65,15 +66,13 @@ def build_fileset(cfg: Config, skipped: list | None = None) -> dict[str, dict[st
     return fileset
 
 
-def _same_file(first: tuple[str, str], second: tuple[str, str], uuid: str) -> str:
-    """The error for two inputs that are one ROOT file (``(dataset, path)`` each)."""
-    (ds_a, a), (ds_b, b) = first, second
-    where = f"dataset {ds_a!r}" if ds_a == ds_b else f"datasets {ds_a!r} and {ds_b!r}"
+def _same_file(dataset: str, a: str, b: str, uuid: str) -> str:
+    """The error for two inputs of a dataset that are one ROOT file."""
     if a == b:
-        return (f"{where}: the file {a} is listed twice (two patterns match it): "
+        return (f"dataset {dataset!r}: the file {a} is listed twice (two patterns match it): "
                 "its events would be counted twice; list it once")
-    return (f"{where}: the files {a} and {b} are the same ROOT file (UUID {uuid}): a copy, complete or "
-            "interrupted, or one file reached by two paths; its events would be counted twice. Keep one of them")
+    return (f"dataset {dataset!r}: the files {a} and {b} are the same ROOT file (UUID {uuid}): a copy, complete "
+            "or interrupted, or one file reached by two paths; its events would be counted twice. Keep one of them")
 
 
 def resolve_schema(cfg: Config, fileset: dict[str, dict[str, Any]]):

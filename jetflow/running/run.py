@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import platform
 import signal
@@ -24,6 +25,7 @@ from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location, de
 from jetflow.running.executors import make_executor
 from jetflow.running.memory import give_back_freed_memory, steady_allocator
 from jetflow.running.fileset import build_fileset, generator_weight_sums, resolve_schema
+from jetflow.running.ordered import ChunkOrder
 from jetflow.running.results import Result, check_output, save
 
 
@@ -39,9 +41,14 @@ def _jetflow_error(exc: BaseException) -> JetflowError | None:
     return None
 
 
+CHUNK_INDEX = "jetflow_chunk"
+"""The work item metadata that holds a chunk's index among the run's chunks (see :mod:`jetflow.running.ordered`)."""
+
+
 class JetflowRunner(processor.Runner):
     """coffea's Runner, but a chunk that fails with a :class:`JetflowError` raises that error itself,
-    and a worker's memory stays flat from chunk to chunk (:mod:`jetflow.running.memory`).
+    a worker's memory stays flat from chunk to chunk (:mod:`jetflow.running.memory`), and chunk outputs
+    are merged in chunk order, whatever order they finish in (:mod:`jetflow.running.ordered`).
 
     coffea wraps every exception of a chunk in a plain ``Exception`` whose
     message quotes it; pickled back from a worker process the wrapper loses
@@ -50,12 +57,15 @@ class JetflowRunner(processor.Runner):
     """
 
     @staticmethod
-    def _work_function(*args, **kwargs):
+    def _work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item, *args, **kwargs):
         if _stop_requested():  # in the process that was asked to stop (iterative executor)
             raise KeyboardInterrupt
         steady_allocator()
         try:
-            out = processor.Runner._work_function(*args, **kwargs)
+            out = processor.Runner._work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item,
+                                                  *args, **kwargs)
+            chunk = item[0] if isinstance(item, tuple) else item  # (item, processor) on dask
+            out["out"] = ChunkOrder.of(chunk.usermeta[CHUNK_INDEX], out["out"])
         except Exception as exc:
             inner = _jetflow_error(exc)
             if inner is None or inner is exc:
@@ -144,8 +154,13 @@ def _plan_and_run(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
             f"({', '.join(f for d in empty for f in fileset[d]['files'])})"
         )
     sumw = generator_weight_sums(items)
-    for item in items:  # every chunk knows its dataset's normalisation
-        item.usermeta["sumw_gen"] = sumw[item.dataset]
+    # every chunk knows its dataset's normalisation and its place in the run, in the order of the configuration
+    # (coffea's preprocessing may finish files in any order); a dict of its own (coffea shares a file's)
+    place = {(ds, f): (i, j) for i, (ds, entry) in enumerate(fileset.items()) for j, f in enumerate(entry["files"])}
+    items.sort(key=lambda item: (place[item.dataset, item.filename], item.entrystart))
+    items = [dataclasses.replace(item, usermeta={**(item.usermeta or {}), "sumw_gen": sumw[item.dataset],
+                                                 CHUNK_INDEX: index})
+             for index, item in enumerate(items)]
     if checkpoints is not None:
         checkpoints.begin(describe(proc.engine_data, items))
         found = checkpoints.done(items)
@@ -158,7 +173,7 @@ def _plan_and_run(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
         raise KeyboardInterrupt
     if wrapped.get("exception", 0) not in (0, None):
         raise wrapped["exception"]
-    return dict(wrapped["out"]), sumw
+    return dict(wrapped["out"].result()), sumw
 
 
 def run(

@@ -11,6 +11,7 @@ tasks with it, which dask reschedules on the others.
 from __future__ import annotations
 
 import functools
+import gc
 import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,6 +38,9 @@ def run_jobs(generate_file: Callable[[Any], dict], jobs: list, workers: int, sch
     # fork on Linux: works from scripts without a __main__ guard; each worker only
     # runs Pythia and numpy (no threads are inherited that it could need)
     ctx = multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")
+    # the garbage of an earlier run (a process pool's executor, whose finaliser wakes its manager thread
+    # through a lock and a pipe) is collected here, not in a forked child, where that would hang forever
+    gc.collect()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
         futures = [pool.submit(generate_file, job) for job in jobs]
         for fut in as_completed(futures):
