@@ -99,3 +99,18 @@ def test_example_plugin_with_its_own_section(pfnano_config):
 
     with pytest.raises(jetflow.ConfigError, match="my_plugin.min_pt: unknown key"):
         jetflow.run(dict(pfnano_config, my_plugin={"min_pt": 5.0}), plugins=[str(REPO / "examples" / "my_plugin.py")])
+
+
+def test_commands_reading_an_export_name_a_folder_without_shards_in_one_line(tmp_path):
+    """`jetflow train` (in memory and streamed) and `jetflow train-gan` on a folder that holds no export shards:
+    one line naming the folder, no traceback."""
+    empty = tmp_path / "not_an_export"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no shards here")
+    for args in (("train", "--model", "convnet"), ("train", "--model", "convnet", "--stream"),
+                 ("train", "--model", "forest", "--features", "pt"), ("train-gan",)):
+        out = tmp_path / ("m.onnx" if "forest" in args else "m.keras")
+        res = jf(*args, "--data", empty, "--out", out)
+        assert res.returncode == 2, (args, res.stderr)
+        assert "Traceback" not in res.stderr, (args, res.stderr)
+        assert f"jetflow: error: export {empty}: no export shards" in res.stderr, (args, res.stderr)

@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from jetflow.core.errors import InputError
+
 SHAPE_KEY = "jetflow.shape."
 FORMAT_KEY = "jetflow.export_format"
 FORMAT_VERSION = 1
@@ -101,9 +103,12 @@ def shards(source: str | os.PathLike | Any) -> list[str]:
     folder = Path(source)
     if folder.is_file():
         return [str(folder)]
+    if not folder.is_dir():
+        raise InputError(f"export {folder} does not exist: give the folder a run's accumulators.export.dir wrote")
     found = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
     if not found:
-        raise FileNotFoundError(f"no export shards (*.parquet) in {folder}")
+        raise InputError(f"export {folder}: no export shards (*.parquet) in it: give the folder a run's "
+                         "accumulators.export.dir wrote")
     _refuse_copies(folder, found)
     return found
 
@@ -128,7 +133,7 @@ def _refuse_copies(folder: Path, paths: list[str]) -> None:
         first, *others = same_chunk
         for other in others:
             if tables[first].num_columns and tables[first].equals(tables[other]):
-                raise ValueError(f"export folder {folder} holds the same jets twice: {Path(first).name} and "
+                raise InputError(f"export folder {folder} holds the same jets twice: {Path(first).name} and "
                                  f"{Path(other).name} (one input file reached by two paths, an earlier run's shards "
                                  "left in the folder?); remove the stale shards or export into an empty folder")
 
@@ -152,7 +157,7 @@ def read(source, columns: list[str] | None = None) -> dict[str, np.ndarray]:
     for path, table in zip(paths, tables):
         version = int((table.schema.metadata or {}).get(FORMAT_KEY.encode(), b"1"))
         if version > FORMAT_VERSION:
-            raise ValueError(f"export shard {path}: format {version} is newer than this jetflow reads "
+            raise InputError(f"export shard {path}: format {version} is newer than this jetflow reads "
                              f"({FORMAT_VERSION}); upgrade jetflow")
     import pyarrow as pa
 
