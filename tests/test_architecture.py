@@ -77,7 +77,7 @@ LAYERS = {
     # a module of this layer ... may import from these layers only
     "jetflow.core": {"jetflow.core", "jetflow.version"},
     "jetflow.stats": {"jetflow.stats"},
-    "jetflow.formats": {"jetflow.formats", "jetflow.core.errors"},
+    "jetflow.formats": {"jetflow.formats", "jetflow.core.errors", "jetflow.core.atomic"},
     "jetflow.physics": set(),
     "jetflow.running": {"jetflow.running", "jetflow.core", "jetflow.formats", "jetflow.version"},
     "jetflow.frontends": {"jetflow.frontends", "jetflow.core", "jetflow.running", "jetflow.version"},

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import hist
 import numpy as np
@@ -11,6 +12,7 @@ import uproot
 from click.testing import CliRunner
 
 import jetflow
+from jetflow.core import atomic
 from jetflow.frontends import root_export
 from jetflow.frontends.cli import cli
 
@@ -144,15 +146,17 @@ def test_what_root_cannot_hold_is_named_not_dropped(saved, tmp_path):
 def test_the_file_is_renamed_into_place(saved, tmp_path, monkeypatch):
     out = tmp_path / "r.root"
     moves = []
-    real_replace = root_export.os.replace
+    real_replace = atomic.os.replace
 
     def replace(src, dst):
         moves.append((str(src), str(dst), uproot.open(src).keys() != []))
         real_replace(src, dst)
 
-    monkeypatch.setattr(root_export.os, "replace", replace)
+    monkeypatch.setattr(atomic.os, "replace", replace)
     root_export.export_root(saved["result"], out)
-    assert moves == [(str(out) + ".part", str(out), True)]
+    ((src, dst, complete),) = moves
+    assert dst == str(out) and complete
+    assert Path(src).parent == tmp_path and Path(src).name.startswith(".") and src.endswith(".part.r.root")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.root"]
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetflow.core.atomic import write_bytes
+
 from jetflow.core.calls import (Declared, collect_columns, collect_options, collect_prepared, collect_resources,
                                 collect_worker_files)
 from jetflow.core.config import Config, read_plugins_section, read_yaml, validate_config
@@ -160,9 +162,7 @@ def local_copies(shipped: Mapping[str, bytes]) -> dict[str, str]:
         target = folder / Path(path).name
         if not target.is_file():
             folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".{target.name}.{os.getpid()}.tmp"
-            tmp.write_bytes(content)
-            os.replace(tmp, target)
+            write_bytes(target, content, "shipped copy")
         copies[path] = str(target)
     return copies
 

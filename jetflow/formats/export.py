@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from jetflow.core.atomic import atomic_write
 from jetflow.core.errors import InputError
 
 SHAPE_KEY = "jetflow.shape."
@@ -83,9 +84,8 @@ def write_shard(path: str | os.PathLike, columns: dict[str, np.ndarray]) -> int:
     table = pa.Table.from_arrays(arrays, names=names).replace_schema_metadata(meta)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with atomic_write(path, "export shard") as tmp:
+        pq.write_table(table, tmp)
     return int(n or 0)
 
 

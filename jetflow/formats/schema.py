@@ -49,6 +49,7 @@ from typing import Literal
 
 from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 
+from jetflow.core.atomic import atomic_write
 from jetflow.core.errors import InputError
 
 TREE_NAME = "Events"
@@ -153,20 +154,11 @@ def write_events(path, branches: dict) -> None:
     """Write one file of the format: ``branches`` (event-level numpy arrays, jagged ``ak`` record
     arrays for collections) into the TTree ``Events`` of ``path``, through a temporary name in the
     same folder (a killed writer leaves no partial file)."""
-    import os
-    from pathlib import Path
-
     import awkward as ak
     import uproot
 
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.part{os.getpid()}")
-    try:
+    with atomic_write(path, "events file") as tmp:
         with uproot.recreate(tmp) as f:
             # mktree names jagged record fields NanoAOD-style: nParticle, Particle_pt, ...
             tree = f.mktree(TREE_NAME, {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()})
             tree.extend(branches)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetflow.core.atomic import atomic_write
 from jetflow.core.errors import InputError, OutputError
 
 JETS_SUFFIX = "_jets"
@@ -236,16 +237,7 @@ def export_root(result: Any, out: str | os.PathLike) -> RootExport:
     if not objects:
         refused = "; ".join(f"{s}: {r}" for s, r in account.refused) or "none"
         raise InputError(f"the result holds no histogram or cut-flow that ROOT can hold (not written: {refused})")
-    part = out.with_name(out.name + ".part")
-    try:
-        with uproot.recreate(part) as f:
-            for root_path, writable in objects.items():
-                f[root_path] = writable
-        os.replace(part, out)
-    except OSError as exc:
-        part.unlink(missing_ok=True)
-        raise OutputError(f"output {out}: cannot be written ({exc.strerror or exc})") from exc
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
+    with atomic_write(out, "output") as part, uproot.recreate(part) as f:
+        for root_path, writable in objects.items():
+            f[root_path] = writable
     return account

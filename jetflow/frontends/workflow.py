@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 from pydantic import Field, field_validator
 
+from jetflow.core.atomic import write_text
 from jetflow.core.calls import collect
 from jetflow.core.config import PluginsConfig, deep_merge
 from jetflow.core.errors import ConfigError, JetflowError, PluginCallError, PluginError
@@ -291,11 +292,11 @@ def run_workflow(
         steps.append({"name": spec.name, "step": spec.step, "provider": provider,
                       "options": _json_ready(options.model_dump(by_alias=True)), "record": done,
                       "markdown": result.markdown, "seconds": timings[spec.name]})
-        (root / "study.json").write_text(json.dumps(record, indent=2))  # what is done so far, kept
+        write_text(root / "study.json", json.dumps(record, indent=2), "study record")  # what is done so far, kept
     timings["total"] = time.time() - t_all
     record["finished"] = True
-    (root / "study.json").write_text(json.dumps(record, indent=2))
-    (root / "study.md").write_text(study_markdown(wf, record))
+    write_text(root / "study.json", json.dumps(record, indent=2), "study record")
+    write_text(root / "study.md", study_markdown(wf, record), "study account")
     return record
 
 

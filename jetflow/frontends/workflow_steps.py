@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from pydantic import Field
 
+from jetflow.core.atomic import write_text
 from jetflow.core.config import deep_merge
 from jetflow.core.engine import Engine
 from jetflow.core.options import Options
@@ -52,7 +53,7 @@ def run_step(options: RunStepOptions, ctx: StepContext) -> StepResult:
     from jetflow.running.run import run
 
     config = _merged_config(options.config)
-    (ctx.out / f"{ctx.name}.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_text(ctx.out / f"{ctx.name}.yaml", yaml.safe_dump(config, sort_keys=False), "configuration")
     engine = Engine.build(config, plugins=ctx.plugins, disable=ctx.disable, base_dir=ctx.out)
     out = ctx.resolve(options.out)
     result = run(engine, out=out)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from jetflow.core.atomic import atomic_write
 from jetflow.core.errors import InputError, OutputError
 
 CORE_OUTPUTS = ("events", "cutflow", "skipped")
@@ -105,19 +106,16 @@ def check_output(path: str | os.PathLike) -> Path:
 def save(result: Result, path: str | os.PathLike) -> Path:
     """Write a result to ``path`` (lz4-compressed cloudpickle, like ``coffea.util.save``).
 
-    The file is written under a temporary name and renamed, so an interrupted
-    save never leaves a file that looks complete.  The folder must exist.
+    The file is written under a temporary name and renamed
+    (:func:`jetflow.core.atomic.atomic_write`), so an interrupted save never
+    leaves a file that looks complete.  The folder must exist; a write the
+    system refuses (a full disk) raises :class:`OutputError` naming the file.
     """
     from coffea.util import save as coffea_save
 
     path = check_output(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_write(path, "result") as tmp:  # an error or a stop: no file that looks complete
         coffea_save(result, str(tmp))
-        os.replace(tmp, path)
-    except BaseException:  # an error or a stop: no file that looks complete, no temporary left behind
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

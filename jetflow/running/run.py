@@ -19,7 +19,7 @@ from coffea import processor
 from jetflow.core.cache import plugin_cache
 from jetflow.core.config import Config
 from jetflow.core.engine import Engine
-from jetflow.core.errors import InputError, JetflowError, StoppedError
+from jetflow.core.errors import InputError, JetflowError, OutputError, StoppedError
 from jetflow.core.processor import JetflowProcessor
 from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location, describe
 from jetflow.running.executors import make_executor
@@ -286,7 +286,13 @@ def run(
     meta["skipped"] = skipped
     result = Result(output=output, config=cfg.to_dict(), meta=meta)
     if out is not None:
-        save(result, Path(out))
+        try:
+            save(result, Path(out))
+        except OutputError as exc:  # a full disk after all the work: the checkpoint keeps it
+            if checkpoints is None:
+                raise
+            raise OutputError(f"{exc}; every chunk is kept in {checkpoints.location}: once the result can be "
+                              "written, the same command finishes from there without processing a chunk again") from exc
     if checkpoints is not None:
         checkpoints.remove()
     return result

@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from jetflow.core.atomic import atomic_write, write_text
+
 DEFAULTS = {"latent_size": 200, "scale": None, "generator_filters": 64, "generator_channels": 128,
             "discriminator_filters": 32}
 """[lagan]'s sizes; ``scale`` (GeV per network unit) None: the training images' mean lit-pixel intensity."""
@@ -160,13 +162,13 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
         history["seconds"].append(time.time() - t0)
         if score < best[0]:
             best = (float(score), epoch)
-            _atomically(out, gen.save)
+            _atomically(out, gen.save, "generator")
         # the checkpoint: each file replaced whole, the state last (a run killed meanwhile resumes one epoch back)
-        _atomically(checkpoint / "generator.weights.h5", gen.save_weights)
-        _atomically(checkpoint / "discriminator.weights.h5", disc.save_weights)
+        _atomically(checkpoint / "generator.weights.h5", gen.save_weights, "GAN checkpoint")
+        _atomically(checkpoint / "discriminator.weights.h5", disc.save_weights, "GAN checkpoint")
         state = {"args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "epochs_done": epoch + 1,
                  "best": list(best), "history": history}
-        _atomically(checkpoint / "state.json", lambda tmp: tmp.write_text(json.dumps(state, indent=1)))
+        write_text(checkpoint / "state.json", json.dumps(state, indent=1), "GAN checkpoint")
         if progress:
             print(f"epoch {epoch + 1}/{epochs}: d_loss {history['d_loss'][-1]:.3f}, g_loss {history['g_loss'][-1]:.3f}, "
                   f"aux accuracy {history['aux_accuracy'][-1]:.3f}, W1/spread {score:.3f} "
@@ -185,24 +187,11 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
         "history": history,
         "versions": {"keras": keras.__version__},
     }
-    Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
+    write_text(Path(str(out) + ".json"), json.dumps(record, indent=2), "training record")
     from jetflow_gan.plots import training_history
 
     training_history(history, Path(str(out) + ".history.png"), best[1])
     return record
-
-
-def _atomically(path: Path, write) -> None:
-    """``write(tmp)`` to a temporary file of the same name in a sub-folder, then rename it to ``path``."""
-    tmp_dir = path.parent / ".part"
-    tmp_dir.mkdir(exist_ok=True)
-    tmp = tmp_dir / path.name  # the same name: Keras checks the suffixes
-    write(tmp)
-    os.replace(tmp, path)
-    try:
-        tmp_dir.rmdir()
-    except OSError:  # pragma: no cover - another writer's file is in it
-        pass
 
 
 def data_fingerprint(images: np.ndarray, classes: np.ndarray) -> str:
@@ -302,3 +291,9 @@ def _jax_step(gen, disc, opt_g, opt_d):
         state = None
 
     return step, sync
+
+
+def _atomically(path: Path, write, what: str) -> None:
+    """``write(tmp)`` (a Keras ``save`` or ``save_weights``) to a temporary beside ``path``, renamed to ``path``."""
+    with atomic_write(path, what) as tmp:
+        write(tmp)

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import functools
 import gc
-import os
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
+
+from jetflow.core.atomic import write_bytes
 
 
 def run_jobs(generate_file: Callable[[Any], dict], jobs: list, workers: int, scheduler=None) -> Iterator[dict]:
@@ -73,10 +74,7 @@ def _run_on_dask(generate_file: Callable[[Any], dict], jobs: list, scheduler) ->
         for future in completed(futures):
             record, data = future.result()
             future.release()
-            path = Path(record["path"])
-            tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+            write_bytes(record["path"], data, "generated file")
             yield record
     finally:
         if client is not scheduler:

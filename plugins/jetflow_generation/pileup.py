@@ -27,6 +27,8 @@ import awkward as ak
 import numba as nb
 import numpy as np
 
+from jetflow.core.atomic import write_text
+
 PARTICLE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
 
 
@@ -52,7 +54,7 @@ def ensure_library(folder: str | os.PathLike, seed: int, size: int, ecm: float, 
     if progress:
         print(f"[jetflow generate] making a pile-up library of {size} minimum-bias events: {path.name}", flush=True)
     record = generate_file(FileJob(GenSettings("minbias", ecm), size, 0, library_seed(seed), str(path)))
-    record_path.write_text(json.dumps(record, indent=2))
+    write_text(record_path, json.dumps(record, indent=2), "pile-up library record")
     return {**record, "reused": False}
 
 

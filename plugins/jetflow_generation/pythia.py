@@ -30,6 +30,7 @@ from typing import Literal
 import awkward as ak
 import numpy as np
 
+from jetflow.core.atomic import write_text
 from jetflow.formats.schema import PROCESS_IDS, write_events
 
 from jetflow_generation.executors import run_jobs
@@ -406,6 +407,4 @@ def _write_manifest(path: Path, wanted: dict, records: list[dict], others: list[
     import json
 
     files = sorted([*records, *others], key=lambda r: r["path"])
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({**wanted, "files": files}, indent=2))
-    os.replace(tmp, path)
+    write_text(path, json.dumps({**wanted, "files": files}, indent=2), "sample manifest")

@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from jetflow.core.atomic import write_bytes
+
 
 def combination_name(columns: list[str]) -> str:
     """``lr_<a>_<b>[_<c>]``: the model's name (its column is ``score_lr_...``); a score column counts by its model."""
@@ -70,7 +72,7 @@ def fit_combination(table: dict[str, np.ndarray], columns: list[str], out: str |
     runtimes = []
     for f, estimator in enumerate(fitted):
         path = Path(str(template).replace("{fold}", str(f)))
-        path.write_bytes(tabular.to_onnx(estimator, len(columns)))
+        write_bytes(path, tabular.to_onnx(estimator, len(columns)), "model")
         runtimes.append(OnnxModel(f"{name} (fold {f})", path, "cpu"))
     seconds = time.time() - t0
     scores = cross_predict(lambda m, xs: m(xs.astype(np.float32), 4096), runtimes, x, fold)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
+from jetflow.core.atomic import write_text
 
 from jetflow_inference.catalog import MODEL_INPUTS, SCIKIT_LEARN, model_suffix
 from jetflow_inference.training import LR_FACTOR
@@ -121,7 +122,7 @@ def calibrate_step(options: CalibrateOptions, ctx: StepContext) -> StepResult:
                            options.bins, options.reco, options.versus)
     path = ctx.resolve(options.out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(spec, indent=2))
+    write_text(path, json.dumps(spec, indent=2), "calibration")
     name = path.stem
     factors = ", ".join(f"{f:.3f}" for f in spec["factors"])
     text = (f"Calibration `{options.out}`: `{options.reco}` times the median {options.target} / {options.reco} in "
