@@ -113,4 +113,4 @@ def test_commands_reading_an_export_name_a_folder_without_shards_in_one_line(tmp
         res = jf(*args, "--data", empty, "--out", out)
         assert res.returncode == 2, (args, res.stderr)
         assert "Traceback" not in res.stderr, (args, res.stderr)
-        assert f"jetflow: error: export {empty}: no export shards" in res.stderr, (args, res.stderr)
+        assert f"jetflow: error: the folder {empty} holds no export shards" in res.stderr, (args, res.stderr)

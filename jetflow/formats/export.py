@@ -104,11 +104,11 @@ def shards(source: str | os.PathLike | Any) -> list[str]:
     if folder.is_file():
         return [str(folder)]
     if not folder.is_dir():
-        raise InputError(f"export {folder} does not exist: give the folder a run's accumulators.export.dir wrote")
+        raise InputError(f"the folder {folder} does not exist: give the one a run exported its jets into")
     found = sorted(str(p) for p in folder.glob("*.parquet") if not p.name.startswith("."))
     if not found:
-        raise InputError(f"export {folder}: no export shards (*.parquet) in it: give the folder a run's "
-                         "accumulators.export.dir wrote")
+        raise InputError(f"the folder {folder} holds no export shards (*.parquet): give the one a run exported "
+                         "its jets into")
     _refuse_copies(folder, found)
     return found
 
