@@ -4,6 +4,7 @@ with jet features and relative regression, all scored by the inference plugin in
 from __future__ import annotations
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -17,7 +18,7 @@ from jetflow_inference import tabular
 from jetflow_inference.runtimes import OnnxModel
 from jetflow_inference.training import train
 
-from conftest import generated_config
+from conftest import REPO, generated_config
 
 FEATURES = ["pt", "eta", "mass_softdrop", "charged_fraction", "photon_fraction", "n_constituents"]
 
@@ -168,12 +169,112 @@ def test_networks_exported_to_onnx_score_as_the_keras_originals(export):
         models[name] = {"path": str(tmp / f"{name}.keras"), **entry}
         models[f"{name}_onnx"] = {"path": info["path"], **entry}
     scored = scored_run(export, "exported", models)
-    # the LBN's masses of nearly massless combinations are sqrt(E^2 - p^2) of float32 numbers that cancel: the two
-    # runtimes' rounding differs there, and a few scores by up to ~1e-3; the ConvNet agrees to float32 precision
-    for name, atol in (("convnet", 1e-5), ("lbn_f", 5e-3)):
+    # the LBN boosts in float64 (tests/test_lbn_precision.py): it agrees to float32 precision as the ConvNet does
+    for name in ("convnet", "lbn_f"):
         diff = np.abs(scored[f"score_{name}_onnx"] - scored[f"score_{name}"])
         assert np.std(scored[f"score_{name}"]) > 1e-4
-        assert diff.max() < atol and np.median(diff) < 1e-4, (name, diff.max(), np.median(diff))
+        assert diff.max() < 1e-5, (name, diff.max(), np.median(diff))
+
+
+SHIPPED_LBN = REPO / "plugins" / "jetflow_studies" / "pretrained" / "lbn.keras"
+CHECKED = re.compile(r"checked on (\d+) (.+): largest difference from Keras (\S+), outputs' standard deviation (\S+), "
+                     r"from (\S+) to (\S+)\)$")
+
+
+def test_jetflow_onnx_refuses_a_check_whose_inputs_leave_the_outputs_constant(tmp_path):
+    """The shipped LBN scores every random input 0 and its record keeps no input statistics: comparing 0 with 0
+    checks nothing, so `jetflow onnx` refuses in one line, pointing to --data, and writes nothing."""
+    from click.testing import CliRunner
+
+    from jetflow_inference.cli import onnx_command
+
+    res = CliRunner().invoke(onnx_command, [str(SHIPPED_LBN), "--out", str(tmp_path / "lbn.onnx")])
+    assert res.exit_code == 2, res.output
+    errors = [line for line in res.stderr.splitlines() if line.startswith("jetflow: error:")]
+    assert len(errors) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "random inputs (no input statistics in its training record)) do not exercise the model" in errors[0]
+    assert "outputs vary by 0 " in errors[0] and "pass --data EXPORT_FOLDER" in errors[0], errors[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_jetflow_onnx_checks_on_an_exports_jets_or_on_inputs_like_the_training_data(export):
+    """An LBN with jet features: with --data the check scores the export's jets (the features its record names)
+    and prints the largest difference beside the spread of the outputs, Keras' own on those jets; without, inputs
+    drawn from the record's statistics of the training inputs, on which the outputs vary too."""
+    from click.testing import CliRunner
+
+    from jetflow_inference.cli import onnx_command
+
+    tmp, table = export["tmp"], export["table"]
+    path = tmp / "lbn_check.keras"
+    record = train("lbn", export["dir"], path, epochs=1, batch_size=64, seed=6, n_particles=20, progress=False,
+                   features=["pt", "mass"], model_args={"n_combinations": 4, "dense": (16,)})
+    assert set(record["input_statistics"]["inputs"]) == {"constituents", "features"}
+    assert len(table["label"]) <= 256  # the check then reads every jet
+    res = CliRunner().invoke(onnx_command, [str(path), "--data", str(export["dir"])])
+    assert res.exit_code == 0, res.output
+    jets, source, diff, std, low, high = CHECKED.search(res.stdout.strip()).groups()
+    model = keras.saving.load_model(path, safe_mode=True)
+    scores = model.predict([table["constituents"][:, :20], features_of(table, ["pt", "mass"])], verbose=0)[:, 0]
+    assert int(jets) == len(scores) and source == f"jets of {export['dir']}"
+    assert float(std) == pytest.approx(np.std(scores), rel=2e-3) and float(std) > 0.01
+    assert (float(low), float(high)) == pytest.approx((scores.min(), scores.max()), rel=1e-3)
+    assert 0.0 <= float(diff) < 1e-5
+    res = CliRunner().invoke(onnx_command, [str(path), "--out", str(tmp / "lbn_check_drawn.onnx")])
+    assert res.exit_code == 0, res.output
+    jets, source, diff, std, _, _ = CHECKED.search(res.stdout.strip()).groups()
+    assert source == "inputs drawn from the training statistics of lbn_check.keras.json" and int(jets) == 256
+    assert float(std) > 0.01 and float(diff) < 1e-5
+    # a model reading features checked on an export without its record: the columns are unknown
+    (tmp / "lbn_check.keras.json").rename(tmp / "lbn_check.json.moved")
+    res = CliRunner().invoke(onnx_command, [str(path), "--data", str(export["dir"])])
+    assert res.exit_code == 2 and f"no training record {path}.json names them" in res.stderr, res.output
+
+
+def test_input_statistics_are_the_training_inputs_quantiles_and_draws_look_like_jets(export):
+    """The statistics against numpy's quantiles (of each feature; of each constituent slot's log pT, Delta eta and
+    Delta phi from the jet axis, with the ``vector`` library), and jets drawn from them: massless, ordered by pT,
+    padded after their particles, each slot filled as often as in training, as collimated."""
+    import vector
+
+    from jetflow_inference.input_statistics import LEVELS, draw, summarise
+
+    table = export["table"]
+    x, features = table["constituents"].astype(np.float64), features_of(table, ["eta", "mass"]).astype(np.float64)
+    stats = summarise({"constituents": x, "features": features})
+    np.testing.assert_allclose(stats["inputs"]["features"]["quantiles"], np.quantile(features, LEVELS, axis=0).T,
+                               rtol=1e-3)
+    p = vector.array({"E": x[..., 0], "px": x[..., 1], "py": x[..., 2], "pz": x[..., 3]})
+    axis = vector.array({"E": x[..., 0].sum(1), "px": x[..., 1].sum(1), "py": x[..., 2].sum(1),
+                         "pz": x[..., 3].sum(1)})[:, None]
+    filled = x[..., 0] > 0
+    particles = stats["inputs"]["constituents"]
+    np.testing.assert_allclose(particles["filled"], filled.mean(axis=0), atol=1e-4)
+    for key, values in (("log_pt", np.log(p.pt, where=filled, out=np.zeros(filled.shape))),
+                        ("delta_eta", p.eta - axis.eta), ("delta_phi", p.deltaphi(axis))):
+        expected = [np.quantile(values[filled[:, k], k], LEVELS) for k in range(x.shape[1]) if filled[:, k].any()]
+        np.testing.assert_allclose(np.asarray(particles[key])[: len(expected)], expected, rtol=1e-3, atol=1e-4)
+    drawn = draw(stats, 20000, np.random.default_rng(1))
+    lit = drawn["features"] != 0
+    quartiles = np.quantile(features, [0.25, 0.5, 0.75], axis=0)
+    assert (np.abs(np.quantile(drawn["features"], [0.25, 0.5, 0.75], axis=0) - quartiles)
+            < 0.05 * (quartiles[2] - quartiles[0])).all()  # sampling errors of 20000 draws: ~0.01 of that
+    low, high = features.min(0), features.max(0)  # the range, as the statistics keep it: to 4 digits
+    assert lit.all() and (drawn["features"] >= low - 1e-3 * abs(low)).all()
+    assert (drawn["features"] <= high + 1e-3 * abs(high)).all()
+    c = drawn["constituents"].astype(np.float64)
+    e, pt = c[..., 0], np.hypot(c[..., 1], c[..., 2])
+    np.testing.assert_allclose(e, np.linalg.norm(c[..., 1:], axis=-1), rtol=1e-5)  # massless
+    assert (np.diff(pt, axis=1) <= 1e-4 * pt[:, :1]).all()  # ordered by pT, the padding last
+    np.testing.assert_allclose((e > 0).mean(axis=0), filled.mean(axis=0), atol=0.02)
+
+    def spread(v):  # the pT-weighted mean distance of the particles from the jet axis, per jet
+        q = vector.array({"E": v[..., 0], "px": v[..., 1], "py": v[..., 2], "pz": v[..., 3]})
+        jet = vector.array({k: v[..., i].sum(1) for i, k in enumerate(("E", "px", "py", "pz"))})[:, None]
+        w = np.where(v[..., 0] > 0, q.pt, 0.0)
+        return (w * np.nan_to_num(q.deltaR(jet))).sum(1) / w.sum(1)
+
+    assert np.median(spread(c)) == pytest.approx(np.median(spread(x)), rel=0.3)
 
 
 JAX_SCRIPT = """

@@ -75,15 +75,20 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
 @click.command("onnx")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="MODEL.onnx to write [default: beside MODEL].")
-def onnx_command(model, out):
-    """Export a trained network (MODEL.keras) to ONNX, checked against Keras on random inputs; the inference
-    plugin (or any ONNX Runtime) scores it with the same inputs."""
+@click.option("--data", type=click.Path(exists=True), default=None,
+              help="Export folder (accumulators.export.dir of a run): check on its jets [default: inputs drawn from "
+                   "the statistics in MODEL.keras.json, its training record].")
+def onnx_command(model, out, data):
+    """Export a trained network (MODEL.keras) to ONNX, checked against Keras on jets of an export (--data) or on
+    inputs like its training data; refused if the model's outputs do not vary on them.  The inference plugin (or
+    any ONNX Runtime) scores it with the same inputs."""
     from jetflow_inference.onnx_export import export_onnx
 
     try:
-        info = export_onnx(model, out)
-    except (ValueError, OSError) as exc:
+        info = export_onnx(model, out, data=data)
+    except (ValueError, OSError) as exc:  # jetflow's InputError (an export's folder or shard) is a ValueError
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
-    click.echo(f"saved {info['path']} (inputs {', '.join(info['inputs'])}; largest difference from Keras on random "
-               f"inputs {info['max_abs_diff']:.2g}, outputs up to {info['max_abs_output']:.3g})")
+    click.echo(f"saved {info['path']} (inputs {', '.join(info['inputs'])}; checked on {info['jets']} "
+               f"{info['checked_on']}: largest difference from Keras {info['max_abs_diff']:.2g}, outputs' standard "
+               f"deviation {info['output_std']:.3g}, from {info['output_min']:.4g} to {info['output_max']:.4g})")

@@ -4,10 +4,13 @@ history plot ``<out>.history.png`` (:func:`jetflow_inference.training.train` wri
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from jetflow.core.atomic import write_text
 
 
 def plot_history(history: dict[str, list[float]], path: Path, title: str, loss_label: str, others=()) -> None:
@@ -47,10 +50,11 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str, loss_l
 
 def write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation, title,
                   batch_size, learning_rate, validation_split, patience, seed, seconds, streamed=None,
-                  lr_patience=0, members=None) -> dict[str, Any]:
+                  lr_patience=0, members=None, input_statistics=None) -> dict[str, Any]:
     """Write ``<out>.json`` (and the history plot) of a trained model; returns the record.  ``members``: an
     ensemble's histories (``history`` is the first's), recorded per member: its seed, epochs and best validation
-    loss."""
+    loss.  ``input_statistics``: a network's, per input, of its training inputs
+    (:mod:`jetflow_inference.input_statistics`; ``jetflow onnx`` draws its check inputs from them)."""
     from jetflow_inference.catalog import SCIKIT_LEARN
 
     record = {
@@ -74,9 +78,14 @@ def write_record(model_name, out, data, target, relative_to, loss, args, spec, j
                      "streamed": streamed},
         "validation": validation,
         "history": history,
+        "input_statistics": input_statistics,
         "versions": versions(model_name in SCIKIT_LEARN),
     }
-    Path(str(out) + ".json").write_text(json.dumps(record, indent=2))
+    # lists of numbers (the input statistics' thousands, the history) one to a line, not one number to a line
+    # (only the line breaks json.dumps put in go: a string holds none)
+    text = re.sub(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]", lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]",
+                  json.dumps(record, indent=2))
+    write_text(Path(str(out) + ".json"), text, "training record")
     if history["loss"]:
         plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: {title}",
                      "weighted binary cross-entropy" if target is None else f"{record['loss']} loss",

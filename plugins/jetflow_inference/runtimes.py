@@ -18,6 +18,7 @@ import numpy as np
 
 from jetflow import ConfigError
 from jetflow.core.cache import PluginCache
+from jetflow.core.quiet import quiet_libraries
 
 
 def worker_threads(requested: int | None) -> int:
@@ -38,7 +39,7 @@ def worker_threads(requested: int | None) -> int:
 
 def configure_threads(cache: PluginCache, requested: int | None = None) -> None:
     """Bound TensorFlow's thread pools once per process (before it starts them); other backends keep theirs."""
-    import keras
+    keras = _import_keras()
 
     if keras.backend.backend() != "tensorflow" or not cache.once("threads configured"):
         return
@@ -144,18 +145,17 @@ class Runtime:
 class KerasModel(Runtime):
     """A ``.keras`` model (loaded with ``safe_mode=True``) and a compiled batch predictor, on its device.
 
-    Under any Keras 3 backend (``KERAS_BACKEND``): TensorFlow runs a
-    ``tf.function``, JAX a ``jax.jit`` of the model's stateless call with the
-    weights as device arrays, PyTorch the model under ``torch.no_grad`` on the
-    GPU when there is one.  A model file saved under one backend loads under
-    the others.
+    Under any Keras 3 backend (``KERAS_BACKEND``): TensorFlow runs a graph
+    traced once at load for any number of jets, JAX a ``jax.jit`` of the
+    model's stateless call with the weights as device arrays, PyTorch the
+    model under ``torch.no_grad`` on the GPU when there is one.  A model file
+    saved under one backend loads under the others.
     """
 
-    pads_last_batch = True
     in_flight = 4  # JAX and PyTorch run asynchronously: the next batches' copies and kernels queue meanwhile
 
     def __init__(self, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> None:
-        import keras
+        keras = _import_keras()
 
         import jetflow_inference.models  # noqa: F401  (registers the custom layers)
 
@@ -180,6 +180,8 @@ class KerasModel(Runtime):
         if self.backend not in compile_predictor:
             raise ConfigError(f"model {name!r}: the Keras backend {self.backend!r} is not supported (tensorflow, jax, torch)")
         self._predict, self.device = compile_predictor[self.backend](model, device, name)
+        # a short last batch is padded for jax.jit (one compilation per shape); TensorFlow's graph takes any size
+        self.pads_last_batch = self.backend != "tensorflow"
 
     def dispatch(self, batch):
         return self._predict([b.astype(np.float32, copy=False) for b in batch])
@@ -189,6 +191,14 @@ class KerasModel(Runtime):
             scores = scores.cpu()
         scores = np.asarray(scores, dtype=np.float32)
         return scores.reshape(len(scores), -1)
+
+
+def _import_keras():
+    """Keras, imported with TensorFlow's start-up logging kept off the console (:mod:`jetflow.core.quiet`)."""
+    quiet_libraries()
+    import keras
+
+    return keras
 
 
 def _no_gpu(name: str, runtime: str) -> ConfigError:
@@ -203,9 +213,15 @@ def _tensorflow_predictor(model, device: str, name: str):
         raise _no_gpu(name, "TensorFlow")
     where = (gpus[0].name if gpus else "/CPU:0") if device in ("auto", "gpu") else "/CPU:0"
 
-    @tf.function(reduce_retracing=True)
-    def compiled(xs):
+    def scores(xs):
         return tf.cast(model(xs if len(xs) > 1 else xs[0], training=False), tf.float32)
+
+    # traced here, once per model and process, for any number of jets (a None batch dimension).  A tf.function
+    # traced at its first call is traced again at the first batch of another size (a chunk of fewer jets than
+    # batch_size), and TensorFlow's retracing warning counts the traces of every model together (one Python code)
+    signature = [tf.TensorSpec((None, *t.shape[1:]), tf.float32) for t in model.inputs]
+    with tf.device(where):
+        compiled = tf.function(scores).get_concrete_function(signature)
 
     def predict(xs):
         with tf.device(where):

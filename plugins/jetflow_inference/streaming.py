@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jetflow.core.atomic import atomic_write
+
 
 @dataclass
 class Shard:
@@ -226,7 +228,8 @@ def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, 
                     shuffle=False,  # the batches' plan shuffles, within windows of shards
                     callbacks=fit_callbacks(patience, lr_patience, learning_rate))
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
-    model.save(out)
+    with atomic_write(out, "model") as tmp:
+        model.save(tmp)
     predictions = model.predict(val_batches, verbose=0)[:, 0]
     yv, wv = val_batches.labels_and_weights()
     labels = np.concatenate([s.label for s in index.shards])

@@ -20,6 +20,8 @@ from typing import Any
 
 import numpy as np
 
+from jetflow.core.atomic import atomic_write, write_bytes
+
 from jetflow_inference.records import classifier_figures, regressor_figures, write_record
 
 
@@ -193,7 +195,8 @@ def train(
         validation, title = classifier_figures(predictions, yv, wv, spec)
         return write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
                              title, batch_size, learning_rate, validation_split, patience, seed, seconds,
-                             streamed={"window": window}, lr_patience=lr_patience)
+                             streamed={"window": window}, lr_patience=lr_patience,
+                             input_statistics=_streamed_statistics(data, model_name, n_particles, spec))
     inputs, y, w, spec = load_inputs(data, model_name, n_particles, target, features, relative_to)
     classes = spec.get("classes")
     if classes and model_name == "fisher":
@@ -230,7 +233,30 @@ def train(
         jets.update({name: int((y == c).sum()) for c, name in enumerate(classes or ["background", "signal"])})
     return write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation,
                          title, batch_size, learning_rate, validation_split, patience, seed, seconds,
-                         lr_patience=lr_patience, members=histories if members > 1 else None)
+                         lr_patience=lr_patience, members=histories if members > 1 else None,
+                         input_statistics=None if model_name in SCIKIT_LEARN else input_statistics(spec, train_inputs))
+
+
+def input_statistics(spec: dict, inputs: list[np.ndarray]) -> dict:
+    """The training record's statistics of a network's training ``inputs`` (in its order: ``spec["column"]``,
+    then the ``features``), from which ``jetflow onnx`` draws its check inputs
+    (:mod:`jetflow_inference.input_statistics`)."""
+    from jetflow_inference.input_statistics import summarise
+
+    return summarise(dict(zip([spec["column"], *(["features"] if spec["features"] else [])], inputs)))
+
+
+def _streamed_statistics(data, model_name: str, n_particles: int, spec: dict) -> dict:
+    """:func:`input_statistics` of a streamed training: on the jets of a few shards, evenly spread."""
+    from jetflow.formats.export import shards
+
+    from jetflow_inference.input_statistics import MAX_JETS, spread_shards
+    from jetflow_inference.streaming import shard_reader
+
+    read_inputs = shard_reader(model_name, n_particles, spec["features"])
+    arrays = [read_inputs(path) for path in spread_shards(shards(data))]
+    share = -(-MAX_JETS // len(arrays))
+    return input_statistics(spec, [np.concatenate([a[k][:share] for a in arrays]) for k in range(len(arrays[0]))])
 
 
 def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative,
@@ -269,7 +295,8 @@ def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, t
             histories.append({key: [float(v) for v in vals] for key, vals in fit.history.items()})
         fitted.append(model)
     model = fitted[0] if members == 1 else ensemble(fitted, model_name)
-    model.save(out)
+    with atomic_write(out, "model") as tmp:
+        model.save(tmp)
     predictions = model.predict(x_val, batch_size=1024, verbose=0)
     return args, histories, predictions if classes else predictions[:, 0]
 
@@ -332,6 +359,6 @@ def _fit_scikit_learn(model_name, out, x_train, yt, wt, x_val, regression, seed,
     from jetflow_inference.tabular import DEFAULTS, estimator, fit, to_onnx
 
     model = fit(estimator(model_name, regression, seed, model_args), x_train, yt, wt)
-    out.write_bytes(to_onnx(model, x_train.shape[1]))
+    write_bytes(out, to_onnx(model, x_train.shape[1]), "model")
     predictions = OnnxModel(model_name, out, "cpu")(x_val, 4096, len(classes) if classes else None)
     return {**DEFAULTS[model_name], **(model_args or {})}, {"loss": []}, predictions
