@@ -8,7 +8,12 @@
 
 With ``--onnx`` (TensorFlow backend: the export needs tf2onnx) the model is
 also exported with ``jetflow onnx`` and scored by the plugin's ONNX Runtime
-path.
+path.  Under TensorFlow the plugin's predictor of before issue 29 (a
+``tf.function(reduce_retracing=True)`` traced at its first call, a short last
+batch padded) is a column beside today's (one graph traced at load for any
+number of jets), and a second table compares the two in fresh processes as a
+worker sees them: the networks loaded, then ``--chunks`` chunks of 50 to 1500
+jets (batch 1024): seconds from loading to the last score, and traces.
 Models (``--networks``, default the study's ConvNet on 25 x 25 x 1 images and
 LBN on 30 constituents; any network of ``jetflow train``: ``efn``, ``pfn``,
 ``particlenet``, ...) are freshly initialised (throughput does not depend on
@@ -22,10 +27,14 @@ random but realistic in shape and sparsity.  Each point is the best of
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 from _timing import best_time, machine
@@ -49,6 +58,82 @@ def inputs(kind: str, n: int, rng) -> np.ndarray:
     return x
 
 
+def retracing_predictor(model, device: str, name: str):
+    """The plugin's TensorFlow predictor before issue 29 (commit c1d635b): traced at its first call, and again
+    at the first batch of another size."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    where = gpus[0].name if gpus and device != "cpu" else "/CPU:0"
+
+    def scores(xs):
+        return tf.cast(model(xs if len(xs) > 1 else xs[0], training=False), tf.float32)
+
+    compiled = tf.function(scores, reduce_retracing=True)
+
+    def predict(xs):
+        with tf.device(where):
+            return compiled([tf.constant(x) for x in xs])
+
+    return predict, where
+
+
+def plugin_runtime(name: str, path: Path, before: bool):
+    """The plugin's Keras runtime (with ``before``, on :func:`retracing_predictor`, padding its last batch) and
+    the ``tf.function`` objects made while it was built (their tracing counts are its traces)."""
+    import tensorflow as tf
+    from jetflow_inference import runtimes
+
+    made, tf_function = [], tf.function
+
+    def recording(*args, **kwargs):
+        made.append(tf_function(*args, **kwargs))
+        return made[-1]
+
+    predictor = retracing_predictor if before else runtimes._tensorflow_predictor
+    with mock.patch.object(tf, "function", recording), mock.patch.object(runtimes, "_tensorflow_predictor", predictor):
+        model = runtimes.KerasModel(name, path, "auto", False)
+    model.pads_last_batch = model.pads_last_batch or before
+    return model, made
+
+
+def cold_worker(variant: str, models: Path, networks: list[str], chunks: list[int]) -> None:
+    """One worker's view, in this fresh process: load the networks, score the chunks; print JSON."""
+    from jetflow_inference.catalog import MODEL_INPUTS
+
+    rng = np.random.default_rng(1)
+    data = {kind: inputs(kind, max(chunks), rng) for kind in {MODEL_INPUTS[n] for n in networks}}
+    import keras  # noqa: F401  (TensorFlow's import is not the predictor's cost)
+
+    t0 = time.perf_counter()
+    built = {n: plugin_runtime(n, models / f"{n}.keras", variant == "before") for n in networks}
+    loaded = time.perf_counter() - t0
+    first = None
+    for size in chunks:
+        for n, (r, _) in built.items():
+            r(data[MODEL_INPUTS[n]][:size], 1024)
+        first = first or time.perf_counter() - t0
+    total = time.perf_counter() - t0
+    traces = sum(f.experimental_get_tracing_count() for _, made in built.values() for f in made
+                 if hasattr(f, "experimental_get_tracing_count"))  # not a decorator, tf.function(**options)
+    print(json.dumps({"load_s": loaded, "first_chunk_s": first, "total_s": total, "traces": traces,
+                      "jets": sum(chunks)}))
+
+
+def compare_cold_workers(models: Path, networks: list[str], n_chunks: int, repeat: int) -> None:
+    chunks = [int(c) for c in np.random.default_rng(2).integers(50, 1501, n_chunks)]
+    print(f"\n## a worker's first {n_chunks} chunks ({min(chunks)}-{max(chunks)} jets, {sum(chunks)} in all; "
+          f"batch 1024), {'+'.join(networks)} loaded in a fresh process: before / after issue 29")
+    print(f"{'variant':>8} {'load s':>8} {'first chunk s':>14} {'all chunks s':>13} {'jets/s':>9} {'traces':>7}")
+    for _ in range(repeat):
+        for variant in ("before", "after"):  # alternated: the machine's load drifts
+            cmd = [sys.executable, __file__, "--cold-worker", variant, "--models", str(models), "--networks",
+                   ",".join(networks), "--chunk-sizes", ",".join(map(str, chunks))]
+            r = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()[-1])
+            print(f"{variant:>8} {r['load_s']:>8.2f} {r['first_chunk_s']:>14.2f} {r['total_s']:>13.2f} "
+                  f"{r['jets'] / (r['total_s'] - r['load_s']):>9.0f} {r['traces']:>7}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--jets", type=int, default=20000)
@@ -60,10 +145,19 @@ def main() -> None:
     ap.add_argument("--save-models", type=Path, help="build the models, save them (+ ONNX export) here, and stop")
     ap.add_argument("--mixed", action="store_true", help="also the plugin with mixed_precision (float16)")
     ap.add_argument("--networks", default="convnet,lbn", help="comma-separated networks of jetflow train")
+    ap.add_argument("--chunks", type=int, default=20, help="chunks of the cold-worker comparison (TensorFlow; 0: none)")
+    ap.add_argument("--cold-worker", choices=("before", "after"), help=argparse.SUPPRESS)  # one side of that comparison
+    ap.add_argument("--chunk-sizes", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    networks = args.networks.split(",")
+    if not args.bare_only:  # TensorFlow's start-up logging off the console, as in jetflow
+        from jetflow.core.quiet import quiet_libraries
+
+        quiet_libraries()
+    if args.cold_worker:
+        return cold_worker(args.cold_worker, args.models, networks, [int(c) for c in args.chunk_sizes.split(",")])
     import keras
 
-    networks = args.networks.split(",")
     if args.save_models:
         from jetflow_inference.models import BUILDERS
         from jetflow_inference.onnx_export import export_onnx
@@ -113,6 +207,8 @@ def main() -> None:
             if not args.bare_only:
                 from jetflow_inference.runtimes import KerasModel, OnnxModel
 
+                if backend == "tensorflow":
+                    runtimes["plugin (tensorflow, before #29)"] = plugin_runtime(name, path, before=True)[0]
                 runtimes[f"plugin ({backend})"] = KerasModel(name, path, "auto", False)
                 if args.mixed:
                     runtimes[f"plugin ({backend}, float16)"] = KerasModel(name, path, "auto", True)
@@ -124,12 +220,16 @@ def main() -> None:
                     ort_model = OnnxModel(name, path.with_suffix(".onnx"), "auto")
                     runtimes[f"plugin (ORT {ort_model.device.removesuffix('ExecutionProvider')})"] = ort_model
             print(f"\n## {name}: {args.jets} jets, input {x.shape[1:]}")
-            print(f"{'batch':>6} {'model.predict jets/s':>22}" + "".join(f"{k + ' jets/s':>32}" for k in runtimes))
+            widths = [max(32, len(k) + 9) for k in runtimes]
+            print(f"{'batch':>6} {'model.predict jets/s':>22}"
+                  + "".join(f"{k + ' jets/s':>{w}}" for k, w in zip(runtimes, widths)))
             for b in map(int, args.batches.split(",")):
                 t_bare = best_time(lambda: model.predict(x, batch_size=b, verbose=0), args.repeat, warmup=True)
-                cells = [f"{args.jets / best_time(lambda: r(x, b), args.repeat, warmup=True):>32.0f}"
-                         for r in runtimes.values()]
+                cells = [f"{args.jets / best_time(lambda: r(x, b), args.repeat, warmup=True):>{w}.0f}"
+                         for r, w in zip(runtimes.values(), widths)]
                 print(f"{b:>6} {args.jets / t_bare:>22.0f}" + "".join(cells))
+        if backend == "tensorflow" and not args.bare_only and args.chunks:
+            compare_cold_workers(args.models or Path(tmp), networks, args.chunks, args.repeat)
 
 
 if __name__ == "__main__":

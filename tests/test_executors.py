@@ -165,3 +165,17 @@ def test_chunk_outputs_merge_to_the_same_bits_in_any_order_and_grouping():
     assert merged(rng.permutation(37), holes)["d"]["n"] == first["d"]["n"]
     with pytest.raises(ValueError, match="twice"):
         ChunkOrder.of(4, outputs[4]) + ChunkOrder.of(4, outputs[4])
+
+
+def test_the_process_pool_keeps_its_workers_when_their_memory_grows_once(generated, tmp_path, monkeypatch):
+    """A worker that grows by 400 MB in its first chunk (TensorFlow and the models loaded) keeps working: loky's
+    leak detector would restart it after 300 MB, and its successor would load everything again."""
+    from conftest import generated_config
+
+    monkeypatch.delenv("LOKY_MAX_MEMORY_LEAK_SIZE", raising=False)
+    monkeypatch.setenv("HOG_LOG", str(tmp_path / "pids.txt"))
+    cfg = generated_config(generated, max_jets=1, chunksize=100,
+                           plugins={"load": [str(PLUGINS / "memory_hog.py"), str(PLUGINS / "slow_plugin.py")]})
+    jetflow.run(cfg, executor="futures", workers=2)
+    pids = (tmp_path / "pids.txt").read_text().split()
+    assert len(pids) == 12 and len(set(pids)) == 2

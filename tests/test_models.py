@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -372,3 +373,59 @@ def test_an_ensemble_is_the_mean_of_its_members_and_its_first_is_the_single_netw
         with pytest.raises(ValueError, match=f"--members 2: {name}.* cannot be trained as an ensemble"):
             train(name, tmp_path / "export", tmp_path / f"x{'.onnx' if name == 'forest' else '.keras'}",
                   members=2, progress=False, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="jetflow_tests")
+class CountsItsCalls(keras.layers.Layer):
+    """The identity, counting how often its Python ``call`` runs (in a compiled graph: once per trace)."""
+
+    calls: ClassVar[dict[str, int]] = {}
+
+    def call(self, x):
+        CountsItsCalls.calls[self.name] = CountsItsCalls.calls.get(self.name, 0) + 1
+        return x
+
+
+def test_the_tensorflow_predictor_is_traced_once_per_model_whatever_the_numbers_of_jets(tmp_path, caplog):
+    """Chunks of any size (smaller than a batch, whole batches, a short last batch) reuse one graph per model
+    and process; TensorFlow warns of no retracing with five models in one process; scores are model.predict's."""
+    import logging
+
+    from jetflow.core.cache import PluginCache
+
+    keras.utils.set_random_seed(5)
+    paths = []
+    for k in range(5):
+        image = keras.Input((4, 4, 1), name="image")
+        counted = keras.layers.Flatten()(CountsItsCalls(name=f"counter_{k}")(image))
+        if k == 0:  # a model of two inputs: the image and jet features
+            features = keras.Input((2,), name="features")
+            counted = keras.layers.Concatenate()([counted, features])
+        out = keras.layers.Dense(2, activation="softmax")(keras.layers.Dense(8, activation="relu")(counted))
+        model = keras.Model([image, features] if k == 0 else image, out)
+        paths.append(tmp_path / f"m{k}.keras")
+        model.save(paths[-1])
+    def calls() -> dict[str, int]:
+        return dict(CountsItsCalls.calls)
+
+    before = calls()
+    for path in paths:  # what loading alone runs, to subtract
+        keras.saving.load_model(path, safe_mode=True, compile=False)
+    per_load = {name: n - before.get(name, 0) for name, n in calls().items()}
+    cache, rng = PluginCache("test"), np.random.default_rng(7)
+    caplog.set_level(logging.WARNING, logger="tensorflow")
+    before, inputs, scores = calls(), [], []
+    for n in (300, 517, 64, 1024, 2100, 77, 1):  # batch 256
+        x = [rng.exponential(1.0, (n, 4, 4, 1)).astype("float32"), rng.normal(0, 1, (n, 2)).astype("float32")]
+        inputs.append(x)
+        for k, path in enumerate(paths):
+            loaded = get_model(cache, f"m{k}", path, "cpu")
+            scores.append(loaded(x if k == 0 else x[0], 256))
+    traces = {name: n - before.get(name, 0) - per_load[name] for name, n in calls().items()}
+    assert traces == {f"counter_{k}": 1 for k in range(5)}
+    assert not [r.getMessage() for r in caplog.records if "retracing" in r.getMessage()]
+    for k, path in enumerate(paths):
+        model = keras.saving.load_model(path, safe_mode=True)
+        for i, x in enumerate(inputs):
+            expected = model.predict(x if k == 0 else x[0], batch_size=256, verbose=0)[:, 1]
+            np.testing.assert_allclose(scores[i * len(paths) + k], expected, rtol=1e-5, atol=1e-7)

@@ -15,6 +15,7 @@ import click
 from jetflow.version import __version__
 from jetflow.core.config import EXECUTORS
 from jetflow.core.errors import JetflowError, StoppedError
+from jetflow.core.quiet import quiet_libraries
 
 
 def fail(exc: Exception) -> None:
@@ -28,7 +29,8 @@ def fail(exc: Exception) -> None:
 def cli() -> None:
     """jetflow: deep learning on jets, as coffea processors with pluggy plugins.
 
-    Set JETFLOW_TRACE=1 to trace every hook call.
+    Set JETFLOW_TRACE=1 to trace every hook call, JETFLOW_VERBOSE=1 to see the libraries'
+    own logging (TensorFlow's start-up messages, which jetflow otherwise keeps off the console).
     """
 
 
@@ -274,10 +276,8 @@ def _plugin_commands() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``jetflow`` script."""
-    # TensorFlow's C++ start-up chatter (oneDNN notes, CUDA probing on machines without a
-    # GPU) buries the CLI's own output; Python exceptions still surface.  Set
-    # TF_CPP_MIN_LOG_LEVEL=0 to see all of it.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's start-up logging off the console (jetflow.core.quiet); JETFLOW_VERBOSE=1 shows it
+    quiet_libraries()
     _plugin_commands()
     cli.main(args=argv, prog_name="jetflow")
 

@@ -94,23 +94,25 @@ def make_executor(
         # a failing chunk fails the same way again: no retries in one process
         yield processor.IterativeExecutor(status=progress, retries=0)
     elif kind == "futures":
-        import warnings
+        import os
 
-        with warnings.catch_warnings():
-            # loky (coffea's process pool) restarts a worker whose memory grew by 300 MB, which
-            # loading TensorFlow does once; it says so with a "memory leak" warning.  Harmless.
-            warnings.filterwarnings("ignore", message="A worker was restarted", category=UserWarning)
-            from loky import ProcessPoolExecutor
+        # loky restarts a worker whose memory grew by 300 MB after its first task (coffea's file
+        # preprocessing), which importing TensorFlow and loading the models does once: the new worker
+        # imports and loads them again, 10-20 s each time.  A run's memory is kept flat chunk to chunk
+        # by jetflow.running.memory (docs/benchmarks.md), so the workers (which read this when they
+        # start) look for leaks above 16 GB only, unless the user set the limit.
+        os.environ.setdefault("LOKY_MAX_MEMORY_LEAK_SIZE", str(16 * 2**30))
+        from loky import ProcessPoolExecutor
 
-            # jetflow's own pool, so that a stop (Ctrl-C, SIGTERM) ends its workers at once: coffea's
-            # would wait for every chunk still queued
-            pool = ProcessPoolExecutor(max_workers=workers)
-            try:
-                yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress)
-            except BaseException:
-                pool.shutdown(wait=False, kill_workers=True)
-                raise
-            pool.shutdown(wait=True)
+        # jetflow's own pool, so that a stop (Ctrl-C, SIGTERM) ends its workers at once: coffea's
+        # would wait for every chunk still queued
+        pool = ProcessPoolExecutor(max_workers=workers)
+        try:
+            yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress)
+        except BaseException:
+            pool.shutdown(wait=False, kill_workers=True)
+            raise
+        pool.shutdown(wait=True)
     elif kind == "dask":
 
         def executor(c):

@@ -23,9 +23,17 @@ from jetflow.physics import ptetaphim, pxpypze
 from jetflow_clustering.towers import CONSTITUENT_FIELDS
 
 
-def _jet_def(algorithm: str, radius: float):
+def _fastjet():
+    """The ``fastjet`` module, its banner silenced: each worker process would print its 13 lines once. The
+    citation it asks for is in docs/references.md, with every study jetflow uses."""
     import fastjet
 
+    fastjet._swig.ClusterSequence.set_fastjet_banner_stream(None)
+    return fastjet
+
+
+def _jet_def(algorithm: str, radius: float):
+    fastjet = _fastjet()
     algo = {"antikt": fastjet.antikt_algorithm, "kt": fastjet.kt_algorithm}[algorithm]
     return fastjet.JetDefinition(algo, radius)
 
@@ -86,8 +94,7 @@ def cluster_jets(
         with :data:`CONSTITUENT_FIELDS`) and ``subjets`` (the kept kt subjets,
         pT-ordered: ``pt, eta, phi, mass``).
     """
-    import fastjet
-
+    fastjet = _fastjet()
     n_events = len(counts)
     px, py, pz, e = pxpypze(fields["pt"], fields["eta"], fields["phi"], fields["mass"])
     inputs = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), counts)
@@ -143,8 +150,7 @@ def cluster_jets(
 
 def _trim(const, n_const, jet_pt, r_sub, f_cut):
     """Trim every jet at once.  Returns trimmed kinematics, kept constituents, their counts, subjets."""
-    import fastjet
-
+    fastjet = _fastjet()
     n_jets = len(n_const)
     px, py, pz, e = pxpypze(const["pt"], const["eta"], const["phi"], const["mass"])
     per_jet = ak.unflatten(ak.zip({"px": px, "py": py, "pz": pz, "E": e}), n_const)
@@ -189,8 +195,7 @@ def _trim(const, n_const, jet_pt, r_sub, f_cut):
 
 def _softdrop_mass(const, n_const, radius, beta, zcut):
     """Soft-drop groomed mass of every jet at once (FastJet's awkward soft drop, jets as events)."""
-    import fastjet
-
+    fastjet = _fastjet()
     n_jets = len(n_const)
     out = np.zeros(n_jets)
     has = n_const > 0
