@@ -84,25 +84,34 @@ def jetflow_build_images(jets, ctx):
     return {ctx.options().column: images_of(jets, ctx.options())}
 
 
+def _two_leading_subjets(subjets, n_sub: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """eta, phi of every jet's first and of its second subjet (0 where it has none), read off the
+    flattened subjets: no padded awkward arrays."""
+    first = np.cumsum(n_sub) - n_sub  # where each jet's subjets start among the flattened ones
+    flat_eta, flat_phi = _flat(subjets.eta), _flat(subjets.phi)
+    out = []
+    for k in (0, 1):
+        has = n_sub > k
+        eta, phi = np.zeros(len(n_sub)), np.zeros(len(n_sub))
+        eta[has] = flat_eta[first[has] + k]
+        phi[has] = flat_phi[first[has] + k]
+        out += [eta, phi]
+    return tuple(out)
+
+
 def images_of(jets, opts: ImageOptions) -> np.ndarray:
     """The images of a jet table with the given options (float32 ``[n, npix, npix, channels]``)."""
     const = jets.constituents
     counts = ak.to_numpy(ak.num(const, axis=1)).astype(np.int64)
     subjets = jets.subjets
     n_sub = ak.to_numpy(ak.num(subjets, axis=1))
-    jet_eta = ak.to_numpy(jets.eta).astype(np.float64)
-    jet_phi = ak.to_numpy(jets.phi).astype(np.float64)
-    padded = ak.pad_none(subjets, 2, axis=1, clip=True)
-    lead_eta = ak.to_numpy(ak.fill_none(padded.eta[:, 0], np.nan)).astype(np.float64)
-    lead_phi = ak.to_numpy(ak.fill_none(padded.phi[:, 0], np.nan)).astype(np.float64)
-    sec_eta = ak.to_numpy(ak.fill_none(padded.eta[:, 1], 0.0)).astype(np.float64)
-    sec_phi = ak.to_numpy(ak.fill_none(padded.phi[:, 1], 0.0)).astype(np.float64)
+    lead_eta, lead_phi, sec_eta, sec_phi = _two_leading_subjets(subjets, n_sub)
+    center_eta = ak.to_numpy(jets.eta).astype(np.float64)
+    center_phi = ak.to_numpy(jets.phi).astype(np.float64)
     if opts.translate:
-        center_eta = np.where(n_sub >= 1, lead_eta, jet_eta)
-        center_phi = np.where(n_sub >= 1, lead_phi, jet_phi)
-    else:
-        center_eta, center_phi = jet_eta, jet_phi
-    images = build_images(
+        center_eta = np.where(n_sub >= 1, lead_eta, center_eta)
+        center_phi = np.where(n_sub >= 1, lead_phi, center_phi)
+    return build_images(
         counts,
         _flat(const.eta),
         _flat(const.phi),
@@ -119,7 +128,6 @@ def images_of(jets, opts: ImageOptions) -> np.ndarray:
         flip=opts.flip,
         normalize=opts.normalize,
     )
-    return images
 
 
 __all__ = ["CHANNELS", "ImageOptions", "build_images"]

@@ -29,118 +29,228 @@ Channels ([jet-response]): ``pt`` (total), ``pt_charged``, ``pt_neutral_hadron``
 ``pt_photon`` (pT carried by each kind of particle) and ``n_charged`` (charged
 multiplicity).
 
+Computation
+-----------
+One numba pass per jet over its constituents (flat arrays and offsets, no
+Python loop over jets): the frame (translation, rotation angle), the pixel
+sums in a float64 work image, the bicubic rotation
+(:mod:`jetflow_images.bicubic`), the flip and the normalisation, and one
+write of the float32 image.  Only the pixels a jet lights are visited, except
+by that final write.  Sums run in the order of the constituents, in float64,
+with numpy's arithmetic, so the images equal the step-by-step numpy
+construction to float rounding.  docs/benchmarks.md has the speed and where
+the time goes.
+
 References in brackets: docs/references.md.
 """
 
 from __future__ import annotations
 
+import numba as nb
 import numpy as np
 
-from jetflow.physics import wrap_phi
+from jetflow_images.bicubic import rotate_bicubic
 
 CHANNELS = ("pt", "pt_charged", "pt_neutral_hadron", "pt_photon", "n_charged")
+ROTATIONS = ("exact", "interpolate")
+NORMALISATIONS = ("none", "l1", "l2")
 
 
-def rotation_angles(
-    counts: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
-    w: np.ndarray,
-    second_x: np.ndarray,
-    second_y: np.ndarray,
-    has_second: np.ndarray,
-) -> np.ndarray:
-    """Per-jet angle alpha that takes the reference direction to -pi/2.
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _wrap_shifted(shifted):
+    """:func:`jetflow.physics.wrap_phi` of an angle given as ``dphi + pi``: into (-pi, pi], bit for bit.
 
-    The plane has x = dphi (width) and y = deta (height).  The reference
-    direction is the second subjet's, or the pT-weighted principal axis
-    (oriented towards the pT centroid) for jets without one.
+    ``np.mod`` is skipped where it would return its argument (``shifted`` in [0, 2 pi)).
     """
-    n_jets = len(counts)
-    jet = np.repeat(np.arange(n_jets), counts)
-    sw = np.bincount(jet, weights=w, minlength=n_jets)
-    safe = np.where(sw > 0, sw, 1.0)
-    mx = np.bincount(jet, weights=w * x, minlength=n_jets) / safe
-    my = np.bincount(jet, weights=w * y, minlength=n_jets) / safe
-    dx = x - mx[jet]
-    dy = y - my[jet]
-    cxx = np.bincount(jet, weights=w * dx * dx, minlength=n_jets)
-    cyy = np.bincount(jet, weights=w * dy * dy, minlength=n_jets)
-    cxy = np.bincount(jet, weights=w * dx * dy, minlength=n_jets)
-    theta_p = 0.5 * np.arctan2(2 * cxy, cxx - cyy)
-    # orient the principal axis towards the pT centroid
-    flip = np.cos(theta_p) * mx + np.sin(theta_p) * my < 0
-    theta_p = np.where(flip, theta_p + np.pi, theta_p)
-    theta = np.where(has_second, np.arctan2(second_y, second_x), theta_p)
+    if shifted < 0 or shifted >= 2 * np.pi:
+        shifted = np.mod(shifted, 2 * np.pi)
+    out = shifted - np.pi
+    return np.pi if out == -np.pi else out
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _wrap(dphi):
+    """:func:`jetflow.physics.wrap_phi` of one angle, without allocating."""
+    return _wrap_shifted(dphi + np.pi)
+
+
+@nb.njit(cache=True, inline="always", error_model="numpy")
+def _rotation_angle(x, y, w, n):
+    """The angle alpha that takes the pT-weighted principal axis of ``n`` points to -pi/2.
+
+    The plane has x = dphi (width) and y = deta (height); the axis is oriented
+    towards the weighted centroid.  Weightless jets get alpha = -pi/2.
+    """
+    sw = 0.0
+    swx = 0.0
+    swy = 0.0
+    for m in range(n):
+        sw += w[m]
+        swx += w[m] * x[m]
+        swy += w[m] * y[m]
+    safe = sw if sw > 0 else 1.0
+    mx = swx / safe
+    my = swy / safe
+    cxx = 0.0
+    cyy = 0.0
+    cxy = 0.0
+    for m in range(n):
+        dx = x[m] - mx
+        dy = y[m] - my
+        cxx += w[m] * dx * dx
+        cyy += w[m] * dy * dy
+        cxy += w[m] * dx * dy
+    theta = 0.5 * np.arctan2(2 * cxy, cxx - cyy)
+    if np.cos(theta) * mx + np.sin(theta) * my < 0:
+        theta = theta + np.pi
     return -0.5 * np.pi - theta
 
 
-def _pixel_index(coord: np.ndarray, npix: int, size: float) -> np.ndarray:
-    return np.floor(coord / size + 0.5 * npix).astype(np.int64)
+@nb.njit(cache=True, _nrt=False, error_model="numpy")
+def _write_image(image, pixels, n_pixels, npix, n_ch, flip, norm, out, scale):
+    """Flip, normalise and write one float64 work image into float32 ``out``.
 
-
-def pixelate(
-    counts: np.ndarray, x: np.ndarray, y: np.ndarray, values: np.ndarray, npix: int, size: float
-) -> np.ndarray:
-    """Sum ``values`` ([n_constituents, n_channels]) into ``[n_jets, npix, npix, n_channels]`` float64."""
-    n_jets = len(counts)
-    n_ch = values.shape[1]
-    jet = np.repeat(np.arange(n_jets, dtype=np.int64), counts)
-    i = _pixel_index(y, npix, size)
-    j = _pixel_index(x, npix, size)
-    inside = (i >= 0) & (i < npix) & (j >= 0) & (j < npix)
-    flat = ((jet[inside] * npix + i[inside]) * npix + j[inside]) * n_ch
-    out = np.zeros(n_jets * npix * npix * n_ch)
-    for c in range(n_ch):
-        out += np.bincount(flat + c, weights=values[inside, c], minlength=out.size)
-    return out.reshape(n_jets, npix, npix, n_ch)
-
-
-def _keys_weights(t: np.ndarray) -> np.ndarray:
-    """Keys' cubic convolution weights (a = -0.5) for offsets t in [0, 1): taps at -1, 0, 1, 2."""
-    a = -0.5
-    d = np.stack([1 + t, t, 1 - t, 2 - t], axis=-1)
-    near = (a + 2) * d**3 - (a + 3) * d**2 + 1
-    far = a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
-    return np.where(d <= 1, near, far)
-
-
-def rotate_images_bicubic(images: np.ndarray, alpha: np.ndarray, block: int = 512) -> np.ndarray:
-    """Rotate each image by its angle about the centre, bicubic interpolation, zero outside.
-
-    ``images`` [n, H, W, C]; the rotation acts in the (x = column, y = row)
-    plane, counter-clockwise for alpha > 0.
+    Both are flat ``[npix * npix * n_ch]``; the work image is zero outside
+    the listed ``pixels`` (``[2, n]``: rows, columns), so only those are read,
+    divided and placed (the rest of ``out`` is zeroed).
     """
-    n, h, w, c = images.shape
-    out = np.empty_like(images)
-    cy, cx = (h - 1) / 2, (w - 1) / 2
-    yy, xx = np.meshgrid(np.arange(h) - cy, np.arange(w) - cx, indexing="ij")
-    for start in range(0, n, block):  # blocks bound the memory; each block is one vectorised step
-        a = alpha[start : start + block, None, None]
-        ca, sa = np.cos(a), np.sin(a)
-        # source position of every output pixel: rotate back by -alpha
-        sx = ca * xx + sa * yy + cx
-        sy = -sa * xx + ca * yy + cy
-        x0 = np.floor(sx).astype(np.int64)
-        y0 = np.floor(sy).astype(np.int64)
-        wx = _keys_weights(sx - x0)
-        wy = _keys_weights(sy - y0)
-        img = images[start : start + block]
-        m = img.shape[0]
-        jet = np.arange(m)[:, None, None]
-        acc = np.zeros((m, h, w, c))
-        for ty in range(4):
-            yi = y0 + ty - 1
-            vy = (yi >= 0) & (yi < h)
-            yi_c = np.clip(yi, 0, h - 1)
-            for tx in range(4):
-                xi = x0 + tx - 1
-                valid = vy & (xi >= 0) & (xi < w)
-                xi_c = np.clip(xi, 0, w - 1)
-                weight = (wy[..., ty] * wx[..., tx] * valid)[..., None]
-                acc += weight * img[jet, yi_c, xi_c]
-        out[start : start + block] = acc
-    return out
+    mirror = False
+    if flip:  # the left half heavier in channel 0: phi -> -phi
+        half = npix // 2
+        left = 0.0
+        right = 0.0
+        for t in range(n_pixels):  # without branches: x 1.0 and x 0.0 change no sum
+            j = pixels[1, t]
+            v = image[(pixels[0, t] * npix + j) * n_ch]
+            left += v * (j < half)
+            right += v * (j >= npix - half)
+        mirror = left > right
+    for c in range(n_ch):
+        scale[c] = 1.0
+    if norm != 0:
+        for c in range(n_ch):
+            s = 0.0
+            for t in range(n_pixels):
+                v = image[(pixels[0, t] * npix + pixels[1, t]) * n_ch + c]
+                s += v if norm == 1 else v * v
+            s = s if norm == 1 else np.sqrt(s)
+            scale[c] = s if s > 0 else np.inf  # an empty channel stays zero
+    for q in range(npix * npix * n_ch):
+        out[q] = 0.0
+    for t in range(n_pixels):
+        p = pixels[0, t] * npix + pixels[1, t]
+        dest = p + npix - 1 - 2 * pixels[1, t] if mirror else p
+        for c in range(n_ch):
+            if norm == 0:
+                out[dest * n_ch + c] = image[p * n_ch + c]
+            elif scale[c] < np.inf:
+                out[dest * n_ch + c] = image[p * n_ch + c] / scale[c]
+
+
+@nb.njit(cache=True, _nrt=False, error_model="numpy")
+def _images_loop(offsets, eta, phi, values, center_eta, center_phi, second_eta, second_phi, has_second,
+                 npix, size, rotate, interpolate, flip, norm, out,
+                 xs, ys, grid, mark, touched, rotated, rot_touched, anchor, weights, scale):
+    """The images of all jets into ``out`` (``[n_jets, npix * npix * n_ch]``), one jet at a time.
+
+    Work space: ``xs``, ``ys`` a jet's constituents in its frame; ``grid`` its
+    float64 pixel sums (flat ``[npix * npix * n_ch]``), ``touched`` the pixels
+    they fill (``[2, npix * npix + 1]``: rows, columns), ``mark`` the last jet
+    that filled each pixel; ``rotated``, ``rot_touched``, ``anchor``,
+    ``weights`` the bicubic rotation's; ``scale`` the normalisation's.  Each
+    jet leaves ``grid`` and ``rotated`` all zero again.
+    """
+    n_jets = offsets.shape[0] - 1
+    n_ch = values.shape[1]
+    for k in range(n_jets):
+        lo = offsets[k]
+        n = offsets[k + 1] - lo
+        ce = center_eta[k]
+        cp = center_phi[k]
+        # translate: loops without branches or calls, which the compiler vectorises, unless a phi
+        # difference needs the modulo of wrap_phi (a jet near phi = +-pi)
+        in_range = True
+        for m in range(n):
+            ys[m] = eta[lo + m] - ce
+            xs[m] = (phi[lo + m] - cp) + np.pi  # _wrap's shift
+            in_range &= (xs[m] >= 0) & (xs[m] < 2 * np.pi)
+        if in_range:
+            for m in range(n):
+                x = xs[m] - np.pi
+                xs[m] = np.pi if x == -np.pi else x
+        else:
+            for m in range(n):
+                xs[m] = _wrap_shifted(xs[m])
+        # the rotation angle; the exact rotation turns the constituents
+        alpha = 0.0
+        if rotate:
+            if has_second[k]:
+                alpha = -0.5 * np.pi - np.arctan2(second_eta[k] - ce, _wrap(second_phi[k] - cp))
+            else:
+                alpha = _rotation_angle(xs, ys, values[lo:, 0], n)
+        # the pixel of each constituent (as a float: row in ys, column in xs; vectorised), after the exact
+        # rotation
+        if rotate and not interpolate:
+            ca = np.cos(alpha)
+            sa = np.sin(alpha)
+            for m in range(n):
+                x = xs[m]
+                y = ys[m]
+                xs[m] = np.floor((ca * x - sa * y) / size + 0.5 * npix)
+                ys[m] = np.floor((sa * x + ca * y) / size + 0.5 * npix)
+        else:
+            for m in range(n):
+                xs[m] = np.floor(xs[m] / size + 0.5 * npix)
+                ys[m] = np.floor(ys[m] / size + 0.5 * npix)
+        # pixel sums, in the order of the constituents
+        n_touched = 0
+        for m in range(n):
+            fi = ys[m]
+            fj = xs[m]
+            if not (fi >= 0 and fi < npix and fj >= 0 and fj < npix):
+                continue
+            i = int(fi)
+            j = int(fj)
+            p = i * npix + j
+            for c in range(n_ch):
+                grid[p * n_ch + c] += values[lo + m, c]
+            # list the pixel if it is new to this jet, without a branch (it would be mispredicted;
+            # hence one spare slot in ``touched``)
+            touched[0, n_touched] = i
+            touched[1, n_touched] = j
+            n_touched += mark[p] != k
+            mark[p] = k
+        if rotate and interpolate:
+            n_rotated = rotate_bicubic(grid, npix, npix, n_ch, touched, n_touched, alpha, rotated, rot_touched,
+                                       anchor, k, weights)
+            _write_image(rotated, rot_touched, n_rotated, npix, n_ch, flip, norm, out[k], scale)
+            for t in range(n_rotated):
+                for c in range(n_ch):
+                    rotated[(rot_touched[0, t] * npix + rot_touched[1, t]) * n_ch + c] = 0.0
+        else:
+            _write_image(grid, touched, n_touched, npix, n_ch, flip, norm, out[k], scale)
+        for t in range(n_touched):
+            for c in range(n_ch):
+                grid[(touched[0, t] * npix + touched[1, t]) * n_ch + c] = 0.0
+
+
+@nb.njit(cache=True, error_model="numpy")
+def _images_kernel(offsets, eta, phi, values, center_eta, center_phi, second_eta, second_phi, has_second,
+                   npix, size, rotate, interpolate, flip, norm, out):
+    """Allocates the work space once; ``_images_loop`` fills ``out`` (``[n_jets, npix * npix * n_ch]``)."""
+    n_jets = offsets.shape[0] - 1
+    n_ch = values.shape[1]
+    npp = npix * npix
+    max_n = 1
+    for k in range(n_jets):
+        max_n = max(max_n, offsets[k + 1] - offsets[k])
+    _images_loop(
+        offsets, eta, phi, values, center_eta, center_phi, second_eta, second_phi, has_second,
+        npix, size, rotate, interpolate, flip, norm, out,
+        np.empty(max_n), np.empty(max_n), np.zeros(npp * n_ch), np.full(npp, -1, dtype=np.int64),
+        np.empty((2, npp + 1), dtype=np.int64), np.zeros(npp * n_ch), np.empty((2, npp), dtype=np.int64),
+        np.full((npix + 3) * (npix + 3), -1, dtype=np.int64), np.empty(8), np.empty(n_ch),
+    )
 
 
 def build_images(
@@ -176,43 +286,41 @@ def build_images(
         Per-jet image centre (leading subjet when translating, else the jet axis).
     second_eta, second_phi, has_second
         Per-jet second subjet (ignored where ``has_second`` is False).
+    npix, size
+        Pixels per side and pixel size (in eta and in phi).
+    rotate, rotation, flip, normalize
+        The preprocessing (module docstring): ``rotation`` is ``"exact"`` or
+        ``"interpolate"``, ``normalize`` ``"none"``, ``"l1"`` or ``"l2"``.
 
     Returns
     -------
     np.ndarray
         float32 ``[n_jets, npix, npix, n_channels]``.
     """
-    jet = np.repeat(np.arange(len(counts)), counts)
-    y = eta - center_eta[jet]
-    x = wrap_phi(phi - center_phi[jet])
-    alpha = None
-    if rotate:
-        sx = wrap_phi(second_phi - center_phi)
-        sy = second_eta - center_eta
-        alpha = rotation_angles(counts, x, y, channel_values[:, 0], sx, sy, has_second)
-        if rotation == "exact":
-            ca, sa = np.cos(alpha)[jet], np.sin(alpha)[jet]
-            x, y = ca * x - sa * y, sa * x + ca * y
-    images = pixelate(counts, x, y, channel_values, npix, size)
-    if rotate and rotation == "interpolate":
-        images = rotate_images_bicubic(images, alpha)
-    elif rotate and rotation != "exact":
+    if rotate and rotation not in ROTATIONS:
         raise ValueError(f"rotation must be 'exact' or 'interpolate', got {rotation!r}")
-    if flip:
-        half = npix // 2
-        left = images[:, :, :half, 0].sum(axis=(1, 2))
-        right = images[:, :, npix - half :, 0].sum(axis=(1, 2))
-        swap = left > right
-        images[swap] = images[swap, :, ::-1, :]
-    if normalize == "l1":
-        norm = images.sum(axis=(1, 2), keepdims=True)
-        images = np.divide(images, norm, out=np.zeros_like(images), where=norm > 0)
-    elif normalize == "l2":
-        norm = np.sqrt((images**2).sum(axis=(1, 2), keepdims=True))
-        images = np.divide(images, norm, out=np.zeros_like(images), where=norm > 0)
-    elif normalize != "none":
+    if normalize not in NORMALISATIONS:
         raise ValueError(f"normalize must be none, l1 or l2, got {normalize!r}")
-    return images.astype(np.float32)
+    counts = np.asarray(counts, dtype=np.int64)
+    values = np.ascontiguousarray(channel_values, dtype=np.float64)
+    offsets = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    if (counts < 0).any() or offsets[-1] != len(eta) or len(phi) != len(eta) or len(values) != len(eta):
+        raise ValueError(
+            f"counts add up to {offsets[-1]} constituents; eta, phi and channel_values have "
+            f"{len(eta)}, {len(phi)}, {len(values)}"
+        )
+    per_jet = [np.ascontiguousarray(a, dtype=np.float64) for a in (center_eta, center_phi, second_eta, second_phi)]
+    # numpy's allocator (huge pages for large arrays): first touching the images costs 7x less than
+    # with numba's on the 2-core VM, and that first touch is a quarter of the time
+    out = np.empty((len(counts), npix, npix, values.shape[1]), dtype=np.float32)
+    _images_kernel(
+        offsets, np.ascontiguousarray(eta, dtype=np.float64), np.ascontiguousarray(phi, dtype=np.float64), values,
+        *per_jet, np.ascontiguousarray(has_second, dtype=np.bool_),
+        int(npix), float(size), bool(rotate), rotation == "interpolate", bool(flip), NORMALISATIONS.index(normalize),
+        out.reshape(len(counts), npix * npix * values.shape[1]),  # (a chunk may have no jet)
+    )
+    return out
 
 
 def pixel_centres(npix: int, size: float) -> np.ndarray:
