@@ -165,6 +165,8 @@ def test_chunk_outputs_merge_to_the_same_bits_in_any_order_and_grouping():
     assert merged(rng.permutation(37), holes)["d"]["n"] == first["d"]["n"]
     with pytest.raises(ValueError, match="twice"):
         ChunkOrder.of(4, outputs[4]) + ChunkOrder.of(4, outputs[4])
+    with pytest.raises(ValueError, match=r"chunks range\(2, 4\) merged twice \(already in range\(2, 3\)\)"):
+        ChunkOrder.of(2, outputs[2]) + (ChunkOrder.of(2, outputs[2]) + ChunkOrder.of(3, outputs[3]))
 
 
 def test_the_process_pool_keeps_its_workers_when_their_memory_grows_once(generated, tmp_path, monkeypatch):

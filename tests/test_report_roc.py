@@ -166,3 +166,20 @@ def test_a_multi_class_model_whose_plots_would_overwrite_another_is_refused(tmp_
     result, _ = multi_class("all")
     with pytest.raises(jetflow.JetflowError, match=r"multi-class model 'all' would overwrite roc_all.png"):
         jetflow.make_report(result, tmp_path)
+
+
+def test_the_kinds_a_run_kept_in_its_meta_are_used_without_its_configuration(binary, drawn, tmp_path):
+    """A run keeps every column's kind in ``meta["column_kinds"]``: the report needs neither the configuration nor
+    the plugins that declared the columns (a plugin given on the command line only, say)."""
+    import warnings
+
+    rocs, kinds = binary["rocs"], binary["kinds"]
+    declared = {name: kind for name, kind in kinds.items() if kind != BINNED}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        jetflow.make_report(Result({"w": {"roc": rocs}}, config={}, meta={"column_kinds": declared}), tmp_path)
+    best = {}
+    for name, kind in kinds.items():
+        if kind not in best or figure_of_merit(rocs[name])[0] > figure_of_merit(rocs[best[kind]])[0]:
+            best[kind] = name
+    assert sorted(gid for gid, _ in drawn["roc.png"][1]) == sorted(best.values())

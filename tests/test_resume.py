@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -196,3 +197,21 @@ def test_a_chunk_is_never_served_for_another_file_with_the_same_uuid(tmp_path):
     checkpoints.save({"out": "the original's output"}, {**chunk, "filename": "/data/original.root"}, None)
     assert checkpoints.load({**chunk, "filename": "/data/original.root"}, None) == {"out": "the original's output"}
     assert checkpoints.load({**chunk, "filename": "/scratch/copy.root"}, None) is None
+
+
+def test_a_checkpoint_of_an_earlier_layout_is_refused_not_silently_ignored(tmp_path):
+    """Chunk files were named by the file's UUID alone (layout 1): such a folder is refused with the reason, not
+    taken as a checkpoint none of whose chunks is ever found."""
+    from jetflow.core.errors import ConfigError
+    from jetflow.running.checkpoint import LAYOUT, ChunkCheckpoints, differences
+
+    old = {"config": {}, "plugins": [], "files": {}}  # run.json of layout 1 had no layout key
+    new = {**old, "layout": LAYOUT}
+    assert differences(new, new) == []
+    (why,) = differences(old, new)
+    assert "layout 1 -> 2" in why
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    (folder / "run.json").write_text(json.dumps(old))
+    with pytest.raises(ConfigError, match="layout 1 -> 2"):
+        ChunkCheckpoints(str(folder)).begin(new)

@@ -1,13 +1,15 @@
 """Files written atomically, and one clear error when they cannot be.
 
-Every file jetflow writes for later use (results, export shards, ROOT files, generated samples and
-their manifests, trained models and their records, GAN checkpoints, shipped copies of plugin and
-model files) is written through :func:`atomic_write`: under a temporary name in the target's
+Every file jetflow writes for a later step to read (results, export shards, ROOT files, generated
+samples and their manifests, trained models and their records, GAN checkpoints, shipped copies of
+plugin and model files, calibrations, workflow records, the report's index) is written through
+:func:`atomic_write` (plots are drawn by matplotlib in place): under a temporary name in the target's
 folder, then renamed over the target.  A reader never sees half a file; a write that fails or is
 killed leaves no file that looks complete and no temporary behind; and a write the system refuses
 (``No space left on device``, a read-only or vanished folder, no permission) raises
 :class:`OutputError` naming the file and the reason in one line, which the command line prints
-as it is.  (Checkpoints, which may live on any fsspec filesystem, follow the same rule through
+as it is.  (A writer killed outright, SIGKILL, leaves its hidden temporary ``.<8 hex>.part.<name>``
+behind, which nothing reads.)  (Checkpoints, which may live on any fsspec filesystem, follow the same rule through
 fsspec: :mod:`jetflow.running.checkpoint`.)
 """
 
@@ -44,7 +46,7 @@ def atomic_write(path: str | os.PathLike, what: str = "file") -> Iterator[Path]:
         Any other exception of the block is raised as it is; either way the temporary is removed.
     """
     path = Path(path)
-    tmp = path.with_name(f".{uuid.uuid4().hex[:12]}.part.{path.name}")
+    tmp = path.with_name(f".{uuid.uuid4().hex[:8]}.part.{path.name}")
     try:
         yield tmp
         os.replace(tmp, path)

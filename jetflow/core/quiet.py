@@ -43,10 +43,10 @@ QUIETED = ("tensorflow",)
 
 LOG_LINE = re.compile(
     rb"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    rb"|[IWEF]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] "  # an absl record: I0000 00:00:1796216760.14  28583 port.cc:153]
+    rb"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [^ \]]+:\d+\] "  # an absl record: I0000 00:00:1796216760.14  28583 port.cc:153]
     rb"|To enable the following instructions: .* rebuild TensorFlow"  # cpu_feature_guard's second line
 )
-"""A line of TensorFlow's C++ logging (matched at the start of the line)."""
+"""A line of TensorFlow's C++ logging (matched at the start of the line); a fatal record (``F0000 ...``) is kept."""
 
 
 def _flag(name: str) -> bool:
@@ -84,8 +84,14 @@ def stderr_without_log_lines():
     except (OSError, ValueError, AttributeError):  # no stderr to filter
         yield
         return
+    try:
+        capture = tempfile.TemporaryFile()
+    except OSError:  # nowhere to capture it: unfiltered
+        os.close(saved)
+        yield
+        return
     failed = True
-    with tempfile.TemporaryFile() as capture:
+    with capture:
         os.dup2(capture.fileno(), 2)
         try:
             yield

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from jetflow.core.atomic import write_text
 from jetflow.core.calls import call_each
 from jetflow.core.errors import PluginError
 from jetflow.core.report import ReportPart
@@ -74,7 +75,7 @@ def make_report(
     parts = []
     cutflows = cutflow_markdown(result)
     if cutflows:
-        (out / "cutflow.md").write_text(cutflows)
+        write_text(out / "cutflow.md", cutflows, "report")
         parts.append(ReportPart(CUTFLOW_TITLE, cutflows, [out / "cutflow.md"]))
     kwargs = {"result": result, "out": out, "columns": list(columns) if columns else None}
     for plugin, part in call_each(pm, "jetflow_report", kwargs):
@@ -87,6 +88,6 @@ def make_report(
     index = ["# jetflow report", ""]
     for part in parts:
         index += [f"## {part.title}", "", part.markdown.rstrip(), ""]
-    (out / "report.md").write_text("\n".join(index))
+    write_text(out / "report.md", "\n".join(index), "report")
     files = [out / "report.md"] + [f for part in parts for f in part.files]
     return files, parts

@@ -34,6 +34,8 @@ from coffea.processor import CheckpointerABC
 from jetflow.core.errors import ConfigError, InputError, OutputError
 
 MANIFEST = "run.json"
+LAYOUT = 2
+"""How chunk files are named (:meth:`ChunkCheckpoints.filepath`); 1: by the file's UUID alone."""
 RUN_OPTIONS_NOT_IN_RESULT = ("executor", "workers", "scheduler", "progress")
 """``run`` options that change how a run is executed, never what it produces."""
 
@@ -57,6 +59,7 @@ def describe(engine_data: Mapping[str, Any], items: Iterable[Any]) -> dict[str, 
         config.get("run", {}).pop(option, None)
     files = {f"{item.dataset}:{item.filename}": _metadata(item)["fileuuid"] for item in items}
     return {
+        "layout": LAYOUT,
         "config": config,
         "plugins": [str(p) for p in engine_data["plugins"]],
         "prepared": hashlib.sha256(cloudpickle.dumps(engine_data["prepared"])).hexdigest(),
@@ -79,6 +82,9 @@ def _changed_keys(old: Any, new: Any, where: str, depth: int = 3) -> list[str]:
 
 def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     """What differs between two descriptions, in words (dotted config keys, file names)."""
+    if old.get("layout", 1) != new.get("layout", 1):
+        return [f"its chunk files are named as an earlier jetflow named them (layout {old.get('layout', 1)} -> "
+                f"{new.get('layout', 1)}), and none of them would be found"]
     out = _changed_keys(old.get("config", {}), new.get("config", {}), "")
     if old.get("plugins") != new.get("plugins"):
         out.append(f"plugins: {old.get('plugins')} -> {new.get('plugins')}")

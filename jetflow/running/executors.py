@@ -96,17 +96,16 @@ def make_executor(
     elif kind == "futures":
         import os
 
-        # loky restarts a worker whose memory grew by 300 MB after its first task (coffea's file
-        # preprocessing), which importing TensorFlow and loading the models does once: the new worker
-        # imports and loads them again, 10-20 s each time.  A run's memory is kept flat chunk to chunk
-        # by jetflow.running.memory (docs/benchmarks.md), so the workers (which read this when they
-        # start) look for leaks above 16 GB only, unless the user set the limit.
-        os.environ.setdefault("LOKY_MAX_MEMORY_LEAK_SIZE", str(16 * 2**30))
         from loky import ProcessPoolExecutor
 
         # jetflow's own pool, so that a stop (Ctrl-C, SIGTERM) ends its workers at once: coffea's
-        # would wait for every chunk still queued
-        pool = ProcessPoolExecutor(max_workers=workers)
+        # would wait for every chunk still queued.  loky restarts a worker whose memory grew by 300 MB
+        # after its first task (coffea's file preprocessing), which importing TensorFlow and loading the
+        # models does once: the new worker imports and loads them again, 10-20 s each time.  A run's
+        # memory is kept flat chunk to chunk by jetflow.running.memory (docs/benchmarks.md), so these
+        # workers look for leaks above 16 GB only, unless the user set LOKY_MAX_MEMORY_LEAK_SIZE.
+        limit = os.environ.get("LOKY_MAX_MEMORY_LEAK_SIZE", str(16 * 2**30))
+        pool = ProcessPoolExecutor(max_workers=workers, env={"LOKY_MAX_MEMORY_LEAK_SIZE": limit})
         try:
             yield processor.FuturesExecutor(pool=pool, workers=workers, status=progress)
         except BaseException:

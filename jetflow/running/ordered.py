@@ -9,8 +9,10 @@ chunks ``[j 2^l, (j + 1) 2^l)`` is always (block ``2j`` of level ``l - 1``) +
 (block ``2j + 1``), and what is left at the end (a run whose chunk count is no
 power of two) is added block after block, from the first chunk.  Every merge
 order gives that one sum, so a result is bit for bit the same across
-executors, worker counts and resumes; at most about log2(chunks) blocks wait
-for their neighbour at a time, plus the chunks that finish out of order.
+executors, worker counts and resumes.  The cost: a block waits for its
+neighbour, so the client holds about log2(chunks) merged outputs, plus one per
+chunk that finishes out of order (a resume where every other chunk was kept
+holds half the chunks' outputs until the others come).
 """
 
 from __future__ import annotations
@@ -41,12 +43,14 @@ class ChunkOrder:
             return NotImplemented
         blocks = dict(self.blocks)
         for (level, index), output in other.blocks.items():
+            twice = [key for key in blocks if _overlap(key, (level, index))]
+            if twice:
+                raise ValueError(f"chunks {_chunks((level, index))} merged twice (already in {_chunks(twice[0])}): "
+                                 "a chunk's output came twice")
             while (level, index ^ 1) in blocks:  # its neighbour is here: the two make the block above
                 neighbour = blocks.pop((level, index ^ 1))
                 output = accumulate([neighbour, output] if index & 1 else [output, neighbour])
                 level, index = level + 1, index >> 1
-            if (level, index) in blocks:
-                raise ValueError(f"chunk block {(level, index)} merged twice: a chunk's output came twice")
             blocks[(level, index)] = output
         return ChunkOrder(blocks)
 
@@ -56,3 +60,14 @@ class ChunkOrder:
 
     def __repr__(self) -> str:
         return f"ChunkOrder({len(self.blocks)} block(s))"
+
+
+def _chunks(block: tuple[int, int]) -> range:
+    """The chunk indices of a block ``(level l, index j)``: ``[j 2^l, (j + 1) 2^l)``."""
+    level, index = block
+    return range(index << level, (index + 1) << level)
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    ra, rb = _chunks(a), _chunks(b)
+    return ra.start < rb.stop and rb.start < ra.stop

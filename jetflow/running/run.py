@@ -57,15 +57,13 @@ class JetflowRunner(processor.Runner):
     """
 
     @staticmethod
-    def _work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item, *args, **kwargs):
+    def _work_function(*args, **kwargs):
         if _stop_requested():  # in the process that was asked to stop (iterative executor)
             raise KeyboardInterrupt
         steady_allocator()
         try:
-            out = processor.Runner._work_function(format, xrootdtimeout, schema, use_dataframes, savemetrics, item,
-                                                  *args, **kwargs)
-            chunk = item[0] if isinstance(item, tuple) else item  # (item, processor) on dask
-            out["out"] = ChunkOrder.of(chunk.usermeta[CHUNK_INDEX], out["out"])
+            out = processor.Runner._work_function(*args, **kwargs)
+            out["out"] = ChunkOrder.of(_chunk_index(args, kwargs), out["out"])
         except Exception as exc:
             inner = _jetflow_error(exc)
             if inner is None or inner is exc:
@@ -76,6 +74,20 @@ class JetflowRunner(processor.Runner):
         # raised outside the except block, so that its context is not coffea's wrapper, whose cause it is:
         # tblib's exception pickling (which dask installs) recurses forever on such a cycle
         raise inner
+
+
+def _chunk_index(args: tuple, kwargs: dict) -> int:
+    """The chunk's place in the run (:data:`CHUNK_INDEX`), from the work item among coffea's arguments of its work
+    function (on dask, an ``(item, processor)`` pair), wherever coffea's version puts it."""
+    for arg in (*args, *kwargs.values()):
+        item = arg[0] if isinstance(arg, tuple) and arg else arg
+        if isinstance(item, processor.executor.WorkItem):
+            index = (item.usermeta or {}).get(CHUNK_INDEX)
+            if index is None:
+                raise RuntimeError(f"work item {item!r} has no {CHUNK_INDEX!r} metadata: it was not planned by "
+                                   "jetflow.run, which numbers every chunk of a run")
+            return index
+    raise RuntimeError("coffea's work function was called without a work item")
 
 
 STOP = "jetflow.stop"
@@ -274,6 +286,7 @@ def run(
         "resources": resources,
         "checkpoint": checkpoints.location if checkpoints is not None else None,
         "sumw_gen": sumw,
+        "column_kinds": {name: spec.kind for name, spec in engine.column_specs().items()},
         "jetflow": __version__,
         "wall_s": time.time() - start,
         "host": platform.node(),

@@ -103,10 +103,14 @@ BEST_TITLE = r"Best of each kind, by the area of $1/\varepsilon_B$ over $\vareps
 def column_kinds(result) -> dict[str, str]:
     """``{column: ColumnSpec kind}`` of every column the run declared.
 
-    The columns are declared again, by the result's plugins under the result's own configuration
+    A run keeps them in its ``meta["column_kinds"]``.  Of a result without them (written before they were
+    kept), the columns are declared again, by the result's plugins under the result's own configuration
     (``result.config``, which validates back to the run's); nothing is prepared.  When it no longer
     validates, a warning says why and no kind is known (every single column is then an "other discriminant").
     """
+    kept = (result.meta or {}).get("column_kinds")
+    if kept:
+        return dict(kept)
     try:
         specs = Engine.build(result.config or {}, prepare=False).column_specs()
     except JetflowError as exc:

@@ -15,8 +15,10 @@ values are the Delphes CMS card's, ``delphes_card_CMS.tcl``):
   resolution sigma(E) = f(|eta|) sqrt((c E)^2 + a^2 E + b^2) at that energy;
 * a smeared deposit below ``energy_min`` or below ``significance_min`` sigma is lost, sigma
   evaluated at the *measured* energy, as Delphes does when it finalises a tower
-  (``Calorimeter::FinalizeTower``): with the HCAL's sigma = sqrt((0.05 E)^2 + 1.5^2 E) and 2
-  sigma, a fixed cut at E >= 9/0.99 = 9.09 GeV.
+  (``Calorimeter::FinalizeTower``): a fixed cut where E = 2 sigma(E), for the HCAL's
+  sqrt((0.05 E)^2 + 1.5^2 E) at |eta| < 3 E >= 9/0.99 = 9.09 GeV, for its forward
+  sqrt((0.13 E)^2 + 2.7^2 E) 31 GeV.  (Where significance_min x the constant term reaches 1,
+  no deposit passes.)
 
 The random numbers come from a counter-based hash of (seed, run, luminosity
 block, event, tower cell, calorimeter): the same event gives the same towers

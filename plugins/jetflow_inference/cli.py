@@ -56,7 +56,7 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
             n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
             stream=stream, window=window,
         )
-    except ValueError as exc:
+    except (ValueError, OSError) as exc:  # OutputError and InputError are ValueErrors
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
     v = record["validation"]

@@ -135,7 +135,10 @@ def _float64_scope():
     if keras.backend.backend() == "jax":
         import jax
 
-        return jax.enable_x64(True)
+        enable_x64 = getattr(jax, "enable_x64", None)  # JAX >= 0.8; before, jax.experimental's
+        if enable_x64 is None:
+            from jax.experimental import enable_x64
+        return enable_x64(True)
     return contextlib.nullcontext()
 
 
@@ -151,16 +154,7 @@ def boost(p, r, eps: float = 1e-7):
     which is the boost matrix of [lbn] applied to ``p``.  |beta| is kept
     below 1 - eps so that massless frames stay finite.
 
-    Why float64: a rest frame of mass m_r and energy E_r has gamma = E_r / m_r,
-    and 1 - beta^2 = (m_r / E_r)^2 is the difference of two numbers near 1;
-    E - beta . p, for a particle near the frame's direction, is another.  A
-    relative rounding u of the four-vectors then moves the boosted vector by
-    about u gamma^2: with float32 (u = 6e-8) and the frames of real jets
-    (gamma up to ~60) that moved boosted pseudorapidities by up to 5e-3,
-    and the summation order of the combinations, which a backend chooses
-    per batch size, a jet's score by up to 3e-4.  In float64
-    (u = 1e-16) the same is below 1e-9 up to the largest gamma the clipping
-    allows (~2200).
+    Why float64, and what it costs: docs/design.md ("Networks on constituents").
     """
     with _float64_scope():
         p, r = ops.cast(p, BOOST_DTYPE), ops.cast(r, BOOST_DTYPE)

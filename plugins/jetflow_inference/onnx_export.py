@@ -73,18 +73,27 @@ def check_inputs(model, keras_path: Path, data, n: int, rng) -> tuple[list[np.nd
     """The model's inputs (float32, in its order) for the check and what they are: up to ``n`` jets of the export
     ``data``; without one, ``n`` drawn from the training record's input statistics; without those, random."""
     record_path = Path(str(keras_path) + ".json")
-    record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    try:
+        record = json.loads(record_path.read_text()) if record_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"training record {record_path}: cannot be read ({exc}); move it away to check "
+                         f"{keras_path.name} without it") from exc
     names = [t.name for t in model.inputs]
     shapes = {t.name: tuple(t.shape[1:]) for t in model.inputs}
     if data is not None:
         return _export_inputs(names, shapes, keras_path, record_path, record, data, n), f"jets of {data}"
     statistics = record.get("input_statistics")
-    if statistics and all(tuple(statistics["inputs"].get(k, {}).get("shape", ())) == shapes[k] for k in names):
+    kept = {k: tuple(statistics["inputs"].get(k, {}).get("shape", ())) for k in names} if statistics else {}
+    if statistics and all(kept[k] == shapes[k] for k in names):
         from jetflow_inference.input_statistics import draw
 
         drawn = draw(statistics, n, rng)
         return [drawn[k] for k in names], f"inputs drawn from the training statistics of {record_path.name}"
-    why = "no training record" if not record else "no input statistics in its training record"
+    if statistics:
+        why = "its training record's input statistics do not match the model's inputs: " + ", ".join(
+            f"{k} {kept[k] or 'absent'} against {shapes[k]}" for k in names if kept[k] != shapes[k])
+    else:
+        why = "no training record" if not record else "no input statistics in its training record"
     return [_example(rng, shapes[k], k, n) for k in names], f"random inputs ({why})"
 
 
@@ -112,7 +121,7 @@ def _export_inputs(names, shapes, keras_path, record_path, record, data, n) -> l
     total = len(table[columns[0]])
     if not total:
         raise ValueError(f"export {data} holds no jets to check {keras_path} on")
-    rows = np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int)) if total else np.zeros(0, int)
+    rows = np.unique(np.linspace(0, total - 1, min(n, total)).round().astype(int))
     inputs = []
     for name in names:
         if name == "features":

@@ -241,9 +241,16 @@ def input_statistics(spec: dict, inputs: list[np.ndarray]) -> dict:
     """The training record's statistics of a network's training ``inputs`` (in its order: ``spec["column"]``,
     then the ``features``), from which ``jetflow onnx`` draws its check inputs
     (:mod:`jetflow_inference.input_statistics`)."""
+    import warnings
+
     from jetflow_inference.input_statistics import summarise
 
-    return summarise(dict(zip([spec["column"], *(["features"] if spec["features"] else [])], inputs)))
+    try:  # the model is saved already: a failure here must not lose its record
+        return summarise(dict(zip([spec["column"], *(["features"] if spec["features"] else [])], inputs)))
+    except Exception as exc:  # noqa: BLE001
+        warnings.warn(f"the training record keeps no input statistics ({type(exc).__name__}: {exc}): "
+                      "check the model's ONNX export with jetflow onnx --data EXPORT", stacklevel=2)
+        return None
 
 
 def _streamed_statistics(data, model_name: str, n_particles: int, spec: dict) -> dict:
@@ -254,9 +261,10 @@ def _streamed_statistics(data, model_name: str, n_particles: int, spec: dict) ->
     from jetflow_inference.streaming import shard_reader
 
     read_inputs = shard_reader(model_name, n_particles, spec["features"])
-    arrays = [read_inputs(path) for path in spread_shards(shards(data))]
-    share = -(-MAX_JETS // len(arrays))
-    return input_statistics(spec, [np.concatenate([a[k][:share] for a in arrays]) for k in range(len(arrays[0]))])
+    paths = spread_shards(shards(data))
+    share = -(-MAX_JETS // len(paths))
+    arrays = [[x[:share].copy() for x in read_inputs(path)] for path in paths]  # one shard in memory at a time
+    return input_statistics(spec, [np.concatenate([a[k] for a in arrays]) for k in range(len(arrays[0]))])
 
 
 def _fit_network(model_name, out, train_inputs, yt, wt, val_inputs, yv, wv, *, target, loss, relative,
