@@ -5,7 +5,7 @@ docs/workflows.md).  This plugin offers them by name (hook
 ``jetflow_workflows``) and adds two commands that run one:
 
 ``jetflow demo``
-    the jet-images study at its ``demo`` preset (about four minutes on 2 cores), scoring with the
+    the jet-images study at its ``demo`` preset (about two minutes on 2 cores), scoring with the
     networks jetflow ships beside the one it trains;
 ``jetflow reproduce [--study NAME] --scale N``
     a study at full strength (default: jet-images).
