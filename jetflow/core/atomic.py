@@ -8,9 +8,9 @@ folder, then renamed over the target.  A reader never sees half a file; a write 
 killed leaves no file that looks complete and no temporary behind; and a write the system refuses
 (``No space left on device``, a read-only or vanished folder, no permission) raises
 :class:`OutputError` naming the file and the reason in one line, which the command line prints
-as it is.  (A writer killed outright, SIGKILL, leaves its hidden temporary ``.<8 hex>.part.<name>``
-behind, which nothing reads.)  (Checkpoints, which may live on any fsspec filesystem, follow the same rule through
-fsspec: :mod:`jetflow.running.checkpoint`.)
+as it is.  A writer killed outright (SIGKILL) leaves its hidden temporary
+``.<8 hex>.part.<name>`` behind, which nothing reads.  Checkpoints, which may live on any fsspec
+filesystem, follow the same rule through fsspec (:mod:`jetflow.running.checkpoint`).
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from jetflow.core.atomic import write_bytes
-
 from jetflow.core.calls import (Declared, collect_columns, collect_options, collect_prepared, collect_resources,
                                 collect_worker_files)
 from jetflow.core.config import Config, read_plugins_section, read_yaml, validate_config

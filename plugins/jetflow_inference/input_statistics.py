@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jetflow.physics import ptetaphim, pxpypze, wrap_phi
+
 LEVELS = (0.0, 0.25, 0.5, 0.75, 1.0)
 """The quantile levels kept per slot: its range and quartiles."""
 
@@ -103,16 +105,14 @@ def _draw_slots(s: dict, levels: np.ndarray, n: int, rng) -> np.ndarray:
 
 def _particles(x: np.ndarray) -> dict:
     e, px, py, pz = np.moveaxis(x, -1, 0)
-    filled = e > 0
-    jet = x.sum(axis=1)
-    pt = np.hypot(px, py)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        eta = np.arcsinh(pz / pt)
-        jet_eta = np.arcsinh(jet[:, 3] / np.hypot(jet[:, 1], jet[:, 2]))
+    pt, eta, phi, _ = ptetaphim(px, py, pz, e)
+    jet_e, jet_px, jet_py, jet_pz = np.moveaxis(x.sum(axis=1), -1, 0)  # the jet's axis: the sum of its particles
+    _, jet_eta, jet_phi, _ = ptetaphim(jet_px, jet_py, jet_pz, jet_e)
+    with np.errstate(divide="ignore"):
         log_pt = np.log(pt)
     delta_eta = eta - jet_eta[:, None]
-    delta_phi = (np.arctan2(py, px) - np.arctan2(jet[:, 2], jet[:, 1])[:, None] + np.pi) % (2 * np.pi) - np.pi
-    filled &= pt > 0
+    delta_phi = wrap_phi(phi - jet_phi[:, None])
+    filled = (e > 0) & (pt > 0)
     has_jet = filled.any(axis=1, keepdims=True)
     return {"kind": "particles", "shape": list(x.shape[1:]), "filled": _rounded(filled.mean(axis=0)),
             **{key: _rounded(_quantiles(v, filled)) for key, v in
@@ -130,5 +130,6 @@ def _draw_particles(s: dict, levels: np.ndarray, n: int, rng) -> np.ndarray:
     phi = rng.uniform(-np.pi, np.pi, (n, 1)) + _inverse(np.asarray(s["delta_phi"]), levels, u[2])
     order = np.argsort(-pt, axis=1)  # by pT, the empty slots last
     pt, eta, phi = (np.take_along_axis(v, order, axis=1) for v in (pt, eta, phi))
-    x = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], axis=-1)
+    px, py, pz, e = pxpypze(pt, eta, phi, 0.0)
+    x = np.stack([e, px, py, pz], axis=-1)
     return x.reshape(n, *s["shape"]).astype(np.float32)
