@@ -31,6 +31,8 @@ _LAZY = {
     "ChunkContext": "jetflow.core.context",
     "ColumnSpec": "jetflow.core.columns",
     "Options": "jetflow.core.options",
+    "Source": "jetflow.core.sources",
+    "FileView": "jetflow.core.sources",
     "ReportPart": "jetflow.core.report",
     "WorkflowStep": "jetflow.core.steps",
     "StepContext": "jetflow.core.steps",

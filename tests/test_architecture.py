@@ -222,6 +222,14 @@ def test_docs_hook_reference_is_generated_from_the_hookspecs():
     assert text == render(), "docs/hooks.md is stale: python -m jetflow.frontends.hookdoc > docs/hooks.md"
 
 
+def test_docs_format_reference_is_generated_from_the_sources():
+    from jetflow.frontends.formatdoc import render
+
+    text = (REPO / "docs" / "formats.md").read_text()
+    assert text == render(), "docs/formats.md is stale: python -m jetflow.frontends.formatdoc > docs/formats.md"
+    assert "| `toptagging` | jets |" in text and "### Layout and mapping (`jetflow_formats.delphes`)" in text
+
+
 NUMBA_KERNELS: set[str] = set()
 """Modules allowed over the size limit: numba kernels that must stay together (none today)."""
 

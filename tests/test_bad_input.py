@@ -67,7 +67,8 @@ def test_truncated_and_corrupt_files(generated, tmp_path):
     assert {s[0] for s in skipped} == {str(truncated), str(corrupt)}
     # the corrupt file does not open: skipped whole; the truncated one opens, its lost chunks are skipped
     assert [s[1:3] for s in skipped if s[0] == str(corrupt)] == [[0, -1]]
-    assert "cannot be read as ROOT" in next(s[3] for s in skipped if s[0] == str(corrupt))
+    reason = next(s[3] for s in skipped if s[0] == str(corrupt))
+    assert "cannot be read as ROOT (no ROOT header: it begins b'not a ROOT" in reason
     lost = [s for s in skipped if s[0] == str(truncated)]
     assert lost and all(s[2] > s[1] and "OSError" in s[3] for s in lost)
     kept = 300 + 300 - sum(s[2] - s[1] for s in lost)

@@ -21,7 +21,7 @@ def test_defaults_filled(tmp_path):
     assert cfg.section("clustering").radius == 1.0
     assert cfg.section("clustering").trimming.f_cut == 0.05
     assert cfg.section("selection").windows == {"pt": (250.0, 300.0), "mass": (65.0, 95.0)}
-    assert cfg.datasets["sig"].tree == "Events"
+    assert cfg.datasets["sig"].tree is None  # the input format's own (Events, Delphes, table, ...)
     assert cfg.label("sig") == 1
     assert cfg.files("sig") == [str(tmp_path / "a.root")]
 

@@ -13,7 +13,9 @@ import uproot
 from coffea.nanoevents import NanoEventsFactory
 
 import jetflow_generation.pythia as gen
-from jetflow.formats.schema import REQUIRED_BRANCHES, TREE_NAME, JetflowSchema, detect_schema
+from jetflow.core.sources import FileView
+from jetflow.formats.schema import REQUIRED_BRANCHES, TREE_NAME, JetflowSchema
+from jetflow_formats.native import is_jetflow
 
 
 def read(path):
@@ -28,7 +30,7 @@ def test_schema_branches_and_reading(generated):
     assert set(REQUIRED_BRANCHES) <= keys
     assert {"nTruthW", "TruthW_pt", "TruthW_eta", "TruthW_phi", "TruthW_mass"} <= keys
     assert tree.num_entries == 300
-    assert detect_schema(files[0]) == "jetflow"
+    assert is_jetflow(FileView(str(files[0])))
     ev = NanoEventsFactory.from_root({files[0]: "Events"}, schemaclass=JetflowSchema, mode="eager").events()
     assert set(ev.Particle.fields) >= {"pt", "eta", "phi", "mass", "pdgId", "charge"}
     # signal: exactly one truth W per event, with the W mass

@@ -11,7 +11,7 @@ from jetflow.core.calls import collect_columns, collect_options, describe, plugi
 from jetflow.core.errors import PluginError
 from jetflow.core.manager import BUILTIN_PLUGINS, get_plugin_manager, plugin_origin
 
-BUILTINS = {"generation", "clustering", "weights", "selection", "images", "substructure", "inference",
+BUILTINS = {"formats", "generation", "clustering", "weights", "selection", "images", "substructure", "inference",
             "accumulators", "gan", "studies"}
 
 

@@ -186,12 +186,33 @@ def collect_prepared(pm: pluggy.PluginManager, config: Any) -> dict[str, Any]:
     return {plugin: value for plugin, value in results if value is not None}
 
 
+def collect_sources(pm: pluggy.PluginManager) -> dict[str, Declared]:
+    """``{source name: Declared(plugin, Source)}`` of every ``jetflow_sources`` hook; one name, one plugin."""
+    from jetflow.core.sources import Source
+
+    out: dict[str, Declared] = {}
+    for plugin_name, sources in call_each(pm, "jetflow_sources", {}):
+        if sources is None:
+            continue
+        if isinstance(sources, Source) or not all(isinstance(s, Source) for s in sources):
+            raise PluginError(f"plugin {plugin_name!r}, hook jetflow_sources: must return a list of "
+                              f"jetflow.Source, got {sources!r}")
+        for source in sources:
+            if source.name in out or source.name == "auto":
+                other = out[source.name].plugin if source.name in out else "the core (run.schema: auto)"
+                raise PluginError(f"source {source.name!r} is provided by two plugins, {other!r} and "
+                                  f"{plugin_name!r}; disable one of them")
+            out[source.name] = Declared(plugin_name, source)
+    return out
+
+
 def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     """What ``jetflow plugins`` prints: each plugin, where it comes from, its hooks, options and columns."""
     from jetflow.core.manager import plugin_origin
 
     options = collect_options(pm)
     columns = collect_columns(pm)
+    sources = collect_sources(pm)
     out = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
@@ -205,6 +226,7 @@ def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
                 "hooks": sorted(c.name for c in pm.get_hookcallers(plugin) or []),
                 "options": options[name][1] if name in options else None,
                 "columns": {col: decl.value for col, decl in columns.items() if decl.plugin == name},
+                "sources": [decl.value for decl in sources.values() if decl.plugin == name],
             }
         )
     return out

@@ -42,6 +42,9 @@ LABELS = {"signal": 1, "background": 0}
 MAX_LABEL = 127
 """The largest class number (the ``label`` column is int8)."""
 
+LABEL_FROM_FILE = -1
+""":meth:`Config.label` of a dataset with ``label: file``: every jet's label is its own, read from the input."""
+
 EXECUTORS = ("iterative", "futures", "dask")
 """How the processor can be run: in this process, a local process pool, a dask cluster."""
 
@@ -50,19 +53,23 @@ class DatasetConfig(Options):
     """One dataset of the fileset."""
 
     files: list[str] = Field(min_length=1, description="paths or glob patterns, relative to the config file")
-    tree: str = Field("Events", description="name of the TTree")
+    tree: str | None = Field(None, description="the ROOT tree or HDF5 key to read (null: the input format's own, "
+                             "e.g. Events, Delphes, table)")
     label: str | int = Field(description=(
-        f"signal (1), background (0), or a class number 0-{MAX_LABEL} (W, Z, top, QCD, ...: multi-class training)"))
+        f"signal (1), background (0), a class number 0-{MAX_LABEL} (W, Z, top, QCD, ...: multi-class training), "
+        "or file: each jet's own label, read from the input (the public jet datasets)"))
+    classes: int = Field(2, ge=2, le=MAX_LABEL + 1, description="with label: file, how many classes the file's "
+                         "labels number (JetClass: 10)")
     xsec: float = Field(1.0, gt=0, description="cross-section in pb (weight = xsec * lumi / sum of generator weights)")
     metadata: dict[str, Any] = Field(default_factory=dict, description="free-form, passed to plugins")
 
     @field_validator("label", mode="before")
     @classmethod
     def _known_label(cls, label):
-        known = (label in LABELS if isinstance(label, str)
+        known = (label in (*LABELS, "file") if isinstance(label, str)
                  else isinstance(label, int) and not isinstance(label, bool) and 0 <= label <= MAX_LABEL)
         if not known:
-            raise ValueError(f"should be 'signal', 'background' or a class number 0-{MAX_LABEL} (got {label!r})")
+            raise ValueError(f"should be 'signal', 'background', a class number 0-{MAX_LABEL} or 'file' (got {label!r})")
         return label
 
 
@@ -74,8 +81,9 @@ class RunConfig(Options):
     scheduler: str | None = Field(None, description="address of an existing dask scheduler")
     chunksize: int = Field(50_000, ge=1, description="events per chunk")
     maxchunks: int | None = Field(None, ge=1, description="at most this many chunks per dataset")
-    schema_: Literal["auto", "jetflow", "pfnano", "nanoaod"] = Field(
-        "auto", alias="schema", description="input schema; auto looks at the first file"
+    schema_: str = Field(
+        "auto", alias="schema", description="input format: a source of `jetflow plugins` (jetflow, pfnano, delphes, "
+        "hepmc3, toptagging, ...); auto: each file is recognised by the sources"
     )
     progress: bool = True
     skip_bad_files: bool = Field(
@@ -167,15 +175,21 @@ class Config:
         return out
 
     def label(self, dataset: str) -> int:
-        """The dataset's label: 1 signal, 0 background, or its class number."""
+        """The dataset's label: 1 signal, 0 background, its class number, or :data:`LABEL_FROM_FILE`."""
         label = self.datasets[dataset].label
+        if label == "file":
+            return LABEL_FROM_FILE
         return LABELS[label] if isinstance(label, str) else label
 
     @property
     def n_labels(self) -> int:
-        """How many labels the run's accumulators keep: the largest label + 1, at least 2 (signal and
-        background); a multi-class run has more."""
-        return max(2, *(self.label(d) + 1 for d in self.datasets)) if self.datasets else 2
+        """How many labels the run's accumulators keep: the largest label + 1 (a dataset with ``label: file``:
+        its ``classes``), at least 2 (signal and background); a multi-class run has more."""
+        def count(d: str) -> int:
+            label = self.label(d)
+            return self.datasets[d].classes if label == LABEL_FROM_FILE else label + 1
+
+        return max(2, *(count(d) for d in self.datasets)) if self.datasets else 2
 
     def to_dict(self) -> dict[str, Any]:
         """Every section with its defaults filled in: plain data that validates back to this config.

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from jetflow.core.cache import PluginCache
     from jetflow.core.columns import ColumnSpec
     from jetflow.core.config import Config
+    from jetflow.core.sources import Source
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class ChunkContext:
     entrystart: int
     entrystop: int
     config: Config
+    source: Source | None = None
     stage: str = "process"
     metadata: dict[str, Any] = field(default_factory=dict)
     jet_fields: frozenset[str] = frozenset()

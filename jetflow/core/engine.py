@@ -23,7 +23,7 @@ from typing import Any
 
 from jetflow.core.atomic import write_bytes
 from jetflow.core.calls import (Declared, collect_columns, collect_options, collect_prepared, collect_resources,
-                                collect_worker_files)
+                                collect_sources, collect_worker_files)
 from jetflow.core.config import Config, read_plugins_section, read_yaml, validate_config
 from jetflow.core.manager import get_plugin_manager
 
@@ -42,6 +42,8 @@ class Engine:
     worker_files : dict[str, bytes]
         ``{path: content}`` of every file the workers open (user plugin files,
         ``jetflow_worker_files``), read once on the client.
+    sources : dict[str, Declared]
+        Every input format (hook ``jetflow_sources``) and the plugin that provides it.
     """
 
     pm: Any
@@ -49,6 +51,7 @@ class Engine:
     columns: Mapping[str, Declared]
     prepared: Mapping[str, Any] = field(default_factory=dict)
     worker_files: Mapping[str, bytes] = field(default_factory=dict)
+    sources: Mapping[str, Declared] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -92,14 +95,30 @@ class Engine:
         disabled = tuple(dict.fromkeys(blocked))
         pm = get_plugin_manager(plugin_specs, disabled)
         config = validate_config(raw, collect_options(pm), base, plugin_specs, disabled)
+        sources = collect_sources(pm)
+        _check_schema(config, sources)
         if not prepare:
-            return cls(pm, config, collect_columns(pm, config))
+            return cls(pm, config, collect_columns(pm, config), sources=sources)
         prepared = collect_prepared(pm, config)
-        return cls(pm, config, collect_columns(pm, config), prepared, collect_worker_files(pm, config))
+        return cls(pm, config, collect_columns(pm, config), prepared, collect_worker_files(pm, config), sources)
 
     def with_run(self, **overrides: Any) -> Engine:
         """This engine with some ``run`` options changed (validated; the rest is shared)."""
-        return Engine(self.pm, self.config.with_run(**overrides), self.columns, self.prepared, self.worker_files)
+        config = self.config.with_run(**overrides)
+        _check_schema(config, self.sources)
+        return Engine(self.pm, config, self.columns, self.prepared, self.worker_files, self.sources)
+
+    def source(self, name: str) -> tuple[str, Any]:
+        """``(providing plugin, Source)`` of the input format ``name``."""
+        decl = self.sources[name]
+        return decl.plugin, decl.value
+
+    def source_options(self, name: str) -> Any:
+        """The options of the source ``name``: its ``section`` of its plugin's section, or the whole section
+        (``None`` if the plugin has none)."""
+        plugin, source = self.source(name)
+        options = self.config.section(plugin) if self.config.has_section(plugin) else None
+        return getattr(options, source.section, None) if source.section and options is not None else options
 
     def resources(self) -> dict[str, float]:
         """The dask resources every chunk of this run needs (hook ``jetflow_resources``)."""
@@ -143,7 +162,17 @@ class Engine:
         plugins = [copies.get(p, p) if isinstance(p, str) else p for p in data["plugins"]]
         engine = cls.build(config, plugins=plugins, disable=data["disable"], base_dir=data["base_dir"], prepare=False)
         cfg = engine.config.with_local_copies(copies) if copies else engine.config
-        return Engine(engine.pm, cfg, engine.columns, dict(data["prepared"]))
+        return Engine(engine.pm, cfg, engine.columns, dict(data["prepared"]), sources=engine.sources)
+
+
+def _check_schema(config: Config, sources: Mapping[str, Declared]) -> None:
+    """``run.schema`` must be ``auto`` or an input format a plugin provides."""
+    from jetflow.core.errors import ConfigError
+
+    name = config.run.schema_
+    if name != "auto" and name not in sources:
+        known = ", ".join(sorted(sources)) or "none: no plugin provides an input format (hook jetflow_sources)"
+        raise ConfigError(f"run.schema: no input format {name!r} (known: auto, {known}; `jetflow plugins` lists them)")
 
 
 def local_copies(shipped: Mapping[str, bytes]) -> dict[str, str]:

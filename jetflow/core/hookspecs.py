@@ -1,37 +1,25 @@
 """Every hook of jetflow, in one file: the reference ``docs/hooks.md`` is generated from it.
 
-A plugin implements any subset of these with ``@jetflow.hookimpl``; an implementation may
-accept only the arguments it needs (pluggy's rule).  Each plugin's implementation is called
-separately, so that an exception or a bad return value is reported with the plugin's name,
-the hook, and for the processing hooks the dataset, the file and the entry range.
+A plugin implements any subset of these with ``@jetflow.hookimpl``, taking only the arguments it
+needs (pluggy's rule).  Each implementation is called separately, so that an exception or a bad
+return value is reported with the plugin, the hook, and for processing the chunk's coordinates.
 
 The hooks fall into four groups:
 
-* declarations, called when a run's engine is built (on the client, and once per worker
-  process): ``jetflow_options``, ``jetflow_columns``, ``jetflow_resources``,
-  ``jetflow_prepare``, ``jetflow_worker_files``;
-* processing, called once per chunk on the worker, in this order
-  (docs/design.md, "Data flow")::
-
-    jets     = jetflow_build_jets(events, ctx)             firstresult
-    weight   = product of jetflow_weights(jets, events, ctx)
-    jets     = jets[AND of jetflow_select(jets, ctx)]      ctx.stage == "jets"
-    columns += jetflow_build_images(jets, ctx)
-    columns += jetflow_observables(jets, ctx)
-    jets     = jets[AND of jetflow_select(jets, ctx)]      ctx.stage == "observables"
-    columns += jetflow_infer(jets, ctx)
-    output  += jetflow_accumulate(jets, ctx)
-
-* results: ``jetflow_report``;
-* front ends: ``jetflow_cli_commands``, ``jetflow_workflow_steps``,
+* declarations, when a run's engine is built (client, each worker): ``jetflow_sources``,
+  ``jetflow_options``, ``jetflow_columns``, ``jetflow_resources``, ``jetflow_prepare``, ``jetflow_worker_files``;
+* processing, called once per chunk on the worker in the order of docs/design.md, "Data flow":
+  ``jetflow_build_jets`` (firstresult), ``jetflow_weights``, ``jetflow_select`` (stage "jets"),
+  ``jetflow_build_images``, ``jetflow_observables``, ``jetflow_select`` (stage "observables"),
+  ``jetflow_infer``, ``jetflow_accumulate``;
+* results: ``jetflow_report``; front ends: ``jetflow_cli_commands``, ``jetflow_workflow_steps``,
   ``jetflow_workflows``.
 
-``ctx`` is a :class:`jetflow.ChunkContext` bound to the plugin being called: ``ctx.options()``
-is the plugin's own config section (named after the plugin), ``ctx.cache`` its per-process
-cache, ``ctx.prepared`` what its ``jetflow_prepare`` returned.  The per-jet table ``jets`` is a
-flat awkward record array, one record per jet, with the fields listed in ``docs/hooks.md``
-("The per-jet table"); columns returned by the hooks are added as new fields, and a plugin
-may not overwrite a field that exists.
+``ctx`` is a :class:`jetflow.ChunkContext` bound to the plugin being called: ``ctx.options()`` is
+the plugin's own config section, ``ctx.cache`` its per-process cache, ``ctx.prepared`` what its
+``jetflow_prepare`` returned.  The per-jet table ``jets`` is a flat awkward record array, one
+record per jet (fields: ``docs/hooks.md``, "The per-jet table"); columns the hooks return are
+added as new fields, and a plugin may not overwrite a field that exists.
 """
 
 from __future__ import annotations
@@ -52,10 +40,26 @@ if TYPE_CHECKING:
     from jetflow.core.config import Config
     from jetflow.core.context import ChunkContext
     from jetflow.core.report import ReportPart
+    from jetflow.core.sources import Source
     from jetflow.core.steps import WorkflowStep
 
 
 # ---- declarations: called when the engine of a run is built ----
+
+
+@hookspec
+def jetflow_sources() -> list[Source] | None:
+    """Provide input formats (:mod:`jetflow.core.sources`): how to recognise a file, read it, what it yields.
+
+    Called when a run's engine is built and by ``jetflow plugins``.
+
+    Returns
+    -------
+    list or None
+        :class:`jetflow.Source` objects.  A source's name is what ``run.schema`` takes (``auto``: each file is
+        shown to every ``recognise``; exactly one must claim it); its options are the providing plugin's
+        section.  Two plugins may not provide one name.  ``None``: no source.
+    """
 
 
 @hookspec
@@ -68,13 +72,11 @@ def jetflow_options() -> type[BaseModel] | None:
     Returns
     -------
     type or None
-        A pydantic model class (best a subclass of :class:`jetflow.Options`:
-        unknown keys refused, values frozen).  Its fields, with their defaults
-        and types, are the options of the top-level YAML section named after
-        the plugin (``selection:`` for the plugin ``selection``); inside a
-        hook the plugin reads them as ``ctx.options()``.  A model may list
-        ``former_names`` (a ``ClassVar``): a config still using one is told the
-        new name.  ``None``: the plugin has no options.
+        A pydantic model class (best a subclass of :class:`jetflow.Options`: unknown keys refused, values
+        frozen).  Its fields, with their defaults and types, are the options of the top-level YAML section named
+        after the plugin (``selection:`` for the plugin ``selection``); inside a hook the plugin reads them as
+        ``ctx.options()``.  A model may list ``former_names`` (a ``ClassVar``): a config still using one is told
+        the new name.  ``None``: the plugin has no options.
     """
 
 
@@ -88,17 +90,15 @@ def jetflow_columns(options: BaseModel | None) -> dict[str, ColumnSpec] | None:
     Parameters
     ----------
     options
-        This plugin's validated section, for columns that depend on it (one
-        ``score_<model>`` per configured model, the image column's name and
-        pixel size); ``None`` when plugins are listed without a configuration
+        This plugin's validated section, for columns that depend on it (one ``score_<model>`` per configured
+        model, the image column's name and pixel size); ``None`` when plugins are listed without a configuration
         or the plugin declares no options.
 
     Returns
     -------
     dict or None
-        ``{column_name: ColumnSpec}`` with label, unit and default histogram
-        binning.  Histogram accumulators histogram every declared flat column
-        present in the table, so a new observable appears in the output
+        ``{column_name: ColumnSpec}`` with label, unit and default histogram binning.  Histogram accumulators
+        histogram every declared flat column present in the table, so a new observable appears in the output
         without any edit to jetflow.  ``None``: the plugin writes no columns.
     """
 
@@ -118,10 +118,9 @@ def jetflow_resources(options: BaseModel | None) -> dict[str, float] | None:
     Returns
     -------
     dict or None
-        ``{resource: amount}``, e.g. ``{"GPU": 1}`` when models are configured.
-        The requests of all plugins are merged (the largest amount of each
-        resource wins); if some worker of the cluster declares them all, every
-        chunk is processed on such a worker, else anywhere.  ``None``: no need.
+        ``{resource: amount}``, e.g. ``{"GPU": 1}`` when models are configured. The requests of all plugins are
+        merged (the largest amount of each resource wins); if some worker of the cluster declares them all,
+        every chunk is processed on such a worker, else anywhere.  ``None``: no need.
     """
 
 
@@ -139,14 +138,13 @@ def jetflow_prepare(options: BaseModel | None, config: Config) -> Any:
     options
         This plugin's validated section (``None`` if it declares no options).
     config
-        The run's validated configuration (``config.resolve(path)`` makes a
-        path from it absolute).
+        The run's validated configuration (``config.resolve(path)`` makes a path from it absolute).
 
     Returns
     -------
     Any
-        Picklable plain data (arrays, numbers, dicts), available in the
-        processing hooks as ``ctx.prepared``.  ``None``: nothing to prepare.
+        Picklable plain data (arrays, numbers, dicts), available in the processing hooks as ``ctx.prepared``.
+        ``None``: nothing to prepare.
     """
 
 
@@ -190,11 +188,9 @@ def jetflow_build_jets(events: ak.Array, ctx: ChunkContext) -> ak.Array | None:
     Returns
     -------
     ak.Array or None
-        A flat record array, one record per jet, with at least the fields
-        "written by the jet builder" in the per-jet table (docs/hooks.md).
-        ``None``: this plugin does not build jets for this input; the next
-        plugin is asked.  If every plugin answers None the processor raises an
-        error naming them.
+        A flat record array, one record per jet, with at least the fields "written by the jet builder" in the
+        per-jet table (docs/hooks.md). ``None``: this plugin does not build jets for this input; the next plugin
+        is asked.  If every plugin answers None the processor raises an error naming them.
     """
 
 
@@ -211,17 +207,15 @@ def jetflow_weights(
     jets
         The chunk's jet table (builder fields, ``label``, ``dataset``).
     events
-        The chunk's NanoEvents (``events.genWeight`` and the like);
-        ``jets.event`` indexes them.
+        The chunk's NanoEvents (``events.genWeight`` and the like); ``jets.event`` indexes them.
     ctx
         The chunk context, bound to this plugin.
 
     Returns
     -------
     dict or None
-        ``{factor_name: per-jet array or scalar}``.  The processor multiplies
-        every factor of every plugin into the ``weight`` column and keeps each
-        factor as a column ``weight_<factor_name>``.  ``None``: no factor.
+        ``{factor_name: per-jet array or scalar}``.  The processor multiplies every factor of every plugin into
+        the ``weight`` column and keeps each factor as a column ``weight_<factor_name>``.  ``None``: no factor.
     """
 
 
@@ -239,15 +233,14 @@ def jetflow_select(jets: ak.Array, ctx: ChunkContext) -> dict[str, np.ndarray] |
     jets
         The jet table as it stands at that stage.
     ctx
-        The chunk context, bound to this plugin; ``ctx.stage`` says which call
-        this is and ``ctx.jet_fields`` which fields the first call saw.
+        The chunk context, bound to this plugin; ``ctx.stage`` says which call this is and ``ctx.jet_fields``
+        which fields the first call saw.
 
     Returns
     -------
     dict or None
-        ``{step_name: boolean per-jet mask}``, in the order the steps should
-        appear in the cut-flow.  All masks of all plugins are ANDed; jets that
-        fail are removed from the table.  The processor records a weighted
+        ``{step_name: boolean per-jet mask}``, in the order the steps should appear in the cut-flow.  All masks
+        of all plugins are ANDed; jets that fail are removed from the table.  The processor records a weighted
         cut-flow step ``<plugin>:<step_name>`` per mask.  ``None``: no cut.
     """
 
@@ -268,9 +261,8 @@ def jetflow_build_images(jets: ak.Array, ctx: ChunkContext) -> dict[str, np.ndar
     Returns
     -------
     dict or None
-        ``{column_name: float32 array [n_jets, height, width, channels]}``,
-        channels last (Keras' default), height along eta, width along phi;
-        declare the column with kind ``"image"`` and its ``pixel_size``.
+        ``{column_name: float32 array [n_jets, height, width, channels]}``, channels last (Keras' default),
+        height along eta, width along phi; declare the column with kind ``"image"`` and its ``pixel_size``.
         ``None``: no images.
     """
 
@@ -286,15 +278,15 @@ def jetflow_observables(jets: ak.Array, ctx: ChunkContext) -> dict[str, Any] | N
     jets
         The selected jets, with their images.
     ctx
-        The chunk context, bound to this plugin; ``ctx.columns`` describes the
-        columns present (an image's ``pixel_size``).
+        The chunk context, bound to this plugin; ``ctx.columns`` describes the columns present (an image's
+        ``pixel_size``).
 
     Returns
     -------
     dict or None
-        ``{column_name: per-jet array of length n_jets}``, snake_case names.
-        A jet where an observable is undefined gets a documented finite value:
-        a NaN or infinity is refused with the plugin's name.  ``None``: nothing.
+        ``{column_name: per-jet array of length n_jets}``, snake_case names. A jet where an observable is
+        undefined gets a documented finite value: a NaN or infinity is refused with the plugin's name.
+        ``None``: nothing.
     """
 
 
@@ -315,9 +307,8 @@ def jetflow_infer(jets: ak.Array, ctx: ChunkContext) -> dict[str, np.ndarray] | 
     Returns
     -------
     dict or None
-        ``{column_name: per-jet float array}``, named ``score_<model>``;
-        declare them with kind ``"score"`` so that ROC accumulators read them.
-        ``None``: no model configured.
+        ``{column_name: per-jet float array}``, named ``score_<model>``; declare them with kind ``"score"`` so
+        that ROC accumulators read them. ``None``: no model configured.
     """
 
 
@@ -337,10 +328,9 @@ def jetflow_accumulate(jets: ak.Array, ctx: ChunkContext) -> dict[str, Any] | No
     Returns
     -------
     dict or None
-        ``{name: Addable}`` (``hist.Hist``, any object with an associative
-        ``__add__``), merged into the chunk output of the dataset.  Two
-        plugins may not use the same name.  Accumulators must give the same
-        result whatever the chunking and the merge order.  ``None``: nothing.
+        ``{name: Addable}`` (``hist.Hist``, any object with an associative ``__add__``), merged into the chunk
+        output of the dataset.  Two plugins may not use the same name.  Accumulators must give the same result
+        whatever the chunking and the merge order.  ``None``: nothing.
     """
 
 
@@ -356,20 +346,19 @@ def jetflow_report(result: Any, out: Path, columns: list[str] | None) -> ReportP
     Parameters
     ----------
     result
-        The :class:`jetflow.Result` (``result[dataset][name]`` is an
-        accumulator; ``result.combined(name)`` merges it over the datasets).
+        The :class:`jetflow.Result` (``result[dataset][name]`` is an accumulator; ``result.combined(name)``
+        merges it over the datasets).
     out
         The report folder (it exists); write files into it.
     columns
-        Only these per-jet columns are wanted in distribution plots
-        (``jetflow report --column``); ``None``: all.
+        Only these per-jet columns are wanted in distribution plots (``jetflow report --column``); ``None``:
+        all.
 
     Returns
     -------
     ReportPart or None
-        A :class:`jetflow.ReportPart`: a title, a Markdown fragment (links
-        relative to ``out``) that goes into ``report.md``, the files written.
-        ``None``: this plugin has nothing in this result.
+        A :class:`jetflow.ReportPart`: a title, a Markdown fragment (links relative to ``out``) that goes into
+        ``report.md``, the files written. ``None``: this plugin has nothing in this result.
     """
 
 
@@ -385,8 +374,8 @@ def jetflow_cli_commands() -> list[click.Command] | None:
     Returns
     -------
     list of click.Command or None
-        Commands to attach to the ``jetflow`` group.  A name that exists is
-        refused with a warning.  ``None``: no commands.
+        Commands to attach to the ``jetflow`` group.  A name that exists is refused with a warning.  ``None``:
+        no commands.
     """
 
 
@@ -399,10 +388,9 @@ def jetflow_workflow_steps() -> dict[str, WorkflowStep] | None:
     Returns
     -------
     dict or None
-        ``{kind: WorkflowStep}``: a :class:`jetflow.WorkflowStep` gives the
-        step's options model and the function that runs it.  A workflow file
-        names the kind in a step's ``step:`` key.  Two plugins may not declare
-        the same kind.  ``None``: no steps.
+        ``{kind: WorkflowStep}``: a :class:`jetflow.WorkflowStep` gives the step's options model and the
+        function that runs it.  A workflow file names the kind in a step's ``step:`` key.  Two plugins may not
+        declare the same kind.  ``None``: no steps.
     """
 
 

@@ -32,6 +32,7 @@ from jetflow.core.errors import PluginError
 from jetflow.core.markers import PROJECT_NAME
 
 BUILTIN_PLUGINS = (
+    "jetflow_formats",
     "jetflow_generation",
     "jetflow_clustering",
     "jetflow_weights",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import types
+from dataclasses import replace
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -17,7 +18,7 @@ from jetflow.core.config import Config
 from jetflow.core.context import ChunkContext
 from jetflow.core.counters import EventCount, Skipped
 from jetflow.core.engine import Engine
-from jetflow.core.errors import PluginCallError, input_error
+from jetflow.core.errors import BadInputError, JetflowError, PluginCallError, input_error
 from jetflow.core.stages import run_stages
 
 
@@ -86,6 +87,11 @@ class JetflowProcessor(processor.ProcessorABC):
         return plugin_cache(ENGINES).get(self._key, lambda: Engine.from_data(self._data))
 
     @property
+    def engine(self) -> Engine:
+        """The run's engine (built from its plain data on first use in this process)."""
+        return self._engine()
+
+    @property
     def engine_data(self) -> dict[str, Any]:
         """The engine as plain data (:meth:`Engine.to_data`), as the workers receive it."""
         return self._data
@@ -100,8 +106,17 @@ class JetflowProcessor(processor.ProcessorABC):
         return self._engine().pm
 
     def process(self, events: ak.Array) -> dict[str, Any]:
-        engine = self._engine()
+        """One chunk of a ROOT tree read by coffea (NanoEvents; ``events.metadata`` says where it is from)."""
         meta = dict(events.metadata)
+        return self._process(meta, lambda engine, ctx: _converted(engine, events, ctx))
+
+    def process_entries(self, metadata: Mapping[str, Any]) -> dict[str, Any]:
+        """One chunk of a file a :class:`jetflow.core.sources.ChunkReader` reads: its entries
+        ``[entrystart, entrystop)``, read here (on the worker) by the format the metadata names."""
+        return self._process(dict(metadata), _read_entries)
+
+    def _process(self, meta: dict[str, Any], events_of) -> dict[str, Any]:
+        engine = self._engine()
         dataset = meta.get("dataset", "unknown")
         where = {
             "dataset": dataset,
@@ -115,19 +130,24 @@ class JetflowProcessor(processor.ProcessorABC):
                 f"dataset {dataset!r} is not in the configuration (datasets: {', '.join(cfg.datasets)})",
                 **where,
             )
+        fmt = meta.get(SOURCE_KEY) or (cfg.run.schema_ if cfg.run.schema_ in engine.sources else None)
         ctx = ChunkContext(
             dataset=dataset,
             label=cfg.label(dataset),
             filename=str(meta.get("filename")),
             treename=str(meta.get("treename")),
             entrystart=int(meta.get("entrystart") or 0),
-            entrystop=int(meta.get("entrystop") or len(events)),
+            entrystop=int(meta.get("entrystop") or 0),
             config=cfg,
+            source=engine.source(fmt)[1] if fmt is not None else None,
             metadata=meta,
             columns=engine.column_specs(),
             prepared_by_plugin=dict(engine.prepared),
         )
         try:
+            events = events_of(engine, ctx)
+            if not meta.get("entrystop"):
+                ctx = replace(ctx, entrystop=ctx.entrystart + len(events))
             return {dataset: run_stages(engine.pm, events, ctx, where)}
         except Exception as exc:
             reason = input_error(exc)
@@ -138,3 +158,48 @@ class JetflowProcessor(processor.ProcessorABC):
 
     def postprocess(self, accumulator: dict[str, Any]) -> dict[str, Any]:
         return accumulator
+
+
+SOURCE_KEY = "jetflow_source"
+"""The work item metadata that names a chunk's input format (a source of the hook ``jetflow_sources``)."""
+
+
+def _converted(engine: Engine, events: ak.Array, ctx: ChunkContext) -> ak.Array:
+    """A ROOT chunk's NanoEvents in its format's layout (``Source.convert``, called as the providing plugin)."""
+    if ctx.source is None or ctx.source.convert is None:
+        return events
+    plugin, _ = engine.source(ctx.source.name)
+    try:
+        return ctx.source.convert(events, ctx.for_plugin(plugin))
+    except JetflowError:
+        raise
+    except Exception as exc:
+        kind = BadInputError if input_error(exc) is not None else PluginCallError
+        raise kind(f"input format {ctx.source.name!r}: {type(exc).__name__}: {exc}", plugin=plugin,
+                   hook="jetflow_sources", dataset=ctx.dataset, filename=ctx.filename,
+                   entrystart=ctx.entrystart, entrystop=ctx.entrystop) from exc
+
+
+def _read_entries(engine: Engine, ctx: ChunkContext) -> ak.Array:
+    """A chunk of a reader's file: ``Source.reader.read`` with the providing plugin's options."""
+    if ctx.source is None or ctx.source.reader is None:
+        raise PluginCallError(f"the chunk names no input format read by a reader ({SOURCE_KEY}: "
+                              f"{ctx.metadata.get(SOURCE_KEY)!r})", dataset=ctx.dataset, filename=ctx.filename)
+    plugin, source = engine.source(ctx.source.name)
+    try:
+        events = source.reader.read(ctx.filename, ctx.treename, ctx.entrystart, ctx.entrystop,
+                                    engine.source_options(source.name))
+    except JetflowError:
+        raise
+    except Exception as exc:
+        kind = BadInputError if input_error(exc) is not None else PluginCallError
+        raise kind(f"input format {source.name!r}: {type(exc).__name__}: {exc}", plugin=plugin,
+                   hook="jetflow_sources", dataset=ctx.dataset, filename=ctx.filename,
+                   entrystart=ctx.entrystart, entrystop=ctx.entrystop) from exc
+    if not isinstance(events, ak.Array) or len(events) != ctx.entrystop - ctx.entrystart:
+        got = f"{len(events)} entries" if isinstance(events, ak.Array) else type(events).__name__
+        raise PluginCallError(f"input format {source.name!r}: read gave {got}, expected the "
+                              f"{ctx.entrystop - ctx.entrystart} entries asked for", plugin=plugin,
+                              hook="jetflow_sources", dataset=ctx.dataset, filename=ctx.filename,
+                              entrystart=ctx.entrystart, entrystop=ctx.entrystop)
+    return events

@@ -15,6 +15,7 @@ import numpy as np
 
 from jetflow.core.calls import call_each
 from jetflow.core.columns import BUILDER_FIELDS
+from jetflow.core.config import LABEL_FROM_FILE
 from jetflow.core.context import ChunkContext
 from jetflow.core.counters import Cutflow, EventCount
 from jetflow.core.errors import PluginCallError
@@ -125,6 +126,28 @@ def _select(pm, jets: ak.Array, ctx: ChunkContext, cutflow: Cutflow, where: dict
     return jets[passed] if not passed.all() else jets
 
 
+def _labels(jets: ak.Array, ctx: ChunkContext, builder: str, where: dict) -> np.ndarray:
+    """Every jet's ``label``: the dataset's, or with ``label: file`` the one the input gives each jet (checked to
+    be a class number below the dataset's ``classes``).  A file's label is replaced by a dataset's fixed one."""
+    if ctx.label != LABEL_FROM_FILE:
+        return np.full(len(jets), ctx.label, dtype=np.int8)
+    classes = ctx.config.datasets[ctx.dataset].classes
+    if "label" not in jets.fields:
+        raise PluginCallError(
+            f"dataset {ctx.dataset!r} has label: file, but the jet table has no label field: this input format gives "
+            "no label per jet; give the dataset its label (signal, background or a class number)",
+            plugin=builder, hook="jetflow_build_jets", **where,
+        )
+    label = ak.to_numpy(jets["label"]).astype(np.int64)
+    bad = (label < 0) | (label >= classes)
+    if bad.any():
+        raise PluginCallError(
+            f"jet {int(np.argmax(bad))} has label {int(label[bad][0])}, outside the dataset's classes 0-{classes - 1} "
+            f"(datasets.{ctx.dataset}.classes)", plugin=builder, hook="jetflow_build_jets", **where,
+        )
+    return label.astype(np.int8)
+
+
 def run_stages(
     pm,
     events: ak.Array,
@@ -188,7 +211,7 @@ def run_stages(
         )
     owners = {f: builder for f in jets.fields}
     n = len(jets)
-    jets = ak.with_field(jets, np.full(n, ctx.label, dtype=np.int8), "label")
+    jets = ak.with_field(jets, _labels(jets, ctx, builder, where), "label")
     jets = ak.with_field(jets, np.full(n, ctx.dataset, dtype=object).astype(str), "dataset")
 
     # 2. weights

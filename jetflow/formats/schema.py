@@ -1,4 +1,5 @@
-"""Input formats: the particle-level files ``jetflow generate`` writes, and CMS (PF)NanoAOD.
+"""The particle-level files ``jetflow generate`` writes, and the NanoEvents schemas of them and of CMS (PF)NanoAOD
+(the input formats themselves are sources: ``plugins/jetflow_formats``, docs/formats.md).
 
 The jetflow particle-level format
 ---------------------------------
@@ -12,7 +13,8 @@ branch                      type          meaning
 ``luminosityBlock``         uint32        generation job (chunk) index
 ``event``                   uint64        event number, unique within a sample
 ``genWeight``               float32       Pythia's event weight (``info.weight()``)
-``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets, 3 minimum bias;
+``processId``               int32         ``PROCESS_IDS``: 1 W'->WZ, 2 QCD dijets, 3 minimum bias,
+                                          5 a user's LHE events showered (``jetflow generate --lhe``);
                                           ``GAN_PROCESS_ID`` 4: images of a generator (``jetflow_gan``)
 ``nParticle``               int32         number of visible final-state particles
 ``Particle_pt``             float32[n]    GeV
@@ -45,15 +47,12 @@ Coffea reads it with :class:`JetflowSchema`: ``events.Particle`` and
 
 from __future__ import annotations
 
-from typing import Literal
-
 from coffea.nanoevents import NanoAODSchema, PFNanoAODSchema
 
 from jetflow.core.atomic import atomic_write
-from jetflow.core.errors import InputError
 
 TREE_NAME = "Events"
-PROCESS_IDS = {"wprime": 1, "qcd": 2, "minbias": 3}
+PROCESS_IDS = {"wprime": 1, "qcd": 2, "minbias": 3, "lhe": 5}
 GAN_PROCESS_ID = 4
 """``processId`` of events whose particles are the pixels of a generated jet image (plugin ``gan``)."""
 PARTICLE_FIELDS = ("pt", "eta", "phi", "mass", "pdgId", "charge")
@@ -95,59 +94,6 @@ class QuietNanoAODSchema(NanoAODSchema):
     """coffea's NanoAOD schema without a warning per absent NanoAOD collection."""
 
     warn_missing_crossrefs = False
-
-
-SCHEMAS = {
-    "jetflow": JetflowSchema,
-    "pfnano": QuietPFNanoAODSchema,
-    "nanoaod": QuietNanoAODSchema,
-}
-
-SchemaName = Literal["jetflow", "pfnano", "nanoaod"]
-
-
-def detect_schema(filename: str, treename: str = TREE_NAME) -> SchemaName:
-    """Guess the format of a file from its branches.
-
-    Raises
-    ------
-    InputError
-        If the file cannot be opened, has no such tree, or matches no known format.
-    """
-    import uproot
-
-    try:
-        with uproot.open(filename) as f:
-            if treename not in f:
-                raise InputError(
-                    f"file {filename}: no tree {treename!r} (it has: {', '.join(f.keys(cycle=False)) or 'nothing'})"
-                )
-            branches = set(f[treename].keys())
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"file {filename}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
-    if "Particle_pt" in branches:
-        return "jetflow"
-    if "FatJetPFCands_pFCandsIdx" in branches or "PFCands_pt" in branches:
-        return "pfnano"
-    if "FatJet_pt" in branches or "Jet_pt" in branches:
-        return "nanoaod"
-    raise InputError(
-        f"file {filename}, tree {treename!r}: neither jetflow's format (Particle_pt) nor "
-        "(PF)NanoAOD (FatJet_pt, PFCands_pt); set run.schema explicitly or check the file"
-    )
-
-
-def check_branches(filename: str, treename: str, required: tuple[str, ...]) -> None:
-    """Raise an :class:`InputError` naming the file and every missing branch."""
-    import uproot
-
-    with uproot.open(filename) as f:
-        present = set(f[treename].keys())
-    missing = [b for b in required if b not in present]
-    if missing:
-        raise InputError(f"file {filename}, tree {treename!r}: missing branch(es) {', '.join(missing)}")
 
 
 def write_events(path, branches: dict) -> None:

@@ -213,7 +213,8 @@ def _format_default(value) -> str:
 @plugin_option
 @disable_option
 def plugins(plugins, disable):
-    """List the plugins, their hooks, their options (the section named after each) and their columns."""
+    """List the plugins, their hooks, the input formats they provide (run.schema), their options (the section
+    named after each) and their columns."""
     from pydantic_core import PydanticUndefined
 
     from jetflow.core.calls import describe
@@ -230,6 +231,11 @@ def plugins(plugins, disable):
         if entry["doc"]:
             click.echo(f"  {entry['doc'][0]}")
         click.echo(f"  hooks: {', '.join(entry['hooks']) or '(none)'}")
+        if entry["sources"]:
+            click.echo("  input formats (run.schema):")
+            for source in entry["sources"]:
+                how = f"ROOT tree {source.tree!r}" if source.is_root else "chunked reader"
+                click.echo(f"    {source.name}: {source.provides}; {how}  # {source.description}")
         model = entry["options"]
         if model is not None:
             click.echo(f"  options (config section {entry['name']}:)")

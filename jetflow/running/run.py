@@ -20,11 +20,11 @@ from jetflow.core.cache import plugin_cache
 from jetflow.core.config import Config
 from jetflow.core.engine import Engine
 from jetflow.core.errors import InputError, JetflowError, OutputError, StoppedError
-from jetflow.core.processor import JetflowProcessor
+from jetflow.core.processor import SOURCE_KEY, JetflowProcessor
 from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location, describe
 from jetflow.running.executors import make_executor
 from jetflow.running.memory import give_back_freed_memory, steady_allocator
-from jetflow.running.fileset import build_fileset, generator_weight_sums, resolve_schema
+from jetflow.running.fileset import RunInput, build_inputs, generator_weight_sums, plan_reader_chunks
 from jetflow.running.ordered import ChunkOrder
 from jetflow.running.results import Result, check_output, save
 
@@ -62,8 +62,10 @@ class JetflowRunner(processor.Runner):
             raise KeyboardInterrupt
         steady_allocator()
         try:
-            out = processor.Runner._work_function(*args, **kwargs)
-            out["out"] = ChunkOrder.of(_chunk_index(args, kwargs), out["out"])
+            item = _work_item(args, kwargs)
+            work = _read_and_process if (item.usermeta or {}).get(READER_KEY) else processor.Runner._work_function
+            out = work(*args, **kwargs)
+            out["out"] = ChunkOrder.of(_chunk_index(item), out["out"])
         except Exception as exc:
             inner = _jetflow_error(exc)
             if inner is None or inner is exc:
@@ -76,18 +78,55 @@ class JetflowRunner(processor.Runner):
         raise inner
 
 
-def _chunk_index(args: tuple, kwargs: dict) -> int:
-    """The chunk's place in the run (:data:`CHUNK_INDEX`), from the work item among coffea's arguments of its work
-    function (on dask, an ``(item, processor)`` pair), wherever coffea's version puts it."""
+def _work_item(args: tuple, kwargs: dict) -> processor.executor.WorkItem:
+    """The work item among coffea's arguments of its work function (on dask, an ``(item, processor)`` pair),
+    wherever coffea's version puts it."""
     for arg in (*args, *kwargs.values()):
         item = arg[0] if isinstance(arg, tuple) and arg else arg
         if isinstance(item, processor.executor.WorkItem):
-            index = (item.usermeta or {}).get(CHUNK_INDEX)
-            if index is None:
-                raise RuntimeError(f"work item {item!r} has no {CHUNK_INDEX!r} metadata: it was not planned by "
-                                   "jetflow.run, which numbers every chunk of a run")
-            return index
+            return item
     raise RuntimeError("coffea's work function was called without a work item")
+
+
+def _chunk_index(item: processor.executor.WorkItem) -> int:
+    """The chunk's place in the run (:data:`CHUNK_INDEX`)."""
+    index = (item.usermeta or {}).get(CHUNK_INDEX)
+    if index is None:
+        raise RuntimeError(f"work item {item!r} has no {CHUNK_INDEX!r} metadata: it was not planned by "
+                           "jetflow.run, which numbers every chunk of a run")
+    return index
+
+
+READER_KEY = "jetflow_reader"
+"""The work item metadata that marks a chunk of a file read by a source's reader, not by coffea's ROOT reading."""
+
+
+def _read_and_process(*args, **kwargs) -> dict:
+    """coffea's work function for a chunk of a file that a source's reader reads: the checkpoint is looked at
+    first and written last, as coffea does for ROOT chunks; the processor reads the entries itself."""
+    import uuid
+
+    import cloudpickle
+    import lz4.frame
+
+    item = _work_item(args, kwargs)
+    proc = kwargs.get("processor_instance")
+    if proc == "heavy":  # dask: the item comes with the processor
+        item, proc = next(a for a in (*args, *kwargs.values()) if isinstance(a, tuple) and a and a[0] is item)
+    if isinstance(proc, bytes):
+        proc = cloudpickle.loads(lz4.frame.decompress(proc))
+    metadata = {"dataset": item.dataset, "filename": item.filename, "treename": item.treename,
+                "entrystart": item.entrystart, "entrystop": item.entrystop,
+                "fileuuid": str(uuid.UUID(bytes=item.fileuuid)), **(item.usermeta or {})}
+    checkpointer = kwargs.get("checkpointer")
+    if checkpointer is not None:
+        out = checkpointer.load(metadata, proc)
+        if out is not None:
+            return out
+    out = {"out": proc.process_entries(metadata), "processed": {item}}
+    if checkpointer is not None:
+        checkpointer.save(out, metadata, proc)
+    return out
 
 
 STOP = "jetflow.stop"
@@ -132,7 +171,7 @@ def _stop_signals():
         came.clear()
 
 
-def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
+def _process(runner: JetflowRunner, run_input: RunInput, proc: JetflowProcessor,
              checkpoints: ChunkCheckpoints | None, out: Path | None) -> tuple[dict, dict]:
     """Chunk the fileset, give every chunk its dataset's sum of generator weights, process; (output, sums).
 
@@ -143,7 +182,7 @@ def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
     planned: list = []
     with _stop_signals() as came:
         try:
-            return _plan_and_run(runner, fileset, proc, checkpoints, planned)
+            return _plan_and_run(runner, run_input, proc, checkpoints, planned)
         except KeyboardInterrupt:
             stopped = f"stopped by {came.get('signal', 'SIGINT')}"
             unsaved = f"nothing was written to {out}" if out is not None else "no result"
@@ -155,23 +194,31 @@ def _process(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
                                "Run the same command again to resume") from None
 
 
-def _plan_and_run(runner: JetflowRunner, fileset: dict, proc: JetflowProcessor,
+def _plan_and_run(runner: JetflowRunner, run_input: RunInput, proc: JetflowProcessor,
                   checkpoints: ChunkCheckpoints | None, planned: list) -> tuple[dict, dict]:
     """:func:`_process` without the stop: the chunks go into ``planned`` as soon as they are known."""
-    items = [i for i in runner.preprocess(fileset) if i.entrystop > i.entrystart]
+    fileset = run_input.fileset
+    engine = proc.engine
+    _, source = engine.source(run_input.source)
+    if source.is_root:
+        items = list(runner.preprocess(fileset))
+    else:
+        items = plan_reader_chunks(run_input, runner.chunksize, runner.maxchunks)
+    items = [i for i in items if i.entrystop > i.entrystart]
     empty = sorted(set(fileset) - {i.dataset for i in items})
     if empty:
         raise InputError(
             f"dataset(s) {', '.join(map(repr, empty))} have no events in their files "
             f"({', '.join(f for d in empty for f in fileset[d]['files'])})"
         )
-    sumw = generator_weight_sums(items)
+    sumw = generator_weight_sums(items, run_input, engine)
     # every chunk knows its dataset's normalisation and its place in the run, in the order of the configuration
     # (coffea's preprocessing may finish files in any order); a dict of its own (coffea shares a file's)
     place = {(ds, f): (i, j) for i, (ds, entry) in enumerate(fileset.items()) for j, f in enumerate(entry["files"])}
     items.sort(key=lambda item: (place[item.dataset, item.filename], item.entrystart))
     items = [dataclasses.replace(item, usermeta={**(item.usermeta or {}), "sumw_gen": sumw[item.dataset],
-                                                 CHUNK_INDEX: index})
+                                                 CHUNK_INDEX: index, SOURCE_KEY: source.name,
+                                                 **({} if source.is_root else {READER_KEY: True})})
              for index, item in enumerate(items)]
     if checkpoints is not None:
         checkpoints.begin(describe(proc.engine_data, items))
@@ -258,8 +305,8 @@ def run(
     engine = engine.with_run(**overrides)
     cfg = engine.config
     skipped_files: list = []
-    fileset = build_fileset(cfg, skipped_files)
-    schema = resolve_schema(cfg, fileset)
+    run_input = build_inputs(engine, skipped_files)
+    _, source = engine.source(run_input.source)
     r = cfg.run
     proc = JetflowProcessor(engine, ship_files=r.executor == "dask")  # dask workers may not see this disk
     start = time.time()
@@ -267,10 +314,10 @@ def run(
     with make_executor(r.executor, r.workers, r.scheduler, r.progress, client, resources) as ex:
         # a fresh metadata cache: coffea's default one outlives the run, and would give a file rewritten since
         # an earlier run in this process its old UUID and entry count
-        runner = JetflowRunner(executor=ex, schema=schema, chunksize=r.chunksize, maxchunks=r.maxchunks,
+        runner = JetflowRunner(executor=ex, schema=source.schema, chunksize=r.chunksize, maxchunks=r.maxchunks,
                                metadata_cache={})
         try:
-            output, sumw = _process(runner, fileset, proc, checkpoints, out)
+            output, sumw = _process(runner, run_input, proc, checkpoints, out)
         except Exception as exc:
             inner = _jetflow_error(exc)
             if inner is None or inner is exc:
@@ -282,7 +329,7 @@ def run(
         "scheduler": r.scheduler,
         "chunksize": r.chunksize,
         "maxchunks": r.maxchunks,
-        "schema": schema.__name__,
+        "schema": source.name,
         "resources": resources,
         "checkpoint": checkpoints.location if checkpoints is not None else None,
         "sumw_gen": sumw,

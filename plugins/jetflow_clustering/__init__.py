@@ -1,6 +1,8 @@
 """Built-in plugin ``clustering``: where jets come from.
 
-Implements ``jetflow_build_jets`` for three sources (``clustering.source``):
+Implements ``jetflow_build_jets``.  An input format whose entries are jets already (the public jet datasets)
+gives its jets as they are, trimmed and soft-dropped as configured (:mod:`jetflow_clustering.jet_level`).
+Particle-level events are clustered from one of three sources (``clustering.source``):
 
 ``towers``
     Visible particles summed into 0.1 x 0.1 calorimeter towers ([jet-images],
@@ -15,8 +17,9 @@ Implements ``jetflow_build_jets`` for three sources (``clustering.source``):
 ``pfnano``
     CMS PFNano FatJets with their (PUPPI-weighted) PF candidates.
 
-Reads: ``events.Particle`` (jetflow format) or ``events.FatJet``,
-``events.FatJetPFCands``, ``events.PFCands``, ``events.SubJet`` (PFNano).
+Reads: ``events.Particle`` (and ``events.GenParticle`` where the format has it: generator-level jets
+for the truth) of a particle-level format, or ``events.FatJet``, ``events.FatJetPFCands``,
+``events.PFCands``, ``events.SubJet`` (PFNano), or the entries of a jet-level format.
 Writes the jet table: ``pt, eta, phi, mass, event, constituents, subjets``
 and source-specific extras (see :data:`COLUMNS`); with ``truth.enabled``, the
 generator-level truth of every jet (:mod:`jetflow_clustering.truth`: gen_pt,
@@ -66,20 +69,33 @@ def jetflow_columns(options):
 @hookimpl
 def jetflow_build_jets(events, ctx):
     opts = ctx.options()
+    source = ctx.source
+    if source is not None and source.provides == "jets":
+        from jetflow_clustering.jet_level import jets_of_table
+
+        return jets_of_table(events, opts, ctx.filename)
     if opts.source == "pfnano":
         from jetflow_clustering.pfnano import build_pfnano_jets
 
         return build_pfnano_jets(events, opts, ctx.filename)
+    measured = opts.source == "towers" and opts.towers.detector is not None
+    if measured and source is not None and source.detector_level:
+        from jetflow import ConfigError
+
+        raise ConfigError(f"clustering.towers.detector: the input format {source.name!r} holds reconstructed "
+                          "objects already (towers, energy-flow objects); a detector model would measure them twice. "
+                          "Set clustering.towers.detector to null")
     particles = _particles(events, ctx.filename)
     _check_particles(particles, ctx)
-    event_ids = _event_ids(events, ctx.filename) if opts.source == "towers" and opts.towers.detector is not None else None
-    return jets_of_particles(particles, opts, event_ids)
+    event_ids = _event_ids(events, ctx.filename) if measured else None
+    gen = events.GenParticle if "GenParticle" in events.fields else None
+    return jets_of_particles(particles, opts, event_ids, gen)
 
 
-def jets_of_particles(particles, opts: JetOptions, event_ids=None):
+def jets_of_particles(particles, opts: JetOptions, event_ids=None, gen_particles=None):
     """Jets of jagged particles: towers (exact or measured) or the particles themselves, pile-up
     mitigation if asked for, then anti-kt; with ``truth.enabled``, each matched to a generator-level
-    jet of the hard event's particles."""
+    jet of ``gen_particles`` (default: the hard event's particles, those not flagged as pile-up)."""
     import awkward as ak
 
     from jetflow_clustering.towers import build_towers, particles_table
@@ -99,7 +115,7 @@ def jets_of_particles(particles, opts: JetOptions, event_ids=None):
         return jets
     from jetflow_clustering.truth import hard_particles, match, truth_columns
 
-    gen_fields, gen_counts = particles_table(hard_particles(particles))
+    gen_fields, gen_counts = particles_table(hard_particles(particles) if gen_particles is None else gen_particles)
     gen = _cluster(gen_fields, gen_counts, opts, opts.truth.min_pt, None)
     max_dr = opts.truth.max_delta_r if opts.truth.max_delta_r is not None else opts.radius / 2
     index, delta_r = match(jets, gen, len(counts), max_dr)
@@ -165,8 +181,8 @@ def _particles(events, filename):
     if "Particle" not in events.fields:
         raise InputError(
             f"file {filename}: no Particle collection (branches nParticle, Particle_*); "
-            "clustering.source = 'towers' or 'particles' needs jetflow's particle-level format "
-            "(jetflow generate), or set clustering.source = 'pfnano' for CMS PFNano"
+            "clustering.source = 'towers' or 'particles' needs particle-level events (jetflow's own files, "
+            "HepMC3, Delphes: an input format that provides particles), or set clustering.source = 'pfnano' for CMS PFNano"
         )
     missing = [f for f in PARTICLE_FIELDS if f not in events.Particle.fields]
     if missing:
