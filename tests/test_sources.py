@@ -30,7 +30,7 @@ class NpzReader:
         with np.load(path) as f:
             return len(f["counts"])
 
-    def event_weights(self, path, tree):
+    def event_weights(self, path, tree, options):
         with np.load(path) as f:
             return f["genWeight"].astype(np.float64)
 

@@ -63,8 +63,8 @@ class ChunkReader(Protocol):
         """Entries ``[start, stop)`` of the file in the layout of :attr:`Source.provides`."""
 
     # optional:
-    #   event_weights(path, tree) -> array  every entry's generator weight (float64), read once on the client
-    #                                       for the sum of generator weights; without it every entry weighs 1
+    #   event_weights(path, tree, options) -> array   every entry's generator weight (float64), read once on
+    #                                       the client for the sum of generator weights; without it, each weighs 1
     #   identity(path) -> bytes             16 bytes standing for the file's content (a ROOT file's UUID);
     #                                       without it, content_identity(path)
 

@@ -217,7 +217,8 @@ def generator_weight_sums(items, run_input: RunInput, engine: Engine) -> dict[st
     _, source = engine.source(run_input.source)
     out: dict[str, float] = {}
     for (filename, treename), chunks in by_file.items():
-        weights = _root_weights(filename, treename) if source.is_root else _reader_weights(filename, treename, source)
+        weights = (_root_weights(filename, treename) if source.is_root else
+                   _reader_weights(filename, treename, source, engine.source_options(source.name)))
         for item in chunks:
             n = item.entrystop - item.entrystart
             w = float(weights[item.entrystart : item.entrystop].astype("f8").sum()) if weights is not None else float(n)
@@ -237,12 +238,12 @@ def _root_weights(filename: str, treename: str):
         raise InputError(f"file {filename}, branch genWeight: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
-def _reader_weights(filename: str, treename: str, source):
+def _reader_weights(filename: str, treename: str, source, options):
     """A reader's weights of every entry of a file (``None`` if the reader gives none)."""
     if not hasattr(source.reader, "event_weights"):
         return None
     try:
-        weights = source.reader.event_weights(filename, treename)
+        weights = source.reader.event_weights(filename, treename, options)
     except InputError:
         raise
     except Exception as exc:

@@ -249,7 +249,7 @@ class DelphesReader:
         except Exception as exc:
             raise InputError(f"file {path}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
 
-    def event_weights(self, path: str, tree: str = TREE) -> np.ndarray:
+    def event_weights(self, path: str, tree: str = TREE, options: Any = None) -> np.ndarray:
         """``Event.Weight`` of every event (float64; 1 where the file has none): only that branch is read."""
         f, t = _open_tree(path, tree)
         with f:

@@ -30,10 +30,13 @@ from typing import Literal
 import awkward as ak
 import numpy as np
 
-from jetflow.core.atomic import write_text
+from jetflow.core.errors import InputError
 from jetflow.formats.schema import PROCESS_IDS, write_events
 
 from jetflow_generation.executors import run_jobs
+from jetflow_generation.hepmc_out import hepmc_path, hepmc_writer
+from jetflow_generation.lhe import check_lhe, lhe_name, lhe_strings, short_lhe
+from jetflow_generation.manifest import _reusable, _write_manifest
 
 INVISIBLE_IDS = (12, 14, 16)
 """Neutrinos: final-state particles that leave no trace (Pythia's isVisible is False for them)."""
@@ -49,7 +52,7 @@ class GenSettings:
     ----------
     process
         ``"wprime"`` (W' -> W(qq') Z(nunu)), ``"qcd"`` (hard QCD dijets) or
-        ``"minbias"`` (non-diffractive soft QCD, what pile-up is made of).
+        ``"minbias"`` (non-diffractive soft QCD, what pile-up is made of), ``"lhe"`` (the events of ``lhe``).
     ecm
         Collision energy in GeV.
     wprime_mass
@@ -63,6 +66,8 @@ class GenSettings:
         (:mod:`jetflow_generation.pileup`); 0: none.
     pileup_library
         Minimum-bias events in the sample's pile-up library.
+    lhe
+        For ``"lhe"``: the LHE file whose events Pythia showers (:mod:`jetflow_generation.lhe`).
     """
 
     process: Literal[tuple(PROCESS_IDS)]  # type: ignore[valid-type]
@@ -73,6 +78,7 @@ class GenSettings:
     extra: tuple[str, ...] = field(default_factory=tuple)
     pileup: float = 0.0
     pileup_library: int = 1000
+    lhe: str = ""
 
     def record(self) -> dict:
         """The settings as plain data (what a manifest compares); the pile-up keys only with pile-up,
@@ -82,15 +88,18 @@ class GenSettings:
         if self.pileup <= 0:
             data.pop("pileup")
             data.pop("pileup_library")
+        if not self.lhe:
+            data.pop("lhe")
         return data
 
     def stem(self, seed: int) -> str:
         """The start of the sample's file names: ``qcd_s1``, or ``qcd_pu60_s1`` with pile-up."""
         pu = f"_pu{self.pileup:g}" if self.pileup > 0 else ""
-        return f"{self.process}{pu}_s{seed}"
+        name = f"lhe-{lhe_name(self.lhe)}" if self.process == "lhe" else self.process
+        return f"{name}{pu}_s{seed}"
 
-    def pythia_strings(self, seed: int) -> list[str]:
-        """The Pythia settings of [jet-images] for this process, with a seed."""
+    def pythia_strings(self, seed: int, skip: int = 0) -> list[str]:
+        """The Pythia settings of [jet-images] for this process, with a seed (LHE: from event ``skip`` on)."""
         common = [
             f"Beams:eCM = {self.ecm}",
             "Random:setSeed = on",
@@ -118,6 +127,8 @@ class GenSettings:
             ]
         elif self.process == "minbias":
             proc = ["SoftQCD:nonDiffractive = on"]
+        elif self.process == "lhe":
+            proc = lhe_strings(self.lhe, skip)
         else:
             raise ValueError(f"process must be one of {', '.join(PROCESS_IDS)}, got {self.process!r}")
         return common + proc + list(self.extra)
@@ -129,15 +140,17 @@ def derive_seed(seed: int, process: str, index: int) -> int:
     return int.from_bytes(digest[:8], "little") % MAX_PYTHIA_SEED + 1
 
 
-def make_pythia(settings: GenSettings, seed: int):
-    """An initialised ``pythia8mc.Pythia`` with the sample's settings."""
+def make_pythia(settings: GenSettings, seed: int, skip: int = 0):
+    """An initialised ``pythia8mc.Pythia`` with the sample's settings (LHE: from event ``skip`` on)."""
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
-    for line in settings.pythia_strings(seed):
+    for line in settings.pythia_strings(seed, skip):
         if not pythia.readString(line):
             raise ValueError(f"Pythia rejected the setting {line!r}")
     if not pythia.init():
+        if settings.process == "lhe":
+            raise InputError(f"LHE file {settings.lhe}: Pythia 8 cannot initialise from it (not LHEF, or no <init>)")
         raise RuntimeError(f"Pythia failed to initialise with settings {settings}")
     return pythia
 
@@ -214,15 +227,23 @@ class FileJob:
     first_event: int = 0
     batch: int = 500
     pileup_library: str | None = None
+    hepmc: bool = False
 
 
 def generate_file(job: FileJob) -> dict:
     """Generate one file: ``job.events`` events with Pythia seed ``job.seed``.
 
-    Written to ``job.path`` through a temporary name.  Returns timing figures.
+    Written to ``job.path`` through a temporary name (with ``job.hepmc``, the hard events also as HepMC3
+    beside it: :mod:`jetflow_generation.hepmc_out`).  Returns timing figures.
     """
+    with hepmc_writer(job.path if job.hepmc else None, job.first_event) as hepmc:
+        return _generate_file(job, hepmc)
+
+
+def _generate_file(job: FileJob, hepmc) -> dict:
+    """:func:`generate_file`'s work; ``hepmc`` (:func:`jetflow_generation.hepmc_out.hepmc_writer`) gets every batch."""
     t0 = time.perf_counter()
-    pythia = make_pythia(job.settings, job.seed)
+    pythia = make_pythia(job.settings, job.seed, job.first_event)
     t_init = time.perf_counter() - t0
     parts = []
     done = 0
@@ -232,9 +253,12 @@ def generate_file(job: FileJob) -> dict:
         t1 = time.perf_counter()
         batch = pythia.nextBatch(n)
         t_gen += time.perf_counter() - t1
+        if len(batch) < n and job.settings.process == "lhe":
+            raise short_lhe(job.settings.lhe, job.first_event, job.events, done + len(batch))
         if len(batch) == 0:
             raise RuntimeError(f"Pythia produced no event in a batch of {n} (seed {job.seed})")
         parts.append(batch_to_arrays(batch, pythia, job.settings.process))
+        hepmc.write(batch, pythia)
         done += len(batch)
     particle = ak.concatenate([p["Particle"] for p in parts])[: job.events]
     truth_w = ak.concatenate([p["TruthW"] for p in parts])[: job.events]
@@ -267,6 +291,7 @@ def generate_file(job: FileJob) -> dict:
         "pythia_s": t_gen,
         "overlay_s": t_overlay,
         "total_s": time.perf_counter() - t0,
+        **({"hepmc": str(hepmc_path(path))} if job.hepmc else {}),
     }
 
 
@@ -288,27 +313,6 @@ def plan(settings: GenSettings, events: int, out: str | os.PathLike, seed: int, 
     return jobs
 
 
-def _reusable(old: dict, wanted: dict, jobs: list[FileJob]) -> tuple[list[dict], list[FileJob]]:
-    """Split ``jobs`` into files an earlier run already made and files still to generate.
-
-    A file is reused when the earlier manifest has the same settings, seed and file size,
-    and lists a file of that name (in this directory) with the same event count and
-    Pythia seed: its content is then the same.  So a larger sample extends a smaller one
-    made with the same seed, and a sample directory can be copied elsewhere.
-    """
-    if any(old.get(k) != wanted[k] for k in ("settings", "seed", "events_per_file")):
-        return [], jobs
-    done = {Path(rec["path"]).name: rec for rec in old.get("files", [])}
-    kept, todo = [], []
-    for job in jobs:
-        rec = done.get(Path(job.path).name)
-        if rec is not None and rec["events"] == job.events and rec["seed"] == job.seed and Path(job.path).is_file():
-            kept.append({**rec, "path": job.path, "reused": True})
-        else:
-            todo.append(job)
-    return kept, todo
-
-
 def generate(
     settings: GenSettings,
     events: int,
@@ -321,6 +325,7 @@ def generate(
     on_file: Callable[[dict], None] | None = None,
     reuse: bool = False,
     scheduler=None,
+    hepmc: bool = False,
 ) -> list[dict]:
     """Generate a sample into ``out`` (created if needed).
 
@@ -344,6 +349,8 @@ def generate(
         A dask scheduler's address or a ``distributed.Client``: the files are
         generated on its workers (``workers`` is then unused), written here.
         The files are the same as a local run's, whichever worker makes each.
+    hepmc
+        Also write each file's hard events as HepMC3 beside it (``x.root`` -> ``x.hepmc3``).
 
     The manifest is written after every file, so a run that is killed loses only
     the files in progress: run it again with ``reuse`` and it makes only those.
@@ -355,9 +362,13 @@ def generate(
     """
     import json
 
+    if settings.process == "lhe":
+        check_lhe(settings.lhe, events)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     jobs = plan(settings, events, out, seed, events_per_file)
+    for job in jobs:
+        job.hepmc = hepmc
     manifest_path = out / f"{settings.stem(seed)}_manifest.json"
     wanted = {"settings": settings.record(), "seed": seed, "events": events, "events_per_file": events_per_file}
     kept: list[dict] = []
@@ -399,12 +410,3 @@ def generate(
             bar.close()
     _write_manifest(manifest_path, wanted, records, others)
     return sorted(records, key=lambda r: r["path"])
-
-
-def _write_manifest(path: Path, wanted: dict, records: list[dict], others: list[dict]) -> None:
-    """The sample's manifest, written atomically: this run's files, and those of an earlier, larger run with
-    the same settings that this one did not ask for (so that a later run can still reuse them)."""
-    import json
-
-    files = sorted([*records, *others], key=lambda r: r["path"])
-    write_text(path, json.dumps({**wanted, "files": files}, indent=2), "sample manifest")

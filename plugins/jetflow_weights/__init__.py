@@ -134,8 +134,11 @@ def jetflow_weights(jets, events, ctx):
     if spectrum is not None:
         x = ak.to_numpy(jets[opts.pt_reweight.column]).astype(np.float64)
         idx, inside = _bins(spectrum, x)
-        ratio = spectrum["ratio"][ctx.label] if ctx.label < len(spectrum["ratio"]) else np.ones(len(idx))
-        factors["pt"] = np.where(inside, ratio[idx], 1.0)  # the background's row is 1
+        label = ak.to_numpy(jets.label).astype(np.int64)  # the dataset's, or each jet's own (label: file)
+        known = label < len(spectrum["ratio"])
+        ratio = np.ones(len(idx))
+        ratio[known] = spectrum["ratio"][label[known], idx[known]]
+        factors["pt"] = np.where(inside, ratio, 1.0)  # the background's row is 1
     return factors or None
 
 
@@ -158,11 +161,15 @@ def jetflow_accumulate(jets, ctx):
     weight = ak.to_numpy(jets.weight)
     h.fill(label=ak.to_numpy(jets.label).astype(int), **{opts.column: values}, weight=weight)
     out = {SPECTRUM: h}
-    if ctx.prepared is not None and ctx.label != 0:
+    label = ak.to_numpy(jets.label).astype(np.int64)
+    if ctx.prepared is not None and (label != 0).any():
         idx, known = _bins(ctx.prepared, values)
         seen = ctx.prepared["seen"]
-        known &= seen[ctx.label][idx] if ctx.label < len(seen) else False
+        in_table = label < len(seen)
+        known[in_table] &= seen[label[in_table], idx[in_table]]
+        known[~in_table] = False
+        reweighted = label != 0  # the background is not reweighted: none of it is lost
         lost = Cutflow()
-        lost.record(OUTSIDE, weight[~known])  # selected jets the spectrum could not reweight
+        lost.record(OUTSIDE, weight[reweighted & ~known])  # selected jets the spectrum could not reweight
         out[OUTSIDE] = lost
     return out
