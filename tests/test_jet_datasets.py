@@ -110,7 +110,7 @@ def test_toptagging_chunks_add_up_and_options_cut_constituents(top_h5):
     parts = ak.concatenate([reader.read(path, "table", 0, 3, None), reader.read(path, "table", 3, 7, None)])
     assert parts.tolist() == whole.tolist()
     check_jets(reader.read(path, "table", 2, 5, None), jets[2:5])
-    cut = reader.read(path, "table", 0, 7, {"toptagging": TopTaggingOptions(max_constituents=2)})
+    cut = reader.read(path, "table", 0, 7, TopTaggingOptions(max_constituents=2))
     check_jets(cut, [j[:2] for j in jets])
     with pytest.raises(InputError, match=r"train\.h5.*\[5, 9\)"):
         reader.read(path, "table", 5, 9, None)
@@ -235,7 +235,7 @@ def test_jetnet_constituents_label_and_chunks(tmp_path):
                                    rtol=1e-5, atol=1e-3)
     assert ak.concatenate([reader.read(path, "", 0, 2, None), reader.read(path, "", 2, 5, None)]).tolist() \
         == got.tolist()
-    few = reader.read(path, "", 0, 5, {"jetnet": JetNetOptions(max_constituents=2)})
+    few = reader.read(path, "", 0, 5, JetNetOptions(max_constituents=2))
     assert ak.num(few.constituents).tolist() == np.minimum(counts, 2).tolist()
 
 
@@ -324,7 +324,7 @@ def test_jetclass_constituents_pdgid_label_and_chunks(tmp_path):
     assert got.jetclass_tau3.tolist() == pytest.approx([0.3] * 4) and "aux_genpart_pt" in got.fields
     assert ak.concatenate([reader.read(path, "tree", 0, 1, None), reader.read(path, "tree", 1, 4, None)]).tolist() \
         == got.tolist()
-    few = reader.read(path, "tree", 0, 4, {"jetclass": JetClassOptions(max_constituents=2, aux=False)})
+    few = reader.read(path, "tree", 0, 4, JetClassOptions(max_constituents=2, aux=False))
     assert ak.num(few.constituents).tolist() == [2, 1, 2, 2] and "aux_genpart_pt" not in few.fields
 
 

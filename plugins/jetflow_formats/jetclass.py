@@ -36,7 +36,7 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import ColumnSpec, FileView, InputError, Options, Source
-from jetflow.physics import ptetaphim
+from jetflow_formats.toptagging import constituent_ptetaphim
 
 TREE = "tree"
 MOMENTA = ("part_px", "part_py", "part_pz", "part_energy")
@@ -65,15 +65,6 @@ class JetClassOptions(Options):
         None, ge=1, description="keep at most the first N particles of each jet (the file's order); all if null"
     )
     aux: bool = Field(True, description="keep the file's flat numeric aux_* branches as columns")
-
-
-def _section(options: Any) -> JetClassOptions:
-    if isinstance(options, JetClassOptions):
-        return options
-    sub = options.get("jetclass") if isinstance(options, Mapping) else getattr(options, "jetclass", None)
-    if isinstance(sub, JetClassOptions):
-        return sub
-    return JetClassOptions(**sub) if isinstance(sub, Mapping) else JetClassOptions()
 
 
 def _tree(file, path: str, tree: str):
@@ -105,12 +96,19 @@ def branches(tree, path: str, opts: JetClassOptions) -> list[str]:
     return [*REQUIRED, *LABELS, *optional, *(_flat_aux(tree) if opts.aux else [])]
 
 
+_CODES = (211, 130, 22, -11, -13)
+_BY_FLAGS = np.array([next((c for i, c in enumerate(_CODES) if bits >> i & 1), 0) for bits in range(32)], np.int32)
+"""pdgId (for charge +1) of each set of flags, as bits in :data:`FLAGS` order: the first flag set wins."""
+
+
 def pdg_ids(flags: Mapping[str, np.ndarray], charge: np.ndarray) -> np.ndarray:
     """pdgId of each particle from its type flags and charge (the first flag set wins, in :data:`FLAGS` order)."""
-    q = np.rint(charge).astype(np.int32)
-    choices = [211 * q, np.full_like(q, 130), np.full_like(q, 22), -11 * q, -13 * q]
-    conditions = [np.asarray(flags[f]) > 0.5 for f in FLAGS]
-    return np.select(conditions, choices, default=0).astype(np.int32)
+    bits = np.zeros(len(charge), np.uint8)
+    for i, flag in enumerate(FLAGS):
+        bits |= (np.asarray(flags[flag]) > 0.5).view(np.uint8) << i
+    out = _BY_FLAGS[bits]
+    charged = np.isin(_BY_FLAGS, (211, -11, -13))[bits]
+    return np.multiply(out, np.rint(charge).astype(np.int32), out=out, where=charged)
 
 
 def jets_of_arrays(arrays: ak.Array, path: str, start: int, opts: JetClassOptions) -> ak.Array:
@@ -120,15 +118,18 @@ def jets_of_arrays(arrays: ak.Array, path: str, start: int, opts: JetClassOption
         parts = parts[:, : opts.max_constituents]
     counts = ak.to_numpy(ak.num(parts["part_px"], axis=1))
 
-    def flat(name, dtype=np.float64):
-        return ak.to_numpy(ak.flatten(parts[name], axis=1)).astype(dtype)
+    def flat(name):  # the file's values, not copied
+        return ak.to_numpy(ak.flatten(parts[name], axis=1))
 
-    pt, eta, phi, mass = ptetaphim(*(flat(b) for b in MOMENTA))
+    pt, eta, phi, mass = constituent_ptetaphim(*(flat(b).astype(np.float64) for b in MOMENTA))
     charge = flat("part_charge")
-    record = {"pt": pt, "eta": eta, "phi": phi, "mass": mass,
-              "pdgId": pdg_ids({f: flat(f) for f in FLAGS}, charge), "charge": charge}
-    record.update({b.removeprefix("part_"): flat(b) for b in IMPACT if b in parts.fields})
-    constituents = ak.zip({k: v.astype(np.float32) if v.dtype.kind == "f" else v for k, v in record.items()})
+    record = {"pt": pt, "eta": eta, "phi": phi, "mass": mass, "pdgId": pdg_ids({f: flat(f) for f in FLAGS}, charge),
+              "charge": charge.astype(np.float32, copy=False)}
+    record.update({b.removeprefix("part_"): flat(b).astype(np.float32, copy=False) for b in IMPACT if b in parts.fields})
+    offsets = np.zeros(len(counts) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    constituents = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), ak.contents.RecordArray(
+        [ak.contents.NumpyArray(v) for v in record.values()], list(record))))
 
     def jet(name):
         return ak.to_numpy(arrays[name]).astype(np.float64)
@@ -136,7 +137,7 @@ def jets_of_arrays(arrays: ak.Array, path: str, start: int, opts: JetClassOption
     j_pt, j_eta, j_e = jet("jet_pt"), jet("jet_eta"), jet("jet_energy")
     fields = {"pt": j_pt, "eta": j_eta, "phi": jet("jet_phi"),
               "mass": np.sqrt(np.clip(j_e**2 - (j_pt * np.cosh(j_eta)) ** 2, 0.0, None)),
-              "constituents": ak.unflatten(constituents, counts)}
+              "constituents": constituents}
     onehot = np.stack([ak.to_numpy(arrays[b]).astype(np.float64) for b in LABELS], axis=1)
     bad = np.flatnonzero((onehot != 0).sum(axis=1) != 1)
     if bad.size:
@@ -171,7 +172,7 @@ class JetClassReader:
         """Entries ``[start, stop)`` of the wanted branches as jet records."""
         import uproot
 
-        opts = _section(options)
+        opts = options if options is not None else JetClassOptions()
         try:
             with uproot.open(path) as f:
                 t = _tree(f, path, tree or TREE)
@@ -206,6 +207,7 @@ JETCLASS = Source(
     provides="jets",
     recognise=_recognise,
     tree=TREE,
+    section="jetclass",
     reader=JetClassReader(),
     fields={
         "part_px, part_py, part_pz, part_energy": "constituents pt, eta, phi, mass",

@@ -27,7 +27,6 @@ and absent when neither says it.  Read with h5py, rows ``[start, stop)`` of both
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
 import awkward as ak
@@ -59,15 +58,6 @@ class JetNetOptions(Options):
     max_constituents: int | None = Field(
         None, ge=1, description="keep at most the first N particles of each jet (the file's order); all if null"
     )
-
-
-def _section(options: Any) -> JetNetOptions:
-    if isinstance(options, JetNetOptions):
-        return options
-    sub = options.get("jetnet") if isinstance(options, Mapping) else getattr(options, "jetnet", None)
-    if isinstance(sub, JetNetOptions):
-        return sub
-    return JetNetOptions(**sub) if isinstance(sub, Mapping) else JetNetOptions()
 
 
 def type_of_name(path: str) -> int | None:
@@ -121,7 +111,7 @@ class JetNetReader:
 
     def read(self, path: str, tree: str, start: int, stop: int, options: Any) -> ak.Array:
         """Rows ``[start, stop)`` of ``particle_features`` and ``jet_features`` as jet records."""
-        opts = _section(options)
+        opts = options if options is not None else JetNetOptions()
         try:
             with _open(path) as f:
                 _, width = _check_shapes(f, path)
@@ -183,6 +173,7 @@ JETNET = Source(
     provides="jets",
     recognise=_recognise,
     tree="",
+    section="jetnet",
     reader=JetNetReader(),
     fields={
         "particle_features (eta_rel, phi_rel, pt_rel, mask)": "constituents (pt, eta, phi = phi_rel, mass 0)",

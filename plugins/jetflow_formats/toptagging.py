@@ -66,28 +66,45 @@ class TopTaggingOptions(Options):
     )
 
 
-def section(options: Any, key: str, cls: type[Options]) -> Options:
-    """This source's options out of the plugin's section: ``options.<key>`` (a model or a dict), ``options``
-    itself when it is already a ``cls``, the defaults when there is none."""
-    if isinstance(options, cls):
-        return options
-    sub = options.get(key) if isinstance(options, Mapping) else getattr(options, key, None)
-    if isinstance(sub, cls):
-        return sub
-    return cls(**sub) if isinstance(sub, Mapping) else cls()
+def jets_of_momenta(p4: np.ndarray) -> dict[str, Any]:
+    """Jets of zero-padded constituent four-momenta ``p4[n_jets, n_slots, 4]`` (``E, PX, PY, PZ``; a strided
+    view will do): the fields ``pt, eta, phi, mass`` (float64, of the sum of the entries with ``E > 0``) and
+    ``constituents`` (those entries, in row order).  Only the kept entries are converted to float64."""
+    keep = p4[:, :, 0] > 0
+    offsets = np.zeros(len(p4) + 1, np.int64)
+    np.cumsum(np.count_nonzero(keep, axis=1), out=offsets[1:])
+    e, px, py, pz = (column.astype(np.float64) for column in gather_kept(p4, keep).T)
+    jet = ptetaphim(*(segment_sums(a, offsets) for a in (px, py, pz, e)))
+    parts = ak.contents.RecordArray([ak.contents.NumpyArray(v) for v in constituent_ptetaphim(px, py, pz, e)],
+                                    ["pt", "eta", "phi", "mass"])
+    constituents = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), parts))
+    return {"pt": jet[0], "eta": jet[1], "phi": jet[2], "mass": jet[3], "constituents": constituents}
 
 
-def jets_of_momenta(e: np.ndarray, px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> dict[str, Any]:
-    """Jets of zero-padded ``[n_jets, n_slots]`` constituent four-momenta: the fields ``pt, eta, phi, mass``
-    (of the sum of the entries with ``E > 0``) and ``constituents`` (those entries, in row order)."""
-    e, px, py, pz = (np.asarray(a, dtype=np.float64) for a in (e, px, py, pz))
-    keep = e > 0
-    counts = keep.sum(axis=1)
-    pt, eta, phi, mass = ptetaphim(px[keep], py[keep], pz[keep], e[keep])
-    parts = ak.zip({"pt": pt.astype(np.float32), "eta": eta.astype(np.float32),
-                    "phi": phi.astype(np.float32), "mass": mass.astype(np.float32)})
-    jet = ptetaphim(*(np.where(keep, a, 0.0).sum(axis=1) for a in (px, py, pz, e)))
-    return {"pt": jet[0], "eta": jet[1], "phi": jet[2], "mass": jet[3], "constituents": ak.unflatten(parts, counts)}
+def gather_kept(p: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``p[keep]`` of a ``[n, slots, 4]`` array; float32 records are moved as 16-byte items (bytes, not values)."""
+    if p.dtype == np.float32 and p.strides[-1] == 4:
+        return p.view(np.complex128)[..., 0][keep].view(np.float32).reshape(-1, 4)
+    return p[keep]
+
+
+def segment_sums(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """The sums of ``values[offsets[i]:offsets[i + 1]]``, 0 for an empty segment."""
+    filled = offsets[1:] > offsets[:-1]
+    out = np.zeros(len(offsets) - 1)
+    out[filled] = np.add.reduceat(values, offsets[:-1][filled]) if values.size else 0.0
+    return out
+
+
+def constituent_ptetaphim(px, py, pz, e) -> tuple[np.ndarray, ...]:
+    """float32 ``pt, eta, phi, mass`` of float64 four-momenta: :func:`jetflow.physics.ptetaphim`'s formulas
+    with ``pt = sqrt(px^2 + py^2)`` for ``hypot`` (the same float32 values), in place where it can."""
+    pt2 = px * px + py * py
+    mass = e * e - (pt2 + pz * pz)
+    np.sqrt(np.maximum(mass, 0.0, out=mass), out=mass)
+    pt = np.sqrt(pt2, out=pt2)
+    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pt), where=pt > 0))
+    return tuple(v.astype(np.float32) for v in (pt, eta, np.arctan2(py, px), mass))
 
 
 def n_slots(names, path: str) -> int:
@@ -113,12 +130,21 @@ def wanted_columns(names, path: str, opts: TopTaggingOptions) -> list[str]:
     return [f"{p}_{i}" for i in range(n) for p in MOMENTUM] + [LABEL, *optional]
 
 
-def jets_of_columns(columns: Mapping[str, np.ndarray], names: list[str], path: str) -> ak.Array:
+def slots_of_columns(columns: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """``[n_jets, n, 4]`` (``E, PX, PY, PZ``) of the columns ``E_i, ...``, transposed in blocks of rows."""
+    stacked = np.stack([np.asarray(columns[f"{p}_{i}"]) for i in range(n) for p in MOMENTUM])
+    rows = stacked.shape[1]
+    out = np.empty((rows, 4 * n), stacked.dtype)
+    for r in range(0, rows, 1024):
+        out[r: r + 1024] = stacked[:, r: r + 1024].T
+    return out.reshape(rows, n, 4)
+
+
+def jets_of_columns(columns: Mapping[str, np.ndarray], names: list[str], path: str, p4=None) -> ak.Array:
     """The chunk's jet records from its columns (1-D arrays, one entry per jet; ``names`` from
-    :func:`wanted_columns`)."""
+    :func:`wanted_columns`); ``p4``: their constituents' ``[n_jets, n, 4]`` when the caller has it."""
     n = sum(1 for c in names if c.startswith("E_"))
-    stack = {p: np.stack([columns[f"{p}_{i}"] for i in range(n)], axis=1) for p in MOMENTUM}
-    fields = jets_of_momenta(stack["E"], stack["PX"], stack["PY"], stack["PZ"])
+    fields = jets_of_momenta(slots_of_columns(columns, n) if p4 is None else p4)
     label = np.asarray(columns[LABEL])
     if label.size and not np.isin(label, (0, 1)).all():
         bad = label[~np.isin(label, (0, 1))][0]
@@ -176,7 +202,7 @@ class TopTaggingHDF5Reader:
 
     def read(self, path: str, tree: str, start: int, stop: int, options: Any) -> ak.Array:
         """Rows ``[start, stop)`` of the blocks that hold the wanted columns, as jet records."""
-        opts = section(options, "toptagging", TopTaggingOptions)
+        opts = options if options is not None else TopTaggingOptions()
         try:
             with _open_hdf5(path) as f:
                 group = _frame_group(f, path, tree)
@@ -203,6 +229,7 @@ class TopTaggingHDF5Reader:
                     raise InputError(f"file {path}: HDF5 dataset {tree}/{b} gives shape {values.shape} for rows "
                                      f"[{start}, {stop}); expected [{stop - start}, n_columns]")
             columns = {c: blocks[where[c][0]][:, where[c][1]] for c in names}
+            return jets_of_columns(columns, names, path, _interleaved(blocks, where, names))
         return jets_of_columns(columns, names, path)
 
     @staticmethod
@@ -216,6 +243,16 @@ class TopTaggingHDF5Reader:
             raise _damaged(path, start, stop, first) from exc
         names = wanted_columns(list(frame.columns), path, opts)
         return {c: frame[c].to_numpy() for c in names}, names
+
+
+def _interleaved(blocks: Mapping[str, np.ndarray], where, names: list[str]) -> np.ndarray | None:
+    """The ``[rows, n, 4]`` view of the block holding ``E_0, PX_0, PY_0, PZ_0, E_1, ...`` in order, or None."""
+    n = sum(1 for c in names if c.startswith("E_"))
+    block, first = where["E_0"]
+    if any(where[f"{p}_{i}"] != (block, first + 4 * i + k) for i in range(n) for k, p in enumerate(MOMENTUM)):
+        return None
+    values = blocks[block]
+    return values[:, first: first + 4 * n].reshape(len(values), n, 4)
 
 
 def _frame_group(f, path: str, key: str):
@@ -248,7 +285,7 @@ class TopTaggingParquetReader:
 
     def read(self, path: str, tree: str, start: int, stop: int, options: Any) -> ak.Array:
         """Rows ``[start, stop)``: the overlapping row groups read with the wanted columns, then sliced."""
-        opts = section(options, "toptagging", TopTaggingOptions)
+        opts = options if options is not None else TopTaggingOptions()
         try:
             pf = self._file(path)
         except Exception as exc:
@@ -357,6 +394,7 @@ TOPTAGGING = Source(
     provides="jets",
     recognise=_recognise_hdf5,
     tree=KEY,
+    section="toptagging",
     reader=TopTaggingHDF5Reader(),
     fields=FIELDS,
 )
@@ -367,6 +405,7 @@ TOPTAGGING_PARQUET = Source(
     provides="jets",
     recognise=_recognise_parquet,
     tree="",
+    section="toptagging",
     reader=TopTaggingParquetReader(),
     fields=FIELDS,
 )
