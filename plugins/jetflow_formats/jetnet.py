@@ -34,7 +34,8 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import ColumnSpec, FileView, InputError, Options, Source
-from jetflow.physics import ptetaphim, pxpypze, wrap_phi
+from jetflow.physics import ptetaphim, wrap_phi
+from jetflow_formats.toptagging import gather_kept
 
 PARTICLES = "particle_features"
 JETS = "jet_features"
@@ -116,7 +117,7 @@ class JetNetReader:
             with _open(path) as f:
                 _, width = _check_shapes(f, path)
                 n = f[PARTICLES].shape[1] if opts.max_constituents is None else opts.max_constituents
-                parts = np.asarray(f[PARTICLES][start:stop, :n], dtype=np.float64)
+                parts = f[PARTICLES][start:stop, :n]  # the file's dtype: only the kept particles become float64
                 jets = np.asarray(f[JETS][start:stop], dtype=np.float64)
         except InputError:
             raise
@@ -135,19 +136,24 @@ def jets_of_arrays(parts: np.ndarray, jets: np.ndarray, path: str) -> ak.Array:
         jet_type, jets = jets[:, 0], jets[:, 1:]
     pt, eta, mass, count = jets[:, 0], jets[:, 1], jets[:, 2], jets[:, 3]
     keep = parts[:, :, 3] > 0.5
-    counts = keep.sum(axis=1)
-    c_pt = (parts[:, :, 2] * pt[:, None])[keep]
-    c_eta = (parts[:, :, 0] + eta[:, None])[keep]
-    c_phi = wrap_phi(parts[:, :, 1][keep])
-    c_mass = np.zeros_like(c_pt)
-    px, py, pz, e = pxpypze(c_pt, c_eta, c_phi, c_mass)
+    counts = np.count_nonzero(keep, axis=1)
+    eta_rel, phi_rel, pt_rel = (c.astype(np.float64) for c in gather_kept(parts, keep)[:, :3].T)
     owner = np.repeat(np.arange(len(jets)), counts)
+    c_pt = pt_rel * pt[owner]
+    c_eta = eta_rel + eta[owner]
+    c_phi = wrap_phi(phi_rel)
+    c_mass = np.zeros_like(c_pt)
+    px, py, pz = c_pt * np.cos(c_phi), c_pt * np.sin(c_phi), c_pt * np.sinh(c_eta)
+    e = np.abs(c_pt * np.cosh(c_eta))  # sqrt((pt cosh eta)^2 + 0^2): the same doubles
     sums = [np.bincount(owner, weights=a, minlength=len(jets)) for a in (px, py, pz, e)]
     s_pt, _, _, s_mass = ptetaphim(*sums)
-    constituents = ak.zip({"pt": c_pt.astype(np.float32), "eta": c_eta.astype(np.float32),
-                           "phi": c_phi.astype(np.float32), "mass": c_mass.astype(np.float32)})
+    offsets = np.zeros(len(jets) + 1, np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    constituents = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), ak.contents.RecordArray(
+        [ak.contents.NumpyArray(v.astype(np.float32)) for v in (c_pt, c_eta, c_phi, c_mass)],
+        ["pt", "eta", "phi", "mass"])))
     fields = {"pt": pt, "eta": eta, "phi": np.zeros(len(jets)), "mass": mass,
-              "constituents": ak.unflatten(constituents, counts),
+              "constituents": constituents,
               "pt_constituents": s_pt, "mass_constituents": s_mass,
               "jetnet_n_particles": count.astype(np.int32)}
     if jet_type is None:
