@@ -174,10 +174,14 @@ def _converted(engine: Engine, events: ak.Array, ctx: ChunkContext) -> ak.Array:
     except JetflowError:
         raise
     except Exception as exc:
-        kind = BadInputError if input_error(exc) is not None else PluginCallError
-        raise kind(f"input format {ctx.source.name!r}: {type(exc).__name__}: {exc}", plugin=plugin,
-                   hook="jetflow_sources", dataset=ctx.dataset, filename=ctx.filename,
-                   entrystart=ctx.entrystart, entrystop=ctx.entrystop) from exc
+        raise _format_error(exc, ctx.source.name, plugin, ctx) from exc
+
+
+def _format_error(exc: Exception, name: str, plugin: str, ctx: ChunkContext) -> PluginCallError:
+    """An input format's failure on a chunk, with the chunk's coordinates: bad input (skippable) or a bug."""
+    kind = BadInputError if input_error(exc) is not None else PluginCallError
+    return kind(f"input format {name!r}: {type(exc).__name__}: {exc}", plugin=plugin, hook="jetflow_sources",
+                dataset=ctx.dataset, filename=ctx.filename, entrystart=ctx.entrystart, entrystop=ctx.entrystop)
 
 
 def _read_entries(engine: Engine, ctx: ChunkContext) -> ak.Array:
@@ -192,10 +196,7 @@ def _read_entries(engine: Engine, ctx: ChunkContext) -> ak.Array:
     except JetflowError:
         raise
     except Exception as exc:
-        kind = BadInputError if input_error(exc) is not None else PluginCallError
-        raise kind(f"input format {source.name!r}: {type(exc).__name__}: {exc}", plugin=plugin,
-                   hook="jetflow_sources", dataset=ctx.dataset, filename=ctx.filename,
-                   entrystart=ctx.entrystart, entrystop=ctx.entrystop) from exc
+        raise _format_error(exc, source.name, plugin, ctx) from exc
     if not isinstance(events, ak.Array) or len(events) != ctx.entrystop - ctx.entrystart:
         got = f"{len(events)} entries" if isinstance(events, ak.Array) else type(events).__name__
         raise PluginCallError(f"input format {source.name!r}: read gave {got}, expected the "
