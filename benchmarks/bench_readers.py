@@ -204,7 +204,7 @@ def make_delphes(folder: Path, n: int, rng, basket: int = 500) -> Path:
             m = min(basket, n - first)
             data = {}
 
-            def jagged(name, members):
+            def jagged(name, members, m=m, data=data):
                 counts = rng.poisson(DELPHES_PER_EVENT[name], m)
                 k = int(counts.sum())
                 cols = {key: make(k) for key, make in members.items()}
@@ -215,8 +215,9 @@ def make_delphes(folder: Path, n: int, rng, basket: int = 500) -> Path:
                    "Eta": lambda k: rng.uniform(-4, 4, k).astype(np.float32),
                    "Phi": lambda k: rng.uniform(-np.pi, np.pi, k).astype(np.float32)}
 
-            data["Event"] = ak.zip({"Number": ak.unflatten(np.arange(first, first + m, dtype=np.int64), np.ones(m, np.int64)),
-                                    "Weight": ak.unflatten(np.ones(m, np.float32), np.ones(m, np.int64))})
+            one = np.ones(m, np.int64)
+            data["Event"] = ak.zip({"Number": ak.unflatten(np.arange(first, first + m, dtype=np.int64), one),
+                                    "Weight": ak.unflatten(np.ones(m, np.float32), one)})
             ints = {"PID": lambda k: gen_pid[rng.integers(0, len(gen_pid), k)].astype(np.int32),
                     "Status": lambda k: rng.choice(np.array([1, 2, 4, 23, 62], np.int32), k, p=[.4, .4, .01, .09, .1]),
                     "IsPU": lambda k: np.zeros(k, np.int32),
@@ -244,8 +245,6 @@ def make_delphes(folder: Path, n: int, rng, basket: int = 500) -> Path:
 def make_hepmc3(folder: Path, n: int, rng, final: int = 600, decayed: int = 300) -> Path:
     """A HepMC3 ASCII file: per event two beams, ``decayed`` status-2 particles from them, ``final``
     status-1 particles (two per decayed one), written with pyhepmc's ``WriterAscii``."""
-    import pyhepmc
-
     path = folder / "events.hepmc3"
     if path.exists():
         return path
@@ -439,7 +438,7 @@ def run(a, wanted: list[str], folder: Path) -> None:
             path = make_hepmc3(folder, a.hepmc_events, rng)
             hepmc3.SOURCE.reader.read(str(path), "", 0, 2, None)  # the plugin is there and reads
             hepmc = (path, hepmc3.SOURCE.reader)
-        except Exception as exc:  # the plugin is missing or unfinished
+        except Exception as exc:  # noqa: BLE001 - the plugin is missing or unfinished
             print(f"# hepmc3 skipped: {type(exc).__name__}: {exc}")
     print(machine(f"files made in {time.perf_counter() - t0:.0f} s, {a.repeat} interleaved passes, medians"))
     print("| format | file | entries | chunk | bare library read | jetflow reader | reader / bare |")
@@ -447,8 +446,9 @@ def run(a, wanted: list[str], folder: Path) -> None:
 
     def line(name, path, n, chunk, lib, t, unit):
         size = os.path.getsize(path) / 2**20
-        print(f"| {name} | {path.name}, {size:,.0f} MB | {n:,} | {chunk:,} | {lib}: {n / t['bare']:,.0f} {unit}/s | "
-              f"{n / t['reader']:,.0f} {unit}/s | {t['bare'] / t['reader']:.2f} |", flush=True)
+        print(f"| {name} | {path.name}, {size:,.0f} MB | {n:,} | {min(chunk, n):,} | "
+              f"{lib}: {n / t['bare']:,.0f} {unit}/s | {n / t['reader']:,.0f} {unit}/s | "
+              f"{t['bare'] / t['reader']:.2f} |", flush=True)
 
     for name, path, n, chunk, lib, bare, reader, unit in rows:
         t = interleaved({"bare": passes(bare, n, chunk), "reader": passes(reader, n, chunk)}, a.repeat)

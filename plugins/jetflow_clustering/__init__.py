@@ -23,7 +23,7 @@ for the truth) of a particle-level format, or ``events.FatJet``, ``events.FatJet
 Writes the jet table: ``pt, eta, phi, mass, event, constituents, subjets``
 and source-specific extras (see :data:`COLUMNS`); with ``truth.enabled``, the
 generator-level truth of every jet (:mod:`jetflow_clustering.truth`: gen_pt,
-gen_mass, gen_mass_softdrop, response, ...; on PFNano also ``jec``).  References in brackets:
+gen_mass, gen_mass_softdrop, response, ..., top_contained; on PFNano also ``jec``).  References in brackets:
 docs/references.md.
 """
 
@@ -89,13 +89,16 @@ def jetflow_build_jets(events, ctx):
     _check_particles(particles, ctx)
     event_ids = _event_ids(events, ctx.filename) if measured else None
     gen = events.GenParticle if "GenParticle" in events.fields else None
-    return jets_of_particles(particles, opts, event_ids, gen)
+    tops = (events.TruthTop, events.TopQuark) if {"TruthTop", "TopQuark"} <= set(events.fields) else None
+    return jets_of_particles(particles, opts, event_ids, gen, tops if opts.truth.enabled else None)
 
 
-def jets_of_particles(particles, opts: JetOptions, event_ids=None, gen_particles=None):
+def jets_of_particles(particles, opts: JetOptions, event_ids=None, gen_particles=None, tops=None):
     """Jets of jagged particles: towers (exact or measured) or the particles themselves, pile-up
     mitigation if asked for, then anti-kt; with ``truth.enabled``, each matched to a generator-level
-    jet of ``gen_particles`` (default: the hard event's particles, those not flagged as pile-up)."""
+    jet of ``gen_particles`` (default: the hard event's particles, those not flagged as pile-up), and
+    ``top_contained`` with the jet's top from ``tops``: the events' ``(TruthTop, TopQuark)`` collections
+    (jetflow's files of ``generate --process ttbar``), or None (every jet 0)."""
     import awkward as ak
 
     from jetflow_clustering.towers import build_towers, particles_table
@@ -113,13 +116,15 @@ def jets_of_particles(particles, opts: JetOptions, event_ids=None, gen_particles
     jets = _cluster(fields, counts, opts, opts.min_pt, opts.max_jets)
     if not opts.truth.enabled:
         return jets
-    from jetflow_clustering.truth import hard_particles, match, truth_columns
+    from jetflow_clustering.truth import hard_particles, match, top_columns, truth_columns
 
     gen_fields, gen_counts = particles_table(hard_particles(particles) if gen_particles is None else gen_particles)
     gen = _cluster(gen_fields, gen_counts, opts, opts.truth.min_pt, None)
     max_dr = opts.truth.max_delta_r if opts.truth.max_delta_r is not None else opts.radius / 2
     index, delta_r = match(jets, gen, len(counts), max_dr)
-    for name, values in truth_columns(jets, gen, index, delta_r).items():
+    columns = truth_columns(jets, gen, index, delta_r)
+    columns.update(top_columns(jets, *(tops if tops is not None else (None, None)), len(counts), opts.radius))
+    for name, values in columns.items():
         jets = ak.with_field(jets, values, name)
     return jets
 

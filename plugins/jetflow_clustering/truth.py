@@ -13,6 +13,13 @@ event within ``max_delta_r`` (default R / 2).  Columns (:data:`COLUMNS`):
 ``gen_matched`` (1 matched, 0 not) and ``response = pt / gen_pt``; an
 unmatched jet has 0 in every one of them.
 
+Top containment (:func:`top_columns`; jetflow's files with ``TruthTop`` / ``TopQuark``, from
+``jetflow generate --process ttbar``): ``top_contained`` is 1 when a TruthTop lies within Delta R < R (the
+jet radius, in eta and phi) of the jet axis and all its TopQuarks (the b and the W's two quarks) do too,
+the signal definition of the top-tagging reference dataset (Kasieczka et al., arXiv:1902.09914, section 2);
+``top_pt, top_eta, top_phi, top_mass`` are that top (the closest contained one), else the closest TruthTop
+within R, else 0.  Events without tops, files without the branches and PFNano give 0.
+
 References in brackets: docs/references.md.
 """
 
@@ -36,6 +43,16 @@ COLUMNS = {
     "gen_matched": ColumnSpec("matched to a gen jet", "", 2, 0.0, 2.0, description="1 matched, 0 not"),
     "response": ColumnSpec(r"$p_T / p_T^{gen}$", "", 100, 0.0, 2.0, description="pt / gen_pt (0: unmatched)"),
 }
+
+COLUMNS.update({
+    "top_contained": ColumnSpec("top and its decay quarks in the jet", "", 2, 0.0, 2.0, kind="other",
+                                description="1: a TruthTop and its three quarks within Delta R < R of the axis"),
+    "top_pt": ColumnSpec(r"Truth top $p_T$", "GeV", 100, 0.0, 1000.0, description="the jet's TruthTop (0: none)"),
+    "top_eta": ColumnSpec(r"Truth top $\eta$", "", 50, -5.0, 5.0, description="the jet's TruthTop (0: none)"),
+    "top_phi": ColumnSpec(r"Truth top $\phi$", "", 50, -3.1416, 3.1416, description="the jet's TruthTop (0: none)"),
+    "top_mass": ColumnSpec("Truth top mass", "GeV", 100, 0.0, 250.0, description="the jet's TruthTop (0: none)"),
+})
+TOP_COLUMNS = ("top_contained", "top_pt", "top_eta", "top_phi", "top_mass")
 
 PFNANO_COLUMNS = {
     "jec": ColumnSpec("CMS jet energy correction", "", 100, 0.5, 1.5, description="1 / (1 - rawFactor): pt / pt_raw"),
@@ -87,6 +104,64 @@ def truth_columns(reco: ak.Array, gen: ak.Array, index: np.ndarray, delta_r: np.
     return out
 
 
+def no_tops(n: int) -> dict[str, np.ndarray]:
+    """The top columns of ``n`` jets without a TruthTop."""
+    return {name: np.zeros(n, np.int8 if name == "top_contained" else np.float64) for name in TOP_COLUMNS}
+
+
+def _flat(collection, fields) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    counts = ak.to_numpy(ak.num(collection, axis=1)).astype(np.int64)
+    return {f: ak.to_numpy(ak.flatten(collection[f])).astype(np.float64) for f in fields}, counts
+
+
+def _pairs(event: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (row, object of the row's event) pair: the row and the object's index in the flat objects."""
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    per_row = counts[event]
+    row = np.repeat(np.arange(len(event)), per_row)
+    starts = np.concatenate([[0], np.cumsum(per_row)])[:-1]
+    return row, offsets[event][row] + np.arange(len(row)) - starts[row]
+
+
+def top_columns(reco: ak.Array, tops, quarks, n_events: int, radius: float) -> dict[str, np.ndarray]:
+    """``top_contained`` and the jet's top (the module docstring) for flat jets ``reco`` (``eta, phi, event``),
+    given the chunk's jagged ``tops`` (``pt, eta, phi, mass``) and ``quarks`` (``eta, phi, top``: the index of
+    their top in the event), or None for both.  Columnar over (jet, top) and (jet, quark) pairs."""
+    if tops is None or quarks is None or not len(reco):
+        return no_tops(len(reco))
+    t, n_top = _flat(tops, ("pt", "eta", "phi", "mass"))
+    q, n_quark = _flat(quarks, ("eta", "phi", "top"))
+    event = ak.to_numpy(reco.event).astype(np.int64)
+    eta, phi = ak.to_numpy(reco.eta).astype(np.float64), ak.to_numpy(reco.phi).astype(np.float64)
+    top_offsets = np.concatenate([[0], np.cumsum(n_top)])
+    q_event = np.repeat(np.arange(n_events), n_quark)
+    q_local = q["top"].astype(np.int64)
+    q_ok = (q_local >= 0) & (q_local < n_top[q_event])
+    q_top = np.where(q_ok, top_offsets[q_event] + q_local, -1)
+    needed = np.bincount(q_top[q_ok], minlength=len(t["pt"]))  # quarks of each top
+    jt_jet, jt_top = _pairs(event, n_top)  # (jet, top) pairs, by jet then top
+    jt_dr = np.hypot(eta[jt_jet] - t["eta"][jt_top], wrap_phi(phi[jt_jet] - t["phi"][jt_top]))
+    jq_jet, jq_quark = _pairs(event, n_quark)
+    inside = np.hypot(eta[jq_jet] - q["eta"][jq_quark], wrap_phi(phi[jq_jet] - q["phi"][jq_quark])) < radius
+    inside &= q_ok[jq_quark]
+    jt_offsets = np.concatenate([[0], np.cumsum(n_top[event])])
+    pair = jt_offsets[jq_jet] + np.where(q_ok, q_local, 0)[jq_quark]  # the (jet, top) pair of each (jet, quark)
+    n_inside = np.bincount(pair[inside], minlength=len(jt_jet))
+    near = jt_dr < radius
+    contained = near & (needed[jt_top] > 0) & (n_inside == needed[jt_top])
+    out = no_tops(len(reco))
+    if not len(jt_jet):
+        return out
+    out["top_contained"] = (np.bincount(jt_jet[contained], minlength=len(reco)) > 0).astype(np.int8)
+    score = np.where(near, jt_dr - 10.0 * contained, np.inf)  # contained first, then the closest
+    best = ak.to_numpy(ak.fill_none(ak.argmin(ak.unflatten(score, n_top[event]), axis=1), -1)).astype(np.int64)
+    chosen = jt_offsets[:-1] + np.maximum(best, 0)
+    has = (best >= 0) & np.isfinite(score[np.minimum(chosen, len(score) - 1)])
+    for f in ("pt", "eta", "phi", "mass"):
+        out[f"top_{f}"] = np.where(has, t[f][jt_top[np.minimum(chosen, len(score) - 1)]], 0.0)
+    return out
+
+
 def hard_particles(particles: ak.Array) -> ak.Array:
     """The particles of the hard event: those not flagged as pile-up (all of them if there is no flag)."""
     if "pileup" in particles.fields:
@@ -120,4 +195,5 @@ def pfnano_truth(events: ak.Array, jets_in: ak.Array, filename: str) -> dict[str
         dr = np.hypot(reco["eta"] - flat_gen["eta"][safe], wrap_phi(reco["phi"] - flat_gen["phi"][safe]))
     out = truth_columns(ak.zip(reco), ak.zip(flat_gen), index, np.where(valid, dr, np.inf))
     out["jec"] = 1.0 / (1.0 - ak.to_numpy(ak.flatten(jets_in.rawFactor)).astype(np.float64))
+    out.update(no_tops(len(index)))
     return out

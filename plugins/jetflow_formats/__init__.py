@@ -8,6 +8,8 @@ Jets already built, one entry a jet: the top-tagging reference dataset (``toptag
 conversion ``toptagging_parquet``), JetNet (``jetnet``), JetClass (``jetclass``).
 Every source is in :mod:`jetflow.core.sources`' terms; the options of the formats that have any are
 sub-sections of this plugin's section ``formats:``, named after the format.
+The workflow step ``toptagging_write`` writes a run's export in the top-tagging dataset's layout
+(:mod:`jetflow_formats.toptagging_sample`; workflow ``toptagging-sample``).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from jetflow_formats.jetnet import COLUMNS as JETNET_COLUMNS, JETNET, JetNetOpti
 from jetflow_formats.native import JETFLOW, NANOAOD, PFNANO
 from jetflow_formats.toptagging import (COLUMNS as TOPTAGGING_COLUMNS, TOPTAGGING, TOPTAGGING_PARQUET,
                                         TopTaggingOptions)
+from jetflow_formats.toptagging_sample import STEPS
 
 
 class FormatsOptions(Options):
@@ -49,3 +52,8 @@ def jetflow_columns():
 @hookimpl
 def jetflow_sources():
     return [JETFLOW, PFNANO, NANOAOD, DELPHES, HEPMC3, TOPTAGGING, TOPTAGGING_PARQUET, JETNET, JETCLASS]
+
+
+@hookimpl
+def jetflow_workflow_steps():
+    return STEPS

@@ -125,7 +125,8 @@ def jets_of_arrays(arrays: ak.Array, path: str, start: int, opts: JetClassOption
     charge = flat("part_charge")
     record = {"pt": pt, "eta": eta, "phi": phi, "mass": mass, "pdgId": pdg_ids({f: flat(f) for f in FLAGS}, charge),
               "charge": charge.astype(np.float32, copy=False)}
-    record.update({b.removeprefix("part_"): flat(b).astype(np.float32, copy=False) for b in IMPACT if b in parts.fields})
+    record.update({b.removeprefix("part_"): flat(b).astype(np.float32, copy=False)
+                   for b in IMPACT if b in parts.fields})
     offsets = np.zeros(len(counts) + 1, np.int64)
     np.cumsum(counts, out=offsets[1:])
     constituents = ak.Array(ak.contents.ListOffsetArray(ak.index.Index64(offsets), ak.contents.RecordArray(

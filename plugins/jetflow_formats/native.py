@@ -49,7 +49,9 @@ JETFLOW = Source(
     fields={"Particle_pt/eta/phi/mass/pdgId/charge": "the particles jets are clustered from",
             "Particle_pileup": "pile-up flag (0: hard event)",
             "run, luminosityBlock, event": "event identity (seeds the detector model)",
-            "genWeight": "event weight", "TruthW_*": "the hadronic W (signal)"},
+            "genWeight": "event weight", "TruthW_*": "the hadronic W (signal)",
+            "TruthTop_*, TopQuark_*": "the hadronic tops and their decay quarks (ttbar; clustering.truth: "
+                                      "top_contained)"},
 )
 
 PFNANO = Source(

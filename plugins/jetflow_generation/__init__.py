@@ -2,7 +2,8 @@
 
 Adds the command ``jetflow generate`` and the workflow step ``generate``; the
 generator itself is :mod:`jetflow_generation.pythia` (the settings of
-[jet-images]: W' -> W Z with W -> q q', Z -> nu nu, and QCD dijets;
+[jet-images]: W' -> W Z with W -> q q', Z -> nu nu, and QCD dijets; hadronic top pairs with their parton-level truth
+for top tagging, :mod:`jetflow_generation.processes`;
 references in brackets: docs/references.md), with pile-up overlaid from a
 minimum-bias library by :mod:`jetflow_generation.pileup`; ``--lhe FILE`` showers a
 user's LHE events instead (:mod:`jetflow_generation.lhe`), and ``--hepmc`` also
@@ -28,16 +29,18 @@ Process = Literal[tuple(PROCESS_IDS)]  # type: ignore[valid-type]
 class GenerateOptions(Options):
     """Options of the workflow step ``generate`` (the flags of ``jetflow generate``)."""
 
-    process: Process = Field(description="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets; minbias: soft QCD; "
-                             "lhe: the events of the LHE file `lhe`")
+    process: Process = Field(description="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets; ttbar: hadronic top "
+                             "pairs; minbias: soft QCD; lhe: the events of the LHE file `lhe`")
     events: int = Field(ge=1, description="number of events")
     out: str = Field(description="output folder (relative to the workflow's folder)")
     seed: int = Field(1, ge=0, description="sample seed (file seeds derive from it)")
     events_per_file: int = Field(1000, ge=1, description="events per file (and per task)")
     ecm: float = Field(14000.0, gt=0, description="collision energy [GeV]")
     wprime_mass: float = Field(600.0, gt=0, description="W' mass [GeV]")
-    pthat_min: float = Field(200.0, ge=0, description="QCD pTHat minimum [GeV]")
-    pthat_max: float = Field(400.0, gt=0, description="QCD pTHat maximum [GeV]")
+    pthat_min: float | None = Field(None, ge=0, description="pTHat minimum [GeV] of qcd and ttbar (null: qcd 200, "
+                                    "ttbar 500)")
+    pthat_max: float | None = Field(None, gt=0, description="pTHat maximum [GeV] of qcd and ttbar (null: qcd 400, "
+                                    "ttbar 700)")
     extra: list[str] = Field(default_factory=list, description="further Pythia settings")
     pileup: float = Field(0.0, ge=0, description="mean number of minimum-bias events overlaid on every event")
     pileup_library: int = Field(1000, ge=1, description="minimum-bias events in the sample's pile-up library")
@@ -83,8 +86,9 @@ def jetflow_workflow_steps():
 
 @click.command("generate")
 @click.option("--process", type=click.Choice(list(PROCESS_IDS)), default=None,
-              help="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets; minbias: non-diffractive soft QCD; "
-                   "lhe: the events of --lhe (implied by it).")
+              help="wprime: W' -> W(qq') Z(nunu); qcd: hard QCD dijets (high-pT QCD of top tagging: --pthat-min 500 "
+                   "--pthat-max 700); ttbar: hadronic top pairs, with TruthTop and TopQuark; minbias: non-diffractive "
+                   "soft QCD; lhe: the events of --lhe (implied by it).")
 @click.option("--lhe", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Shower the events of this LHE file with Pythia 8 (file k of the sample: its events "
                    "[k*N, (k+1)*N), N = --events-per-file).")
@@ -98,8 +102,10 @@ def jetflow_workflow_steps():
 @click.option("--events-per-file", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--ecm", type=float, default=14000.0, show_default=True, help="Collision energy [GeV].")
 @click.option("--wprime-mass", type=float, default=600.0, show_default=True, help="W' mass [GeV].")
-@click.option("--pthat-min", type=float, default=200.0, show_default=True, help="QCD pTHat minimum [GeV].")
-@click.option("--pthat-max", type=float, default=400.0, show_default=True, help="QCD pTHat maximum [GeV].")
+@click.option("--pthat-min", type=click.FloatRange(min=0), default=None,
+              help="pTHat minimum [GeV] of qcd and ttbar  [default: qcd 200, ttbar 500]")
+@click.option("--pthat-max", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="pTHat maximum [GeV] of qcd and ttbar  [default: qcd 400, ttbar 700]")
 @click.option("--set", "extra", multiple=True, metavar="'Key = value'", help="Extra Pythia setting (repeatable).")
 @click.option("--pileup", type=click.FloatRange(min=0), default=0.0, show_default=True, metavar="MU",
               help="Overlay Poisson(MU) minimum-bias events on every event, flagged Particle_pileup.")
@@ -122,13 +128,13 @@ def generate_command(process, lhe, events, out, seed, workers, scheduler, events
             raise ValueError(f"--lhe showers an LHE file: it goes with --process lhe or none, not {process}")
         process = "lhe" if lhe is not None else process
         if process is None or (process == "lhe") != (lhe is not None):
-            raise ValueError("give --process (wprime, qcd, minbias), or --lhe FILE")
+            raise ValueError("give --process (wprime, qcd, ttbar, minbias), or --lhe FILE")
         if events is None and lhe is None:
             raise ValueError("give --events")
         if events is None:  # --lhe: all of the file's events
             events = check_lhe(lhe, None)
-        settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra), pileup, pileup_library,
-                               os.path.abspath(lhe) if lhe is not None else "")
+        settings = GenSettings(process, ecm, wprime_mass, pthat_min, pthat_max, tuple(extra),
+                               pileup, pileup_library, os.path.abspath(lhe) if lhe is not None else "")
         records = generate(settings, events, out, seed=seed, workers=workers, events_per_file=events_per_file,
                            progress=progress, reuse=reuse, scheduler=scheduler, hepmc=hepmc)
     except (ValueError, RuntimeError) as exc:

@@ -37,6 +37,7 @@ from jetflow_generation.executors import run_jobs
 from jetflow_generation.hepmc_out import hepmc_path, hepmc_writer
 from jetflow_generation.lhe import check_lhe, lhe_name, lhe_strings, short_lhe
 from jetflow_generation.manifest import _reusable, _write_manifest
+from jetflow_generation.processes import process_strings, pthat_window, top_truth
 
 INVISIBLE_IDS = (12, 14, 16)
 """Neutrinos: final-state particles that leave no trace (Pythia's isVisible is False for them)."""
@@ -51,14 +52,16 @@ class GenSettings:
     Attributes
     ----------
     process
-        ``"wprime"`` (W' -> W(qq') Z(nunu)), ``"qcd"`` (hard QCD dijets) or
-        ``"minbias"`` (non-diffractive soft QCD, what pile-up is made of), ``"lhe"`` (the events of ``lhe``).
+        ``"wprime"`` (W' -> W(qq') Z(nunu)), ``"qcd"`` (hard QCD dijets), ``"ttbar"`` (hadronic top pairs),
+        ``"minbias"`` (non-diffractive soft QCD, what pile-up is made of), ``"lhe"`` (the events of ``lhe``);
+        their settings and truth: :mod:`jetflow_generation.processes`.
     ecm
         Collision energy in GeV.
     wprime_mass
         W' mass in GeV (600-800 puts pT(W) in 200-400 GeV).
     pthat_min, pthat_max
-        Hard-scattering pT window in GeV (QCD; also applied to nothing else).
+        Hard-scattering pT window in GeV of qcd and ttbar (recorded, unused, for the others); None: the
+        process's default (qcd 200-400, ttbar 500-700).
     extra
         Further Pythia settings strings, applied last.
     pileup
@@ -73,12 +76,17 @@ class GenSettings:
     process: Literal[tuple(PROCESS_IDS)]  # type: ignore[valid-type]
     ecm: float = 14000.0
     wprime_mass: float = 600.0
-    pthat_min: float = 200.0
-    pthat_max: float = 400.0
+    pthat_min: float | None = None
+    pthat_max: float | None = None
     extra: tuple[str, ...] = field(default_factory=tuple)
     pileup: float = 0.0
     pileup_library: int = 1000
     lhe: str = ""
+
+    def __post_init__(self):  # the process's default pTHat window (processes.PTHAT_DEFAULTS) for a bound not given
+        low, high = pthat_window(self.process, self.pthat_min, self.pthat_max)
+        object.__setattr__(self, "pthat_min", low)
+        object.__setattr__(self, "pthat_max", high)
 
     def record(self) -> dict:
         """The settings as plain data (what a manifest compares); the pile-up keys only with pile-up,
@@ -107,28 +115,10 @@ class GenSettings:
             "Print:quiet = on",
             "Next:numberCount = 0",
         ]
-        if self.process == "wprime":
-            proc = [
-                "NewGaugeBoson:ffbar2Wprime = on",
-                "Wprime:coup2WZ = 1",
-                f"34:m0 = {self.wprime_mass}",
-                "34:onMode = off",
-                "34:onIfAll = 24 23",
-                "24:onMode = off",
-                "24:onIfAny = 1 2 3 4 5",
-                "23:onMode = off",
-                "23:onIfAny = 12 14 16",
-            ]
-        elif self.process == "qcd":
-            proc = [
-                "HardQCD:all = on",
-                f"PhaseSpace:pTHatMin = {self.pthat_min}",
-                f"PhaseSpace:pTHatMax = {self.pthat_max}",
-            ]
-        elif self.process == "minbias":
-            proc = ["SoftQCD:nonDiffractive = on"]
-        elif self.process == "lhe":
+        if self.process == "lhe":
             proc = lhe_strings(self.lhe, skip)
+        elif self.process in PROCESS_IDS:
+            proc = process_strings(self)
         else:
             raise ValueError(f"process must be one of {', '.join(PROCESS_IDS)}, got {self.process!r}")
         return common + proc + list(self.extra)
@@ -214,7 +204,7 @@ def batch_to_arrays(batch: ak.Array, pythia, process: str) -> dict[str, ak.Array
         wcounts = np.zeros(n_events, dtype=np.int64)
         truth = {k: np.zeros(0) for k in ("pt", "eta", "phi", "mass")}
     truth_w = ak.zip({k: ak.unflatten(v.astype(np.float32), wcounts) for k, v in truth.items()})
-    return {"Particle": particle, "TruthW": truth_w, "genWeight": gen_weight, "n_events": n_events}
+    return {"Particle": particle, "TruthW": truth_w, **top_truth(prt), "genWeight": gen_weight, "n_events": n_events}
 
 
 @dataclass
@@ -261,7 +251,7 @@ def _generate_file(job: FileJob, hepmc) -> dict:
         hepmc.write(batch, pythia)
         done += len(batch)
     particle = ak.concatenate([p["Particle"] for p in parts])[: job.events]
-    truth_w = ak.concatenate([p["TruthW"] for p in parts])[: job.events]
+    truth = {k: ak.concatenate([p[k] for p in parts])[: job.events] for k in ("TruthW", "TruthTop", "TopQuark")}
     gen_weight = np.concatenate([p["genWeight"] for p in parts])[: job.events]
     n = len(particle)
     pileup_branches, t_overlay = {}, 0.0
@@ -278,7 +268,7 @@ def _generate_file(job: FileJob, hepmc) -> dict:
         "genWeight": gen_weight,
         "processId": np.full(n, PROCESS_IDS[job.settings.process], dtype=np.int32),
         "Particle": particle,
-        "TruthW": truth_w,
+        **truth,
         **pileup_branches,
     }
     path = Path(job.path)
