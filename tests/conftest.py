@@ -60,3 +60,25 @@ def generated_config(generated: dict[str, Path], *, max_jets: int, chunksize: in
         "run": {"progress": False, "chunksize": chunksize},
         **sections,
     }
+
+
+def rewrite(src, dst, change=None, drop=(), entries=None, tree="Events"):
+    """Copy a jetflow file, changing or dropping branches, as the generator writes them (into tree ``tree``)."""
+    import awkward as ak
+    import uproot
+
+    arrays = uproot.open(src)["Events"].arrays(library="ak")
+    n = len(arrays) if entries is None else entries
+    arrays = arrays[:n]
+    particle = ak.zip({f: arrays[f"Particle_{f}"] for f in ("pt", "eta", "phi", "mass", "pdgId", "charge") if f"Particle_{f}" not in drop})
+    truth = ak.zip({f: arrays[f"TruthW_{f}"] for f in ("pt", "eta", "phi", "mass")})
+    branches = {k: ak.to_numpy(arrays[k]) for k in ("run", "luminosityBlock", "event", "genWeight", "processId")}
+    branches["Particle"] = particle
+    branches["TruthW"] = truth
+    if change:
+        branches = change(branches)
+    with uproot.recreate(dst) as f:
+        out = f.mktree(tree, {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()})
+        if n:
+            out.extend(branches)
+    return dst

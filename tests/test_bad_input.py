@@ -13,33 +13,15 @@ import glob
 import awkward as ak
 import numpy as np
 import pytest
-import uproot
 
 import jetflow
 from jetflow.core.errors import InputError, JetflowError
 
+from conftest import rewrite
+
 
 def source(generated):
     return sorted(glob.glob(str(generated["qcd"])))[0]
-
-
-def rewrite(src, dst, change=None, drop=(), entries=None):
-    """Copy a jetflow file, changing or dropping branches, as the generator writes them."""
-    arrays = uproot.open(src)["Events"].arrays(library="ak")
-    n = len(arrays) if entries is None else entries
-    arrays = arrays[:n]
-    particle = ak.zip({f: arrays[f"Particle_{f}"] for f in ("pt", "eta", "phi", "mass", "pdgId", "charge") if f"Particle_{f}" not in drop})
-    truth = ak.zip({f: arrays[f"TruthW_{f}"] for f in ("pt", "eta", "phi", "mass")})
-    branches = {k: ak.to_numpy(arrays[k]) for k in ("run", "luminosityBlock", "event", "genWeight", "processId")}
-    branches["Particle"] = particle
-    branches["TruthW"] = truth
-    if change:
-        branches = change(branches)
-    with uproot.recreate(dst) as f:
-        tree = f.mktree("Events", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()})
-        if n:
-            tree.extend(branches)
-    return dst
 
 
 def config(*files, **run):

@@ -4,7 +4,6 @@ counters), read back field by field against the construction; chunks, ``inputs``
 
 from __future__ import annotations
 
-import types
 
 import awkward as ak
 import numpy as np
@@ -249,10 +248,15 @@ def test_recognise(delphes_file, tmp_path):
     text.write_text("Tower.ET")
     assert not recognise(FileView(str(text)))
     # the names uproot lists for a file Delphes wrote itself: the TClonesArray branch and its sub-branches
-    real = types.SimpleNamespace(root_trees={"Delphes": frozenset({"Event", "Event/Event.Number", "Event_size"})})
-    assert recognise(real)
-    towers_only = types.SimpleNamespace(root_trees={"Delphes": frozenset({"Tower/Tower.ET"})})
-    assert recognise(towers_only)
+    assert recognise(_listing({"Delphes": frozenset({"Event", "Event/Event.Number", "Event_size"})}))
+    assert recognise(_listing({"Delphes": frozenset({"Tower/Tower.ET"})}))
+
+
+def _listing(trees: dict) -> FileView:
+    """A FileView whose ROOT listing is ``trees`` (what uproot would give; set in its cached property)."""
+    view = FileView("listed.root")
+    view.__dict__["root_trees"] = trees
+    return view
 
 
 def test_source_declaration():

@@ -162,6 +162,25 @@ def test_chunks_join_to_the_whole_file_and_gzip(sample, tmp_path):
         READER.read(str(sample), "", 7, 8, None)
 
 
+@pytest.mark.parametrize("block", [97, 1 << 22])  # many blocks cut mid-line, or one
+def test_chunks_start_where_their_events_begin(sample, monkeypatch, block):
+    """The scan notes every event's byte offset (== where ``\\nE `` is in the bytes); a chunk read after it seeks
+    there, one read before it counts from the nearest event known: the same events either way."""
+    from jetflow_formats import hepmc3_scan
+
+    monkeypatch.setattr(hepmc3_scan, "BLOCK", block)
+    path = str(sample)
+    data = sample.read_bytes()
+    where = [i + 1 for i in range(len(data)) if data.startswith(b"\nE ", i)]
+    hepmc3_scan._STARTS.clear()
+    cold = [ak.to_list(READER.read(path, "", a, b, None)) for a, b in ((2, 4), (3, 5), (0, 2))]
+    key = hepmc3_scan._file_key(path)
+    assert hepmc3_scan._STARTS[key] == {0: where[0], 2: where[2], 3: where[3]}
+    assert hepmc3_scan.scan(path).offsets.tolist() == where
+    warm = [ak.to_list(READER.read(path, "", a, b, None)) for a, b in ((2, 4), (3, 5), (0, 2))]
+    assert warm == cold and [e["event"] for e in cold[0]] == NUMBERS[2:4]
+
+
 def test_truncated_file_names_the_entry(sample, tmp_path):
     text = sample.read_bytes()
     starts = [i + 1 for i in range(len(text)) if text.startswith(b"\nE ", i)]

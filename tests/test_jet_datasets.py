@@ -116,6 +116,18 @@ def test_toptagging_chunks_add_up_and_options_cut_constituents(top_h5):
         reader.read(path, "table", 5, 9, None)
 
 
+@pytest.mark.parametrize("rows", [0, 1])
+def test_toptagging_entries_agree_with_pandas_for_tiny_frames(tmp_path, rows):
+    """pandas writes an empty frame's index as one placeholder element: a frame of no rows has 0 entries."""
+    import pandas as pd
+
+    jets = hand_made_jets(3, n=rows)
+    path = str(tmp_path / "tiny.h5")
+    top_frame(jets, [1] * rows).to_hdf(path, key="table", format="fixed", mode="w")
+    assert TOPTAGGING.reader.entries(path, "table") == len(pd.read_hdf(path, "table")) == rows
+    assert len(TOPTAGGING.reader.read(path, "table", 0, rows, None)) == rows
+
+
 def test_toptagging_compressed_with_a_pytables_filter(top_h5, tmp_path):
     """blosc, which h5py cannot decode without a plugin: read through pandas' read_hdf(start=, stop=)."""
     path, jets, labels = top_h5

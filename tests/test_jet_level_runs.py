@@ -93,5 +93,5 @@ def test_top_tagging_jets_equal_the_same_particles_in_jetflows_format(jet_files)
 
 
 def test_label_file_needs_a_format_with_labels(jet_files):
-    with pytest.raises(jetflow.PluginCallError, match="has label: file, but the jet table has no label field"):
+    with pytest.raises(jetflow.ConfigError, match=r"label: file, but the jets of .* \(input format jetflow.*carry no label"):
         _run(jet_files["events"], "file")

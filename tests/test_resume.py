@@ -149,7 +149,7 @@ def test_a_checkpoint_of_another_configuration_or_input_is_refused(long_run, pfn
         jetflow.run(dict(base, selection={"windows": {"pt": [250, None]}}), checkpoint=folder)
 
     shutil.copy(SHARED / "data" / "nano_dy.root", data)  # the same path, another file
-    with pytest.raises(jetflow.ConfigError, match=r"input cms_a:.*input.root changed \(ROOT UUID [-0-9a-f]+ -> "):
+    with pytest.raises(jetflow.ConfigError, match=r"input cms_a:.*input.root changed \(identity [-0-9a-f]+ -> "):
         jetflow.run(base, checkpoint=folder)
     shutil.copy(pfnano_file, data)  # a copy is the same file (ROOT's UUID is in the content)
 

@@ -16,7 +16,7 @@ import uproot
 import jetflow
 from jetflow import InputError, Source
 from jetflow.core.errors import ConfigError, JetflowError
-from conftest import generated_config
+from conftest import generated_config, rewrite
 
 
 # ---- a third-party format: events of particles in numpy's .npz, one array per field ----
@@ -195,3 +195,76 @@ def test_jetflow_plugins_lists_the_formats():
     assert "input formats (run.schema):" in text
     for name in ("jetflow: particles; ROOT tree 'Events'", "pfnano: events; ROOT tree 'Events'"):
         assert name in text
+
+
+# ---- a format plugin that misbehaves is named, never skipped as a bad file, never silently wrong ----
+
+
+def _reader(**methods):
+    """An NpzReader with some methods replaced."""
+    reader = NpzReader()
+    for name, method in methods.items():
+        setattr(reader, name, types.MethodType(method, reader))
+    return reader
+
+
+def _source(**changes):
+    import dataclasses
+
+    return dataclasses.replace(NPZ, **changes)
+
+
+def test_a_misbehaving_format_plugin_is_named(generated, npz_files):
+    from jetflow.core.engine import Engine
+    from jetflow.core.errors import PluginError
+
+    cfg = _config(generated, npz_files, maxchunks=1)
+    # a hook returning a generator registers its sources (they are listed before they are checked)
+    plugin = types.ModuleType("npz_generator")
+    plugin.jetflow_sources = jetflow.hookimpl(lambda: (s for s in [NPZ]))
+    assert "npz_particles" in Engine.build(cfg, plugins=[plugin], prepare=False).sources
+    # a misspelt options section would read no options: refused at once
+    with pytest.raises(PluginError, match=r"source 'npz_particles' reads its options from section "
+                                          r"npz_format.npz, which the plugin does not have \(it has no options"):
+        Engine.build(cfg, plugins=[npz_plugin(_source(section="npz"))], prepare=False)
+    # a reader's bug (or a recogniser's) is the plugin's error even with skip_bad_files: no file is "bad"
+    broken = {
+        "entries": _reader(entries=lambda self, path, tree: self.no_such_method(path)),
+        "entries count": _reader(entries=lambda self, path, tree: "300"),
+        "identity": _reader(identity=lambda self, path: b"short"),
+        "event_weights": _reader(event_weights=lambda self, path, tree, options: np.ones(7)),
+    }
+    messages = {"entries": "AttributeError", "entries count": r"returned '300', not a count",
+                "identity": r"returned b'short', not 16 bytes", "event_weights": r"returned 7 weights for 300 entries"}
+    for what, reader in broken.items():
+        with pytest.raises(PluginError, match=rf"source 'npz_particles' \(NpzReader\.{what.split()[0]}\) on file "
+                                              rf".*npz: .*{messages[what]}"):
+            jetflow.run(cfg, plugins=[npz_plugin(_source(reader=reader))], skip_bad_files=True)
+
+    def nosy(view):
+        raise KeyError("Events")
+
+    with pytest.raises(PluginError, match=r"plugin 'npz_format', hook jetflow_sources: the recogniser of source "
+                                          r"'npz_particles' raised on file .* \(KeyError: 'Events'\); it must return False"):
+        jetflow.run(cfg, plugins=[npz_plugin(_source(recognise=nosy))], skip_bad_files=True)
+
+
+def test_recognition_looks_in_the_datasets_tree(generated, tmp_path):
+    """A jetflow file whose tree is renamed is recognised in the tree its dataset names; a ROOT file without
+    that tree, or without any tree, is named as such."""
+    src = sorted(glob.glob(str(generated["wprime"])))[0]
+    renamed = tmp_path / "renamed.root"
+    rewrite(src, renamed, tree="MyEvents")
+    cfg = _config(generated, maxchunks=1)
+    cfg["datasets"] = {"w": {"files": [str(renamed)], "label": "signal", "tree": "MyEvents"}}
+    result = jetflow.run(cfg)
+    assert result.meta["schema"] == "jetflow" and result["w"]["events"].events > 0
+    cfg["datasets"]["w"]["tree"] = "Other"
+    with pytest.raises(InputError, match=r"renamed.root: no tree 'Other' \(datasets' tree; it has: MyEvents\)"):
+        jetflow.run(cfg)
+    empty = tmp_path / "empty.root"
+    with uproot.recreate(empty) as out:
+        out["note"] = "no tree here"
+    cfg["datasets"] = {"w": {"files": [str(empty)], "label": "signal"}}
+    with pytest.raises(InputError, match=r"empty.root: of no known input format \(a ROOT file without a TTree"):
+        jetflow.run(cfg)

@@ -191,19 +191,33 @@ def collect_sources(pm: pluggy.PluginManager) -> dict[str, Declared]:
     from jetflow.core.sources import Source
 
     out: dict[str, Declared] = {}
-    for plugin_name, sources in call_each(pm, "jetflow_sources", {}):
-        if sources is None:
+    options = collect_options(pm)
+    for plugin_name, returned in call_each(pm, "jetflow_sources", {}):
+        if returned is None:
             continue
-        if isinstance(sources, Source) or not all(isinstance(s, Source) for s in sources):
+        sources = list(returned) if hasattr(returned, "__iter__") and not isinstance(returned, Source) else None
+        if sources is None or not all(isinstance(s, Source) for s in sources):
             raise PluginError(f"plugin {plugin_name!r}, hook jetflow_sources: must return a list of "
-                              f"jetflow.Source, got {sources!r}")
+                              f"jetflow.Source, got {returned!r}")
         for source in sources:
+            _check_section(plugin_name, source, options.get(plugin_name))
             if source.name in out or source.name == "auto":
                 other = out[source.name].plugin if source.name in out else "the core (run.schema: auto)"
                 raise PluginError(f"source {source.name!r} is provided by two plugins, {other!r} and "
                                   f"{plugin_name!r}; disable one of them")
             out[source.name] = Declared(plugin_name, source)
     return out
+
+
+def _check_section(plugin_name: str, source: Any, options: tuple[str, type] | None) -> None:
+    """A source's ``section`` must be a field of its plugin's options (a misspelt one would give it none)."""
+    if source.section is None:
+        return
+    fields = getattr(options[1], "model_fields", {}) if options else {}
+    if source.section not in fields:
+        has = f"its options have {', '.join(fields)}" if fields else "it has no options (hook jetflow_options)"
+        raise PluginError(f"plugin {plugin_name!r}, hook jetflow_sources: source {source.name!r} reads its options "
+                          f"from section {plugin_name}.{source.section}, which the plugin does not have ({has})")
 
 
 def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:

@@ -42,8 +42,9 @@ LABELS = {"signal": 1, "background": 0}
 MAX_LABEL = 127
 """The largest class number (the ``label`` column is int8)."""
 
-LABEL_FROM_FILE = -1
-""":meth:`Config.label` of a dataset with ``label: file``: every jet's label is its own, read from the input."""
+LABEL_FROM_FILE = None
+""":meth:`Config.label` of a dataset with ``label: file``: every jet's label is its own, read from the input
+(``None``, so that nothing can use it as a class number or an index by mistake)."""
 
 EXECUTORS = ("iterative", "futures", "dask")
 """How the processor can be run: in this process, a local process pool, a dask cluster."""
@@ -174,7 +175,7 @@ class Config:
             out.extend(matches)
         return out
 
-    def label(self, dataset: str) -> int:
+    def label(self, dataset: str) -> int | None:
         """The dataset's label: 1 signal, 0 background, its class number, or :data:`LABEL_FROM_FILE`."""
         label = self.datasets[dataset].label
         if label == "file":
@@ -187,7 +188,7 @@ class Config:
         its ``classes``), at least 2 (signal and background); a multi-class run has more."""
         def count(d: str) -> int:
             label = self.label(d)
-            return self.datasets[d].classes if label == LABEL_FROM_FILE else label + 1
+            return self.datasets[d].classes if label is LABEL_FROM_FILE else label + 1
 
         return max(2, *(count(d) for d in self.datasets)) if self.datasets else 2
 

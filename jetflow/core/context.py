@@ -28,7 +28,8 @@ class ChunkContext:
     dataset
         Dataset name, as in the config.
     label
-        1 for signal, 0 for background, or the dataset's class number.
+        1 for signal, 0 for background, or the dataset's class number; ``None`` for a dataset with
+        ``label: file``, whose jets each carry their own (the jet table's ``label``, always there).
     filename, treename, entrystart, entrystop
         The chunk's coordinates in its input file.
     config
@@ -55,7 +56,7 @@ class ChunkContext:
     """
 
     dataset: str
-    label: int
+    label: int | None
     filename: str
     treename: str
     entrystart: int

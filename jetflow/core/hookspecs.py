@@ -181,7 +181,8 @@ def jetflow_build_jets(events: ak.Array, ctx: ChunkContext) -> ak.Array | None:
     Parameters
     ----------
     events
-        The chunk's NanoEvents (one record per event).
+        The chunk's events, one record per event (per jet for a jet-level source): coffea's NanoEvents for
+        a ROOT tree read through coffea, the awkward array of the source's reader for any other file.
     ctx
         The chunk context, bound to this plugin.
 
@@ -207,7 +208,8 @@ def jetflow_weights(
     jets
         The chunk's jet table (builder fields, ``label``, ``dataset``).
     events
-        The chunk's NanoEvents (``events.genWeight`` and the like); ``jets.event`` indexes them.
+        The chunk's events as given to :func:`jetflow_build_jets` (``events.genWeight`` and the like);
+        ``jets.event`` indexes them.
     ctx
         The chunk context, bound to this plugin.
 

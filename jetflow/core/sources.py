@@ -135,11 +135,20 @@ class FileView:
     """What :attr:`Source.recognise` looks at: one input file, opened at most once per kind and only when asked.
 
     Every property is ``None`` (or empty) when the file is not of that kind; nothing here raises.
+    ``tree`` is the dataset's ``tree`` when its configuration names one (else ``None``): a source whose files
+    hold a named tree or key looks there (:meth:`branches`).  ``read_error`` and ``root_error`` say why the
+    file or its ROOT structure could not be read (``None``: it could, or was not tried).
     """
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, tree: str | None = None) -> None:
         self.path = path
+        self.tree = tree
+        self.read_error: str | None = None
         self.root_error: str | None = None
+
+    def branches(self, default_tree: str) -> frozenset[str]:
+        """The branch names of the ROOT tree a source reads: the dataset's ``tree``, else ``default_tree``."""
+        return self.root_trees.get(self.tree or default_tree, frozenset())
 
     @cached_property
     def suffix(self) -> str:
@@ -158,14 +167,17 @@ class FileView:
 
             with fsspec.open(self.path, "rb", compression="infer") as f:
                 return f.read(4096)
-        except Exception:
+        except Exception as exc:
+            self.read_error = f"{type(exc).__name__}: {exc}"
             return b""
 
     @cached_property
     def root_trees(self) -> dict[str, frozenset[str]]:
         """``{tree name: its branch names}`` of a ROOT file (empty if the file is not ROOT, or is damaged:
-        :attr:`root_error` says why)."""
-        if not self.head.startswith(b"root"):
+        :attr:`root_error` says why).  A URL whose bytes fsspec cannot fetch (``root://`` without
+        fsspec-xrootd) is tried with uproot, which reads it as coffea will."""
+        url_unread = not self.head and "://" in self.path
+        if not (self.head.startswith(b"root") or url_unread):
             return {}
         try:
             import uproot

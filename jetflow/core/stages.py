@@ -18,7 +18,7 @@ from jetflow.core.columns import BUILDER_FIELDS
 from jetflow.core.config import LABEL_FROM_FILE
 from jetflow.core.context import ChunkContext
 from jetflow.core.counters import Cutflow, EventCount
-from jetflow.core.errors import PluginCallError
+from jetflow.core.errors import ConfigError, InputError, PluginCallError
 
 
 
@@ -129,21 +129,24 @@ def _select(pm, jets: ak.Array, ctx: ChunkContext, cutflow: Cutflow, where: dict
 def _labels(jets: ak.Array, ctx: ChunkContext, builder: str, where: dict) -> np.ndarray:
     """Every jet's ``label``: the dataset's, or with ``label: file`` the one the input gives each jet (checked to
     be a class number below the dataset's ``classes``).  A file's label is replaced by a dataset's fixed one."""
-    if ctx.label != LABEL_FROM_FILE:
+    if ctx.label is not LABEL_FROM_FILE:
         return np.full(len(jets), ctx.label, dtype=np.int8)
     classes = ctx.config.datasets[ctx.dataset].classes
     if "label" not in jets.fields:
-        raise PluginCallError(
-            f"dataset {ctx.dataset!r} has label: file, but the jet table has no label field: this input format gives "
-            "no label per jet; give the dataset its label (signal, background or a class number)",
-            plugin=builder, hook="jetflow_build_jets", **where,
+        raise ConfigError(
+            f"datasets.{ctx.dataset}.label: file, but the jets of {ctx.filename} (input format "
+            f"{ctx.source.name if ctx.source else '?'}, jet builder {builder!r}) carry no label: this format gives "
+            "no label per jet; give the dataset its label (signal, background or a class number)"
         )
     label = ak.to_numpy(jets["label"]).astype(np.int64)
     bad = (label < 0) | (label >= classes)
     if bad.any():
-        raise PluginCallError(
-            f"jet {int(np.argmax(bad))} has label {int(label[bad][0])}, outside the dataset's classes 0-{classes - 1} "
-            f"(datasets.{ctx.dataset}.classes)", plugin=builder, hook="jetflow_build_jets", **where,
+        jet = int(np.argmax(bad))
+        event = int(jets["event"][jet]) if "event" in jets.fields else jet
+        raise InputError(
+            f"file {ctx.filename}, entry {ctx.entrystart + event}: a jet of label {int(label[jet])}, outside the "
+            f"classes 0-{classes - 1} of datasets.{ctx.dataset}.classes (jets {int(bad.sum())} of {len(label)} in "
+            f"entries {ctx.entrystart}-{ctx.entrystop}); raise classes, or leave the file out"
         )
     return label.astype(np.int8)
 

@@ -30,8 +30,9 @@ the plugins installed. What a format gives the jet builder:
 
 * **particles**: events of particles, clustered by the `clustering` plugin (`clustering.source`:
   `towers` or `particles`; a format of reconstructed objects refuses `towers.detector`);
-* **jets**: one entry a jet, its constituents already chosen: nothing is clustered, trimming and soft
-  drop work on the constituents as configured, and every later stage (images, N-subjettiness, every
+* **jets**: one entry a jet, its constituents already chosen: nothing is clustered and every jet is
+  kept (`clustering.min_pt` and `max_jets` choose among clustered jets; cut these with
+  `selection.windows`), trimming and soft drop work on the constituents as configured, and every later stage (images, N-subjettiness, every
   network, ROCs, the export, the report) runs as on clustered jets. A dataset with `label: file` takes
   each jet's label from the file (`classes: N` for more than two);
 * **events**: a layout of its own, for a jet builder that knows it (`clustering.source: pfnano`).

@@ -3,19 +3,20 @@
 A run with a checkpoint folder (``jetflow run`` puts one beside ``--out``,
 ``<out>.checkpoint``; any fsspec URL that every worker can reach, such as
 ``s3://bucket/run1``, works too) saves each chunk's output there as soon as the
-worker has made it, under ``<dataset>/<file uuid>-<sha1 of its path>/<tree>/<start>-<stop>.coffea``
+worker has made it, under ``<dataset>/<file identity>-<sha1 of its path>/<tree>/<start>-<stop>.coffea``
 (lz4-compressed cloudpickle, written under a temporary name and renamed, so a
 killed worker never leaves a file that looks complete; named by the path as well as
-the UUID, so a chunk of one file is never served for another, even for a copy of it).  Run again, the chunks
-found there are loaded instead of processed, and the merged result is the same
-as an uninterrupted run's.
+the identity (ROOT UUID or reader's), so a chunk of one file is never served for another,
+even for a copy of it).  Run again, the chunks found there are loaded instead of
+processed, and the merged result is the same as an uninterrupted run's.
 
 ``run.json`` in the folder describes what the checkpoints belong to: the
 configuration (less the options that do not change a result: executor,
 workers, scheduler, progress), the plugins, what they prepared, the SHA-256 of
 every file the workers open (plugin files, models), and every input file with
-its ROOT UUID.  A run whose description differs is refused,
-naming what changed, so checkpoints of two different runs are never mixed.
+its identity (a ROOT file's UUID; for a format with its own reader, the
+reader's identity, :mod:`jetflow.core.sources`).  A run whose description
+differs is refused, naming what changed, so checkpoints of two different runs are never mixed.
 The folder is removed once the run's result is saved.
 """
 
@@ -57,7 +58,7 @@ def describe(engine_data: Mapping[str, Any], items: Iterable[Any]) -> dict[str, 
     config = json.loads(json.dumps(engine_data["config"], default=str))
     for option in RUN_OPTIONS_NOT_IN_RESULT:
         config.get("run", {}).pop(option, None)
-    files = {f"{item.dataset}:{item.filename}": _metadata(item)["fileuuid"] for item in items}
+    files = {f"{item.dataset}:{item.filename}": checkpoint_metadata(item)["fileuuid"] for item in items}
     return {
         "layout": LAYOUT,
         "config": config,
@@ -101,7 +102,7 @@ def differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
         elif key not in old_files:
             out.append(f"input {key} is new")
         elif old_files[key] != new_files[key]:
-            out.append(f"input {key} changed (ROOT UUID {old_files[key]} -> {new_files[key]})")
+            out.append(f"input {key} changed (identity {old_files[key]} -> {new_files[key]})")
     return out
 
 
@@ -151,7 +152,7 @@ class ChunkCheckpoints(CheckpointerABC):
             present = set(self.fs.find(self.root))
         except FileNotFoundError:
             return 0
-        return sum(self.filepath(_metadata(item)) in present for item in items)
+        return sum(self.filepath(checkpoint_metadata(item)) in present for item in items)
 
     def remove(self) -> None:
         """Delete the folder (after the run's result is saved; ``--restart``); never a folder that is not a checkpoint."""
@@ -212,7 +213,7 @@ class ChunkCheckpoints(CheckpointerABC):
         return f"ChunkCheckpoints({self.location!r})"
 
 
-def _metadata(item: Any) -> dict[str, Any]:
+def checkpoint_metadata(item: Any) -> dict[str, Any]:
     """The metadata coffea gives a checkpointer for a work item."""
     return {
         "dataset": item.dataset,

@@ -22,8 +22,7 @@ def check_file(filename: str, tree: str) -> tuple[int, str]:
     and what is wrong."""
     import uproot
 
-    if "://" not in filename and not Path(filename).is_file():
-        raise InputError(f"file {filename} does not exist")
+    _check_exists(filename)
     try:
         with uproot.open(filename) as f:
             if tree not in f:
@@ -77,7 +76,7 @@ def build_inputs(engine: Engine, skipped: list | None = None) -> RunInput:
         first_with_uuid: dict[bytes, str] = {}
         for f in cfg.files(name):
             try:
-                fmt = cfg.run.schema_ if cfg.run.schema_ != "auto" else recognise(f, engine)
+                fmt = cfg.run.schema_ if cfg.run.schema_ != "auto" else recognise(f, engine, ds.tree)
                 _, source = engine.source(fmt)
                 tree = ds.tree or source.tree
                 entries, identity = open_input(f, tree, source)
@@ -110,26 +109,35 @@ def build_inputs(engine: Engine, skipped: list | None = None) -> RunInput:
     return RunInput(fileset, kinds.pop(), reader_files)
 
 
-def recognise(filename: str, engine: Engine) -> str:
-    """The input format of a file: the one source whose ``recognise`` claims it; an :class:`InputError` naming the
-    file when none or several do."""
+def recognise(filename: str, engine: Engine, tree: str | None = None) -> str:
+    """The input format of a file (of a dataset whose ``tree`` is ``tree``, ``None``: not given): the one source
+    whose ``recognise`` claims it; an :class:`InputError` naming the file when none or several do.  A recogniser
+    that raises is a plugin's bug: a :class:`PluginError` naming the plugin, the source and the file."""
+    from jetflow.core.errors import PluginError
     from jetflow.core.sources import FileView
 
-    if "://" not in filename and not Path(filename).is_file():
-        raise InputError(f"file {filename} does not exist")
-    view = FileView(filename)
+    _check_exists(filename)
+    view = FileView(filename, tree)
     claims = []
     for fmt, decl in engine.sources.items():
         try:
-            if decl.value.recognise(view):
-                claims.append(fmt)
-        except Exception:  # a recogniser that raises has not recognised the file
-            continue
+            claimed = decl.value.recognise(view)
+        except Exception as exc:
+            raise PluginError(f"plugin {decl.plugin!r}, hook jetflow_sources: the recogniser of source {fmt!r} "
+                              f"raised on file {filename} ({type(exc).__name__}: {exc}); it must return False "
+                              "for a file it does not read") from exc
+        if claimed:
+            claims.append(fmt)
     if len(claims) == 1:
         return claims[0]
     if not claims:
-        if not view.root_trees and (view.root_error or view.suffix == ".root"):
-            why = view.root_error or f"no ROOT header: it begins {view.head[:24]!r}"
+        if view.root_error:
+            raise InputError(f"file {filename}: cannot be read as ROOT ({view.root_error})")
+        if view.head.startswith(b"root") and tree is not None and tree not in view.root_trees:
+            raise InputError(f"file {filename}: no tree {tree!r} (datasets' tree; it has: "
+                             f"{', '.join(sorted(view.root_trees)) or 'no TTree'})")
+        if view.suffix == ".root" and not view.head.startswith(b"root"):
+            why = view.read_error or f"no ROOT header: it begins {view.head[:24]!r}"
             raise InputError(f"file {filename}: cannot be read as ROOT ({why})")
         known = ", ".join(engine.sources) or "none (no plugin provides one)"
         raise InputError(f"file {filename}: of no known input format ({_what_it_is(view)}; formats: {known}); "
@@ -145,8 +153,12 @@ def _what_it_is(view) -> str:
         return "an HDF5 file with key(s) " + ", ".join(sorted(view.hdf5_keys))
     if view.parquet_columns:
         return f"a Parquet file with {len(view.parquet_columns)} columns"
+    if view.read_error:
+        return f"unreadable: {view.read_error}"
     if not view.head:
-        return "empty or unreadable"
+        return "empty"
+    if view.head.startswith(b"root"):
+        return "a ROOT file without a TTree"
     return f"it begins {view.head[:24]!r}"
 
 
@@ -158,17 +170,45 @@ def open_input(filename: str, tree: str, source) -> tuple[int, bytes]:
     if source.is_root:
         entries, uuid = check_file(filename, tree)
         return entries, bytes.fromhex(uuid)
-    if "://" not in filename and not Path(filename).is_file():
-        raise InputError(f"file {filename} does not exist")
+    _check_exists(filename)
     reader = source.reader
+    entries = _call_reader(source, filename, "entries", lambda: reader.entries(filename, tree))
+    identity = (_call_reader(source, filename, "identity", lambda: reader.identity(filename))
+                if hasattr(reader, "identity") else content_identity(filename))
+    if isinstance(entries, bool) or not isinstance(entries, (int, np.integer)) or entries < 0:
+        raise _reader_bug(source, filename, "entries", TypeError(f"returned {entries!r}, not a count >= 0"))
+    if not isinstance(identity, (bytes, bytearray)) or len(identity) != 16:
+        raise _reader_bug(source, filename, "identity", TypeError(f"returned {identity!r}, not 16 bytes"))
+    return int(entries), bytes(identity)
+
+
+READER_BUGS = (AttributeError, NameError, TypeError, ImportError, AssertionError, NotImplementedError)
+"""Exceptions of a reader that say its code is wrong, not the file: a :class:`PluginError`, never skipped."""
+
+
+def _call_reader(source, filename: str, method: str, call):
+    """``call()``, one of a reader's methods: a bug of its code is the plugin's error, anything else the file's."""
     try:
-        entries = int(reader.entries(filename, tree))
-        identity = reader.identity(filename) if hasattr(reader, "identity") else content_identity(filename)
+        return call()
     except InputError:
         raise
+    except READER_BUGS as exc:
+        raise _reader_bug(source, filename, method, exc) from exc
     except Exception as exc:
         raise InputError(f"file {filename}: cannot be read as {source.name} ({type(exc).__name__}: {exc})") from exc
-    return entries, bytes(identity)
+
+
+def _reader_bug(source, filename: str, method: str, exc: Exception):
+    from jetflow.core.errors import PluginError
+
+    return PluginError(f"source {source.name!r} ({type(source.reader).__name__}.{method}) on file {filename}: "
+                       f"{type(exc).__name__}: {exc} (a bug of the format's plugin, not of the file)")
+
+
+def _check_exists(filename: str) -> None:
+    """A local file that is not there is an :class:`InputError` (URLs are their library's to open)."""
+    if "://" not in filename and not Path(filename).is_file():
+        raise InputError(f"file {filename} does not exist")
 
 
 def plan_reader_chunks(run_input: RunInput, chunksize: int, maxchunks: int | None) -> list:
@@ -218,7 +258,8 @@ def generator_weight_sums(items, run_input: RunInput, engine: Engine) -> dict[st
     out: dict[str, float] = {}
     for (filename, treename), chunks in by_file.items():
         weights = (_root_weights(filename, treename) if source.is_root else
-                   _reader_weights(filename, treename, source, engine.source_options(source.name)))
+                   _reader_weights(filename, treename, source, engine.source_options(source.name),
+                                   run_input.files[chunks[0].dataset, filename][0]))
         for item in chunks:
             n = item.entrystop - item.entrystart
             w = float(weights[item.entrystart : item.entrystop].astype("f8").sum()) if weights is not None else float(n)
@@ -238,15 +279,16 @@ def _root_weights(filename: str, treename: str):
         raise InputError(f"file {filename}, branch genWeight: cannot be read ({type(exc).__name__}: {exc})") from exc
 
 
-def _reader_weights(filename: str, treename: str, source, options):
-    """A reader's weights of every entry of a file (``None`` if the reader gives none)."""
+def _reader_weights(filename: str, treename: str, source, options, entries: int):
+    """A reader's weights of every entry of a file (``None`` if the reader gives none), one per entry."""
     if not hasattr(source.reader, "event_weights"):
         return None
-    try:
-        weights = source.reader.event_weights(filename, treename, options)
-    except InputError:
-        raise
-    except Exception as exc:
-        raise InputError(f"file {filename}: its event weights cannot be read as {source.name} "
-                         f"({type(exc).__name__}: {exc})") from exc
-    return None if weights is None else np.asarray(weights, dtype=np.float64)
+    weights = _call_reader(source, filename, "event_weights",
+                           lambda: source.reader.event_weights(filename, treename, options))
+    if weights is None:
+        return None
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.shape != (entries,):
+        raise _reader_bug(source, filename, "event_weights", ValueError(
+            f"returned {weights.shape[0] if weights.ndim == 1 else weights.shape} weights for {entries} entries"))
+    return weights

@@ -21,7 +21,7 @@ from jetflow.core.config import Config
 from jetflow.core.engine import Engine
 from jetflow.core.errors import InputError, JetflowError, OutputError, StoppedError
 from jetflow.core.processor import SOURCE_KEY, JetflowProcessor
-from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location, describe
+from jetflow.running.checkpoint import ChunkCheckpoints, checkpoint_location, checkpoint_metadata, describe
 from jetflow.running.executors import make_executor
 from jetflow.running.memory import give_back_freed_memory, steady_allocator
 from jetflow.running.fileset import RunInput, build_inputs, generator_weight_sums, plan_reader_chunks
@@ -104,8 +104,6 @@ READER_KEY = "jetflow_reader"
 def _read_and_process(*args, **kwargs) -> dict:
     """coffea's work function for a chunk of a file that a source's reader reads: the checkpoint is looked at
     first and written last, as coffea does for ROOT chunks; the processor reads the entries itself."""
-    import uuid
-
     import cloudpickle
     import lz4.frame
 
@@ -115,9 +113,7 @@ def _read_and_process(*args, **kwargs) -> dict:
         item, proc = next(a for a in (*args, *kwargs.values()) if isinstance(a, tuple) and a and a[0] is item)
     if isinstance(proc, bytes):
         proc = cloudpickle.loads(lz4.frame.decompress(proc))
-    metadata = {"dataset": item.dataset, "filename": item.filename, "treename": item.treename,
-                "entrystart": item.entrystart, "entrystop": item.entrystop,
-                "fileuuid": str(uuid.UUID(bytes=item.fileuuid)), **(item.usermeta or {})}
+    metadata = {**checkpoint_metadata(item), **(item.usermeta or {})}
     checkpointer = kwargs.get("checkpointer")
     if checkpointer is not None:
         out = checkpointer.load(metadata, proc)

@@ -1,5 +1,7 @@
 """The jet table of an input format whose entries are jets already (``Source.provides == "jets"``: the public
 jet datasets), made like the table of clustered jets: nothing is clustered, the rest is as for anti-kt jets.
+Every entry is a jet of the table: ``min_pt`` and ``max_jets`` choose among an event's clustered jets and do not
+apply here (a pT cut on these jets is ``selection.windows``, counted in the cut-flow).
 
 Each entry's ``pt, eta, phi, mass`` is the jet before grooming (``pt_untrimmed``, ...).  Its constituents get
 the channel fields the multi-channel images need (:func:`jetflow.physics.particle_channels`: from ``pdgId``

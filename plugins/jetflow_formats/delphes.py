@@ -62,6 +62,7 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import FileView, InputError, Options, Source
+from jetflow_formats._common import root_identity, unreadable
 
 TREE = "Delphes"
 INVISIBLE = (12, 14, 16, 1000022, 1000039)
@@ -103,7 +104,7 @@ def _open_tree(path: str, tree: str):
     try:
         f = uproot.open(path)
     except Exception as exc:
-        raise InputError(f"file {path}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
+        raise unreadable(path, "as ROOT", exc) from exc
     try:
         t = f[tree]
     except KeyError:  # uproot.KeyInFileError
@@ -239,15 +240,7 @@ class DelphesReader:
         with f:
             return int(t.num_entries)
 
-    def identity(self, path: str) -> bytes:
-        """The file's ROOT UUID (16 bytes)."""
-        import uproot
-
-        try:
-            with uproot.open(path) as f:
-                return bytes(f.file.fUUID)
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
+    identity = staticmethod(root_identity)
 
     def event_weights(self, path: str, tree: str = TREE, options: Any = None) -> np.ndarray:
         """``Event.Weight`` of every event (float64; 1 where the file has none): only that branch is read."""
@@ -302,7 +295,7 @@ class DelphesReader:
 def recognise(view: FileView) -> bool:
     """A ROOT file with a tree ``Delphes`` that has an ``Event``, ``Tower`` or ``EFlowTrack`` branch
     (``Tower``, ``Tower/Tower.ET``, ``Tower.ET`` or ``Tower_size``: Delphes' layout or uproot's)."""
-    branches = view.root_trees.get(TREE)
+    branches = view.branches(TREE)
     if not branches:
         return False
     collections = {_short(b).split(".", 1)[0].removesuffix("_size") for b in branches}

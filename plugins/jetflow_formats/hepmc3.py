@@ -10,10 +10,11 @@ with pyhepmc's ``ReaderAscii`` (HepMC3's own parser), chunk by chunk:
   event from its ``W`` line, and a check that every event has the particles its ``E`` line announces and
   that the file ends with its ``HepMC::Asciiv3-END_EVENT_LISTING`` line (a truncated file is an
   :class:`jetflow.InputError` naming the entry where it breaks).
-* :meth:`HepMC3Reader.read` finds the ``start``-th ``E`` line by scanning the bytes, hands HepMC3 the header
-  followed by the text from there (so the events before are never parsed), and reads ``stop - start`` events,
-  an InputError naming the entry where one cannot be; each event's particles are taken through pyhepmc's
-  numpy views (no Python loop over particles).
+* :meth:`HepMC3Reader.read` finds the ``start``-th ``E`` line (seeking to it in an uncompressed file where the
+  process knows where it begins, else counting ``E`` lines in the bytes from the nearest known event), hands
+  HepMC3 the header followed by the text from there (so the events before are never parsed), and reads
+  ``stop - start`` events, an InputError naming the entry where one cannot be; each event's particles are
+  taken through pyhepmc's numpy views (no Python loop over particles).
 
 What a chunk yields (the ``"particles"`` layout of :mod:`jetflow.core.sources`):
 
@@ -44,7 +45,8 @@ from pydantic import Field
 
 from jetflow import FileView, InputError, Options, Source
 
-from jetflow_formats.hepmc3_scan import cached_scan, from_event, open_bytes, too_few_weights, weight_column
+from jetflow_formats.hepmc3_scan import (cached_scan, from_event, open_bytes, too_few_weights, uncompressed,
+                                         weight_column)
 
 
 class HepMC3Options(Options):
@@ -139,7 +141,7 @@ class HepMC3Reader:
         if stop <= start:
             return _events(numbers, weights, counts, parts)
         with open_bytes(path) as f, _quiet_hepmc():
-            stream = from_event(f, start, path)
+            stream = from_event(f, start, path, seekable=uncompressed(path))
             reader = pyhepmc.io.ReaderAscii(pyhepmc.io.pyiostream(stream))
             try:
                 for entry in range(start, stop):

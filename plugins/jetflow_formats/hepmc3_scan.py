@@ -2,6 +2,11 @@
 file's text that counts its events, gathers the chosen weight of each and checks the file is whole
 (:func:`scan`), and the stream that hands HepMC3's parser the header and then the text from event ``start``
 on (:func:`from_event`), so that the events before a chunk are skipped by counting lines, never parsed.
+
+Where events begin is remembered per process (:data:`_STARTS`, keyed by the file's path, size and
+modification time): the scan notes every ``E`` line's byte offset, and :func:`from_event` the one it finds,
+so a chunk of an uncompressed file seeks to its first event, or counts only from the nearest event known
+before it, instead of from the file's first byte (each chunk would otherwise rescan all before it).
 """
 
 from __future__ import annotations
@@ -40,12 +45,21 @@ def open_bytes(path: str) -> Iterator[Any]:
         opened.__exit__(None, None, None)
 
 
+def uncompressed(path: str) -> bool:
+    """A local file whose name names no compression (its bytes are its text, so it can be seeked in)."""
+    from fsspec.utils import infer_compression
+
+    return "://" not in path and infer_compression(path) is None
+
+
 class _Blocks:
     """The file's text in blocks of whole lines, each with a ``\\n`` in front (so that every line, the first
-    included, starts after a ``\\n``); ``rest`` is what was read past the last block's last line end."""
+    included, starts after a ``\\n``); ``rest`` is what was read past the last block's last line end;
+    ``offset`` is the byte offset (in the file's text) of the block last yielded, given the one of the first."""
 
-    def __init__(self, f, path: str) -> None:
+    def __init__(self, f, path: str, offset: int = 0) -> None:
         self.f, self.path, self.rest = f, path, b""
+        self.offset, self._next = offset, offset
 
     def __iter__(self) -> Iterator[bytes]:
         while True:
@@ -56,6 +70,7 @@ class _Blocks:
             if not data:
                 if self.rest:
                     last, self.rest = self.rest, b""
+                    self.offset = self._next
                     yield b"\n" + last
                 return
             data = self.rest + data
@@ -64,6 +79,7 @@ class _Blocks:
                 self.rest = data
                 continue
             self.rest = data[cut + 1:]
+            self.offset, self._next = self._next, self._next + cut + 1
             yield b"\n" + data[: cut + 1]
 
 
@@ -101,10 +117,12 @@ def _weight_names(line: bytes) -> list[str]:
 
 @dataclass(frozen=True)
 class Scan:
-    """What one pass over a file's text finds: its number of events and the chosen weight of each."""
+    """What one pass over a file's text finds: its number of events, the chosen weight of each and the byte
+    offset of each one's ``E`` line in the file's (decompressed) text."""
 
     events: int
     weights: np.ndarray
+    offsets: np.ndarray
 
 
 def scan(path: str, choice: int | str = 0) -> Scan:
@@ -112,12 +130,14 @@ def scan(path: str, choice: int | str = 0) -> Scan:
     (its ``W`` line; 1 without one), every event's ``P`` lines against the count on its ``E`` line, and the
     closing line.  InputErrors name the file and the entry where it breaks."""
     weights: list[float] = []
+    offsets: list[int] = []
     names: list[str] | None = None
     column = None
     expected = found = 0
     last = b""
     with open_bytes(path) as f:
-        for k, text in enumerate(_Blocks(f, path)):
+        blocks = _Blocks(f, path)
+        for k, text in enumerate(blocks):
             if k == 0:
                 check_header(text, path)
             pos = 0
@@ -129,6 +149,7 @@ def scan(path: str, choice: int | str = 0) -> Scan:
                     fields = m[2].split()
                     expected, found, pos = int(fields[2]) if len(fields) > 2 else 0, 0, m.start()
                     weights.append(1.0)
+                    offsets.append(blocks.offset + m.start())
                 elif not weights:
                     names = _weight_names(m[2])
                 else:
@@ -156,7 +177,11 @@ def scan(path: str, choice: int | str = 0) -> Scan:
                          f"{FOOTER.decode()}")
     if isinstance(choice, str) and column is None:
         weight_column(choice, names, path)
-    return Scan(len(weights), np.asarray(weights, dtype=np.float64))
+    found = Scan(len(weights), np.asarray(weights, dtype=np.float64), np.asarray(offsets, dtype=np.int64))
+    starts = _starts(path)
+    if starts is not None:
+        starts.update(zip(range(found.events), found.offsets.tolist()))
+    return found
 
 
 def _check_particles(path: str, entry: int, found: int, expected: int) -> None:
@@ -167,15 +192,35 @@ def _check_particles(path: str, entry: int, found: int, expected: int) -> None:
 
 
 _SCANS: dict[tuple, Scan] = {}
+_STARTS: dict[tuple, dict[int, int]] = {}
+"""``{file key: {event entry: byte offset of its E line}}``: where events begin, as far as known in this process."""
+
+
+def _file_key(path: str) -> tuple | None:
+    """A local file's path, size and modification time (a changed file is a new key); None for a URL."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (path, st.st_size, st.st_mtime_ns)
+
+
+def _starts(path: str) -> dict[int, int] | None:
+    """The known event starts of a local file (an empty dict the first time), None where none are kept."""
+    key = _file_key(path)
+    if key is None:
+        return None
+    if key not in _STARTS and len(_STARTS) > 64:
+        _STARTS.clear()
+    return _STARTS.setdefault(key, {})
 
 
 def cached_scan(path: str, choice: int | str) -> Scan:
     """:func:`scan`, done once per file (its size and modification time) and weight choice in a process."""
-    try:
-        st = os.stat(path)
-        key = (path, choice, st.st_size, st.st_mtime_ns)
-    except OSError:
+    key = _file_key(path)
+    if key is None:
         return scan(path, choice)
+    key = (*key, choice)
     if key not in _SCANS:
         if len(_SCANS) > 256:
             _SCANS.clear()
@@ -211,14 +256,23 @@ def _read_into(f, buffer) -> int:
     return len(data)
 
 
-def from_event(f, start: int, path: str) -> io.BufferedReader:
+def from_event(f, start: int, path: str, seekable: bool = False) -> io.BufferedReader:
     """The header of the file, then its text from the ``start``-th ``E`` line on: the events before it are
-    skipped by counting ``E`` lines in the bytes, never parsed."""
+    skipped by counting ``E`` lines in the bytes, never parsed; where ``f`` is ``seekable`` (uncompressed)
+    and an event at or before ``start`` is known to begin at some byte (:data:`_STARTS`), from that byte."""
+    starts = _starts(path)
     header: list[bytes] = []
-    blocks = _Blocks(f, path)
-    seen = -1  # E lines before the current block; -1 until the first is found (the header ends there)
+    seen, offset = -1, 0  # E lines before the current block; -1 until the first is found (the header ends there)
+    if seekable and starts and 0 in starts:
+        seen = max((e for e in starts if e <= start), default=0) if start not in starts else start
+        f.seek(0)
+        header.append(f.read(starts[0]))
+        check_header(b"\n" + header[0], path)
+        offset = starts[seen]
+        f.seek(offset)
+    blocks = _Blocks(f, path, offset)
     for k, text in enumerate(blocks):
-        if k == 0:
+        if k == 0 and seen < 0:
             check_header(text, path)
         pos = 0
         if seen < 0:
@@ -228,10 +282,15 @@ def from_event(f, start: int, path: str) -> io.BufferedReader:
                 continue
             header.append(text[1: first + 1])
             seen, pos = 0, first
+            if starts is not None:
+                starts[0] = blocks.offset + first
         count = text.count(b"\nE ", pos)
         if seen + count > start:
+            pos = text.find(b"\nE ", pos)  # event `seen`: the first E line from pos on (a block may begin with one)
             for _ in range(start - seen):
                 pos = text.find(b"\nE ", pos + 1)
+            if starts is not None:
+                starts[start] = blocks.offset + pos
             return io.BufferedReader(_Spliced([*header, text[pos + 1:], blocks.rest], f), BLOCK)
         seen += count
     raise InputError(f"file {path}: has {max(seen, 0)} events, so no event entry {start}")

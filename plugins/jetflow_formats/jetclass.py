@@ -36,6 +36,7 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import ColumnSpec, FileView, InputError, Options, Source
+from jetflow_formats._common import at_entries, reading, root_identity
 from jetflow_formats.toptagging import constituent_ptetaphim
 
 TREE = "tree"
@@ -160,46 +161,26 @@ class JetClassReader:
         """``num_entries`` of the tree."""
         import uproot
 
-        try:
-            with uproot.open(path) as f:
-                return int(_tree(f, path, tree or TREE).num_entries)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read as ROOT ({type(exc).__name__}: {exc}): "
-                             "truncated or damaged?") from exc
+        with reading(path, "as ROOT"), uproot.open(path) as f:
+            return int(_tree(f, path, tree or TREE).num_entries)
 
     def read(self, path: str, tree: str, start: int, stop: int, options: Any) -> ak.Array:
         """Entries ``[start, stop)`` of the wanted branches as jet records."""
         import uproot
 
         opts = options if options is not None else JetClassOptions()
-        try:
-            with uproot.open(path) as f:
-                t = _tree(f, path, tree or TREE)
-                names = branches(t, path, opts)
-                arrays = t.arrays(filter_name=names, entry_start=start, entry_stop=stop, library="ak")
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read at entries [{start}, {stop}) ({type(exc).__name__}: "
-                             f"{exc}): truncated or damaged?") from exc
+        with reading(path, at_entries(start, stop)), uproot.open(path) as f:
+            t = _tree(f, path, tree or TREE)
+            names = branches(t, path, opts)
+            arrays = t.arrays(filter_name=names, entry_start=start, entry_stop=stop, library="ak")
         return jets_of_arrays(arrays, path, start, opts)
 
-    def identity(self, path: str) -> bytes:
-        """The file's ROOT UUID (16 bytes): a copy of the file has the same one."""
-        import uproot
-
-        try:
-            with uproot.open(path) as f:
-                return bytes(f.file.fUUID)
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read as ROOT ({type(exc).__name__}: {exc})") from exc
+    identity = staticmethod(root_identity)
 
 
 def _recognise(view: FileView) -> bool:
     """A ROOT file whose TTree ``tree`` has the branches ``part_px`` and ``jet_pt``."""
-    return {"part_px", "jet_pt"} <= view.root_trees.get(TREE, frozenset())
+    return {"part_px", "jet_pt"} <= view.branches(TREE)
 
 
 JETCLASS = Source(

@@ -35,6 +35,7 @@ from pydantic import Field
 
 from jetflow import ColumnSpec, FileView, InputError, Options, Source
 from jetflow.physics import ptetaphim, wrap_phi
+from jetflow_formats._common import at_entries, open_hdf5, reading
 from jetflow_formats.toptagging import gather_kept
 
 PARTICLES = "particle_features"
@@ -68,16 +69,6 @@ def type_of_name(path: str) -> int | None:
     return JET_TYPES.index(match.group(1)) if match else None
 
 
-def _open(path: str):
-    import h5py
-
-    if "://" in path:
-        import fsspec
-
-        return h5py.File(fsspec.open(path, "rb").open(), "r")
-    return h5py.File(path, "r")
-
-
 def _check_shapes(f, path: str) -> tuple[int, int]:
     """``(n_jets, jet feature columns)`` after checking both datasets' shapes; InputError naming the bad one."""
     missing = [k for k in (PARTICLES, JETS) if k not in f]
@@ -101,29 +92,17 @@ class JetNetReader:
 
     def entries(self, path: str, tree: str) -> int:
         """The first dimension of ``jet_features`` (checked against ``particle_features``)."""
-        try:
-            with _open(path) as f:
-                return _check_shapes(f, path)[0]
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read as HDF5 ({type(exc).__name__}: {exc}): "
-                             "truncated or damaged?") from exc
+        with reading(path, "as HDF5"), open_hdf5(path) as f:
+            return _check_shapes(f, path)[0]
 
     def read(self, path: str, tree: str, start: int, stop: int, options: Any) -> ak.Array:
         """Rows ``[start, stop)`` of ``particle_features`` and ``jet_features`` as jet records."""
         opts = options if options is not None else JetNetOptions()
-        try:
-            with _open(path) as f:
-                _, width = _check_shapes(f, path)
-                n = f[PARTICLES].shape[1] if opts.max_constituents is None else opts.max_constituents
-                parts = f[PARTICLES][start:stop, :n]  # the file's dtype: only the kept particles become float64
-                jets = np.asarray(f[JETS][start:stop], dtype=np.float64)
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read at entries [{start}, {stop}) ({type(exc).__name__}: "
-                             f"{exc}): truncated or damaged?") from exc
+        with reading(path, at_entries(start, stop)), open_hdf5(path) as f:
+            _, width = _check_shapes(f, path)
+            n = f[PARTICLES].shape[1] if opts.max_constituents is None else opts.max_constituents
+            parts = f[PARTICLES][start:stop, :n]  # the file's dtype: only the kept particles become float64
+            jets = np.asarray(f[JETS][start:stop], dtype=np.float64)
         if len(jets) != stop - start:
             raise InputError(f"file {path}: entries [{start}, {stop}) asked, the file has {start + len(jets)}")
         return jets_of_arrays(parts, jets, path)

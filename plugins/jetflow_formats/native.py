@@ -19,22 +19,25 @@ from jetflow.formats.schema import JetflowSchema, QuietNanoAODSchema, QuietPFNan
 
 
 def _events_branches(view) -> frozenset[str]:
-    return view.root_trees.get("Events", frozenset())
+    """The branches of the tree ``Events``, or of the dataset's ``tree`` where it names one."""
+    return view.branches("Events")
 
 
 def is_jetflow(view) -> bool:
-    """A tree ``Events`` with jetflow's particles (``Particle_pt``)."""
+    """A tree ``Events`` (or the dataset's ``tree``) with jetflow's particles (``Particle_pt``)."""
     return "Particle_pt" in _events_branches(view)
 
 
 def is_pfnano(view) -> bool:
-    """A tree ``Events`` with CMS PF candidates (``PFCands_pt`` or ``FatJetPFCands_pFCandsIdx``)."""
+    """A tree ``Events`` (or the dataset's ``tree``) with CMS PF candidates (``PFCands_pt`` or
+    ``FatJetPFCands_pFCandsIdx``)."""
     branches = _events_branches(view)
     return "Particle_pt" not in branches and ("PFCands_pt" in branches or "FatJetPFCands_pFCandsIdx" in branches)
 
 
 def is_nanoaod(view) -> bool:
-    """A tree ``Events`` with CMS jets (``FatJet_pt`` or ``Jet_pt``) but no PF candidates."""
+    """A tree ``Events`` (or the dataset's ``tree``) with CMS jets (``FatJet_pt`` or ``Jet_pt``), no PF
+    candidates."""
     branches = _events_branches(view)
     return (not is_jetflow(view) and not is_pfnano(view)) and ("FatJet_pt" in branches or "Jet_pt" in branches)
 

@@ -38,6 +38,7 @@ from pydantic import Field
 from jetflow import ColumnSpec, FileView, InputError, Options, Source
 from jetflow.core.atomic import atomic_write
 from jetflow.physics import ptetaphim, pxpypze
+from jetflow_formats._common import at_entries, open_hdf5, reading, unreadable
 
 MOMENTUM = ("E", "PX", "PY", "PZ")
 """Per-constituent column prefixes: ``E_0, PX_0, PY_0, PZ_0, E_1, ...``."""
@@ -158,14 +159,18 @@ def jets_of_columns(columns: Mapping[str, np.ndarray], names: list[str], path: s
     return ak.zip(fields, depth_limit=1)
 
 
-def _open_hdf5(path: str):
-    import h5py
+def frame_rows(group) -> int:
+    """The rows of a pandas fixed frame: its index ``axis1``'s length.  pandas writes an empty array as one
+    placeholder element with a ``shape`` attribute, so an index with that attribute has no rows."""
+    index = group["axis1"]
+    return 0 if "shape" in index.attrs else int(index.shape[0])
 
-    if "://" in path:
-        import fsspec
 
-        return h5py.File(fsspec.open(path, "rb").open(), "r")
-    return h5py.File(path, "r")
+def _block_rows(group, block: str, start: int, stop: int) -> np.ndarray:
+    """Rows ``[start, stop)`` of a frame's value block (``[rows, its columns]``; none read when there are none)."""
+    if stop > start:
+        return group[block][start:stop]
+    return np.zeros((0, len(group[block.replace("_values", "_items")])), group[block].dtype)
 
 
 def pandas_blocks(group, path: str, key: str) -> dict[str, tuple[str, int]]:
@@ -180,39 +185,27 @@ def pandas_blocks(group, path: str, key: str) -> dict[str, tuple[str, int]]:
     return where
 
 
-def _damaged(path: str, start: int, stop: int, exc: Exception) -> InputError:
-    return InputError(f"file {path}: cannot be read at entries [{start}, {stop}) ({type(exc).__name__}: {exc}): "
-                      "truncated or damaged?")
-
-
 class TopTaggingHDF5Reader:
     """Reads the pandas HDF5 files (:mod:`jetflow_formats.toptagging`); ``tree`` is the pandas key."""
 
     def entries(self, path: str, tree: str) -> int:
         """The length of the frame's index (``<key>/axis1``: metadata only, nothing decompressed)."""
-        try:
-            with _open_hdf5(path) as f:
-                group = _frame_group(f, path, tree)
-                return int(group["axis1"].shape[0])
-        except InputError:
-            raise
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read as HDF5 ({type(exc).__name__}: {exc}): "
-                             "truncated or damaged?") from exc
+        with reading(path, "as HDF5"), open_hdf5(path) as f:
+            return frame_rows(_frame_group(f, path, tree))
 
     def read(self, path: str, tree: str, start: int, stop: int, options: Any) -> ak.Array:
         """Rows ``[start, stop)`` of the blocks that hold the wanted columns, as jet records."""
         opts = options if options is not None else TopTaggingOptions()
         try:
-            with _open_hdf5(path) as f:
+            with open_hdf5(path) as f:
                 group = _frame_group(f, path, tree)
-                n_rows = int(group["axis1"].shape[0])
+                n_rows = frame_rows(group)
                 if not 0 <= start <= stop <= n_rows:
                     raise InputError(f"file {path}: entries [{start}, {stop}) asked, the file has {n_rows}")
                 try:
                     where = pandas_blocks(group, path, tree)
                     names = wanted_columns(list(where), path, opts)
-                    blocks = {b: group[b][start:stop] for b in {where[c][0] for c in names}}
+                    blocks = {b: _block_rows(group, b, start, stop) for b in {where[c][0] for c in names}}
                 except InputError:
                     raise
                 except Exception as h5py_error:  # a filter h5py lacks (blosc): PyTables reads it
@@ -220,7 +213,7 @@ class TopTaggingHDF5Reader:
         except InputError:
             raise
         except Exception as exc:
-            raise _damaged(path, start, stop, exc) from exc
+            raise unreadable(path, at_entries(start, stop), exc) from exc
         if blocks is None:
             columns, names = self._pandas(path, tree, start, stop, opts, first_error)
         else:
@@ -240,7 +233,7 @@ class TopTaggingHDF5Reader:
         try:
             frame = pd.read_hdf(path, key, start=start, stop=stop)
         except Exception as exc:
-            raise _damaged(path, start, stop, first) from exc
+            raise unreadable(path, at_entries(start, stop), first) from exc
         names = wanted_columns(list(frame.columns), path, opts)
         return {c: frame[c].to_numpy() for c in names}, names
 
@@ -270,11 +263,8 @@ class TopTaggingParquetReader:
 
     def entries(self, path: str, tree: str) -> int:
         """``num_rows`` of the file's metadata."""
-        try:
+        with reading(path, "as Parquet"):
             return int(self._file(path).metadata.num_rows)
-        except Exception as exc:
-            raise InputError(f"file {path}: cannot be read as Parquet ({type(exc).__name__}: {exc}): "
-                             "truncated or damaged?") from exc
 
     @staticmethod
     def _file(path: str):
@@ -289,7 +279,7 @@ class TopTaggingParquetReader:
         try:
             pf = self._file(path)
         except Exception as exc:
-            raise _damaged(path, start, stop, exc) from exc
+            raise unreadable(path, at_entries(start, stop), exc) from exc
         names = wanted_columns(pf.schema_arrow.names, path, opts)
         sizes = [pf.metadata.row_group(i).num_rows for i in range(pf.metadata.num_row_groups)]
         edges = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
@@ -302,22 +292,24 @@ class TopTaggingParquetReader:
                 table = pf.schema_arrow.empty_table().select(names)
             columns = {c: table.column(c).to_numpy() for c in names}
         except Exception as exc:
-            raise _damaged(path, start, stop, exc) from exc
+            raise unreadable(path, at_entries(start, stop), exc) from exc
         return jets_of_columns(columns, names, path)
 
 
 def _recognise_hdf5(view: FileView) -> bool:
-    """An HDF5 file whose key ``table`` is a pandas fixed frame with the columns ``E_0`` and ``is_signal_new``."""
-    if KEY not in view.hdf5_keys:
+    """An HDF5 file whose key ``table`` (or the dataset's ``tree``) is a pandas fixed frame with the columns
+    ``E_0`` and ``is_signal_new``."""
+    key = view.tree or KEY
+    if key not in view.hdf5_keys:
         return False
     try:
-        with _open_hdf5(view.path) as f:
-            names = set(pandas_blocks(f[KEY], view.path, KEY))
+        with open_hdf5(view.path) as f:
+            names = set(pandas_blocks(f[key], view.path, key))
     except Exception:
         try:  # compressed with a filter h5py lacks: the column names through PyTables
             import pandas as pd
 
-            names = set(pd.read_hdf(view.path, KEY, start=0, stop=0).columns)
+            names = set(pd.read_hdf(view.path, key, start=0, stop=0).columns)
         except Exception:
             return False
     return {"E_0", LABEL} <= names
