@@ -99,10 +99,11 @@ def plugin_runtime(name: str, path: Path, before: bool):
 
 def cold_worker(variant: str, models: Path, networks: list[str], chunks: list[int]) -> None:
     """One worker's view, in this fresh process: load the networks, score the chunks; print JSON."""
-    from jetflow_inference.catalog import MODEL_INPUTS
+    from jetflow_inference.kinds import model_kinds
 
+    kinds = model_kinds()
     rng = np.random.default_rng(1)
-    data = {kind: inputs(kind, max(chunks), rng) for kind in {MODEL_INPUTS[n] for n in networks}}
+    data = {reads: inputs(reads, max(chunks), rng) for reads in {kinds[n].reads for n in networks}}
     import keras  # noqa: F401  (TensorFlow's import is not the predictor's cost)
 
     t0 = time.perf_counter()
@@ -111,7 +112,7 @@ def cold_worker(variant: str, models: Path, networks: list[str], chunks: list[in
     first = None
     for size in chunks:
         for n, (r, _) in built.items():
-            r(data[MODEL_INPUTS[n]][:size], 1024)
+            r(data[kinds[n].reads][:size], 1024)
         first = first or time.perf_counter() - t0
     total = time.perf_counter() - t0
     traces = sum(f.experimental_get_tracing_count() for _, made in built.values() for f in made
@@ -159,25 +160,32 @@ def main() -> None:
     import keras
 
     if args.save_models:
-        from jetflow_inference.models import BUILDERS
+        from jetflow_inference.kinds import model_kinds
         from jetflow_inference.onnx_export import export_onnx
 
+        kinds = model_kinds()
         args.save_models.mkdir(parents=True, exist_ok=True)
         for name in networks:
-            BUILDERS[name]().save(args.save_models / f"{name}.keras")
+            kinds[name].builder()().save(args.save_models / f"{name}.keras")
             export_onnx(args.save_models / f"{name}.keras")
         return
 
-    if args.bare_only:  # no jetflow install needed: the model builders alone
-        import importlib.util
+    if args.bare_only:  # no jetflow install needed: the network modules alone, without the plugin's __init__
+        import importlib
+        import types
 
-        spec = importlib.util.spec_from_file_location("jetflow_models", PLUGINS / "jetflow_inference" / "models.py")
-        models = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(models)
-        builders, reads = models.BUILDERS, models.MODEL_INPUTS  # the particle-cloud networks need the package
+        package = types.ModuleType("jetflow_inference")
+        package.__path__ = [str(PLUGINS / "jetflow_inference")]
+        sys.modules["jetflow_inference"] = package
+        modules = [importlib.import_module(f"jetflow_inference.{m}") for m in ("models", "particle_clouds")]
+        builders = {n: getattr(m, n) for m in modules for n in networks if hasattr(m, n)}
+        reads = {n: builders[n]().inputs[0].name for n in networks}  # "image" or "constituents"
     else:
-        from jetflow_inference.catalog import MODEL_INPUTS as reads
-        from jetflow_inference.models import BUILDERS as builders
+        from jetflow_inference.kinds import model_kinds
+
+        kinds = model_kinds()
+        builders = {n: kinds[n].builder() for n in networks}
+        reads = {n: kinds[n].reads for n in networks}
 
     backend = keras.config.backend()
     device = "CPU"

@@ -34,7 +34,7 @@ def main() -> None:
     from jetflow.formats.export import read, shards
     from jetflow.stats.accumulators import WeightedROC
     from jetflow_inference import score
-    from jetflow_inference.catalog import MODEL_INPUTS
+    from jetflow_inference.kinds import model_kinds
     from jetflow_inference.training import train
 
     paths = np.array(shards(a.data))
@@ -46,7 +46,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for model in a.models.split(","):
-            column = MODEL_INPUTS[model]
+            column = model_kinds()[model].reads
             table = read(test, columns=[column, "label", "weight"])
             x = table[column][:, :30] if column == "constituents" else table[column]
             for fraction in (float(f) for f in a.fractions.split(",")):

@@ -33,6 +33,7 @@ _LAZY = {
     "Options": "jetflow.core.options",
     "Source": "jetflow.core.sources",
     "FileView": "jetflow.core.sources",
+    "ModelKind": "jetflow.core.model_kinds",
     "ReportPart": "jetflow.core.report",
     "WorkflowStep": "jetflow.core.steps",
     "StepContext": "jetflow.core.steps",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
         PluginError,
     )
     from jetflow.core.manager import get_plugin_manager
+    from jetflow.core.model_kinds import ModelKind
     from jetflow.core.options import Options
     from jetflow.core.processor import JetflowProcessor
     from jetflow.core.report import ReportPart

@@ -14,7 +14,8 @@ import pytest
 
 import jetflow
 from jetflow.formats.export import read
-from jetflow_inference.models import PT_SCALE, LorentzBoost
+from jetflow_inference.models import LorentzBoost
+from jetflow_inference.network_parts import PT_SCALE
 
 from conftest import REPO, generated_config
 

@@ -187,7 +187,7 @@ def test_model_errors(exports, trained, tmp_path):
 
 
 def test_central_ratio_loss_against_numpy():
-    from jetflow_inference.models import CentralRatioMSE
+    from jetflow_inference.network_parts import CentralRatioMSE
 
     rng = np.random.default_rng(3)
     truth = rng.uniform(50, 150, 200)
@@ -202,7 +202,8 @@ def test_central_ratio_loss_against_numpy():
 
 
 def test_dcnn_channel_sums_are_the_image_totals_and_reach_the_dense_layers():
-    from jetflow_inference.models import PT_SCALE, dcnn
+    from jetflow_inference.models import dcnn
+    from jetflow_inference.network_parts import PT_SCALE
 
     rng = np.random.default_rng(4)
     images = (rng.exponential(5.0, (6, 9, 9, 3)) * (rng.random((6, 9, 9, 3)) < 0.4)).astype("float32")
@@ -311,7 +312,7 @@ def test_calibrate_step_writes_a_ready_inference_entry(tmp_path):
 def test_learning_rate_drops_after_lr_patience_epochs_without_a_better_validation_loss(tmp_path):
     """With ``lr_patience`` the rate follows the plateau rule, rebuilt here from the recorded validation losses."""
     from jetflow.formats.export import write_shard
-    from jetflow_inference.training import LR_FACTOR
+    from jetflow_inference.fitting import LR_FACTOR
 
     rng = np.random.default_rng(5)
     n = 400

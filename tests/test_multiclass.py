@@ -110,7 +110,7 @@ def test_a_network_learns_three_classes(tmp_path):
     probabilities = model.predict(read(data)["image"][:20], verbose=0)
     assert probabilities.shape == (20, 3)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
-    with pytest.raises(ValueError, match="Fisher's discriminant separates two"):
+    with pytest.raises(ValueError, match="model kind 'fisher' separates two"):
         train("fisher", data, tmp_path / "f.keras", progress=False)
     with pytest.raises(ValueError, match="multi-class model is fitted in memory"):
         train("convnet", data, tmp_path / "s.keras", progress=False, stream=True)

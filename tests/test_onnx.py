@@ -328,6 +328,9 @@ def test_jax_backend_trains_and_scores_like_tensorflow(export):
     expected = expected * scored["mass_softdrop"]
     diff = np.abs(scored["pred_lbn"] - expected)
     assert np.median(diff) < 1e-3 * np.median(np.abs(expected)) and np.std(expected) > 1.0
+    from jetflow_inference.kinds import register_layers
+
+    register_layers()  # the particle-cloud networks' layers, as the inference plugin registers them
     particlenet = keras.saving.load_model(tmp / "particlenet_jax.keras", safe_mode=True)
     expected = particlenet.predict(scored["constituents"], verbose=0)[:, 0]
     np.testing.assert_allclose(scored["score_particlenet"], expected, atol=1e-5)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import vector
 
-from jetflow_inference.models import BUILDERS
+from jetflow_inference.kinds import model_kind
 from jetflow_inference.particle_clouds import FEATURES, EdgeConv, ParticleFeatures
 
 
@@ -67,7 +67,7 @@ def _split(x, counts, j, i, fraction):
 @pytest.fixture(scope="module")
 def networks():
     keras.utils.set_random_seed(3)
-    return {name: BUILDERS[name](n_particles=30) for name in ("efn", "pfn", "particlenet")}
+    return {name: model_kind(name).builder()(n_particles=30) for name in ("efn", "pfn", "particlenet")}
 
 
 def predict(model, x):

@@ -11,6 +11,7 @@ import jetflow
 from jetflow.formats.export import read, shards
 from jetflow_inference.streaming import ExportIndex, export_batches, shard_reader, split_mask
 from jetflow_inference.classes import class_balanced_weights
+from jetflow_inference.kinds import model_kind
 from jetflow_inference.training import train
 
 from conftest import generated_config
@@ -34,7 +35,7 @@ def test_every_training_jet_once_per_epoch_in_a_new_order_mixing_shards(export):
     paths = shards(export)
     assert len(paths) >= 10
     index = ExportIndex(export, 0.25, seed=3, features=["pt", "mass"])
-    reader = shard_reader("convnet", 30, ["pt", "mass"])
+    reader = shard_reader(model_kind("convnet"), 30, ["pt", "mass"])
     batches = export_batches(index, False, 32, reader, shuffle=True, seed=3, window=100)
     table = read(export)
     w_expected = class_balanced_weights(table["weight"], table["label"])

@@ -192,21 +192,29 @@ def collect_sources(pm: pluggy.PluginManager) -> dict[str, Declared]:
 
     out: dict[str, Declared] = {}
     options = collect_options(pm)
-    for plugin_name, returned in call_each(pm, "jetflow_sources", {}):
+    for plugin_name, source in _listed(pm, "jetflow_sources", Source):
+        _check_section(plugin_name, source, options.get(plugin_name))
+        if source.name in out or source.name == "auto":
+            other = out[source.name].plugin if source.name in out else "the core (run.schema: auto)"
+            raise PluginError(f"source {source.name!r} is provided by two plugins, {other!r} and "
+                              f"{plugin_name!r}; disable one of them")
+        out[source.name] = Declared(plugin_name, source)
+    return out
+
+
+def _listed(pm: pluggy.PluginManager, hook: str, cls: type) -> list[tuple[str, Any]]:
+    """``(plugin, item)`` of every item of the lists of ``cls`` objects the plugins return from ``hook`` (a
+    generator's return counts as its list); a :class:`PluginError` for anything else."""
+    found = []
+    for plugin_name, returned in call_each(pm, hook, {}):
         if returned is None:
             continue
-        sources = list(returned) if hasattr(returned, "__iter__") and not isinstance(returned, Source) else None
-        if sources is None or not all(isinstance(s, Source) for s in sources):
-            raise PluginError(f"plugin {plugin_name!r}, hook jetflow_sources: must return a list of "
-                              f"jetflow.Source, got {returned!r}")
-        for source in sources:
-            _check_section(plugin_name, source, options.get(plugin_name))
-            if source.name in out or source.name == "auto":
-                other = out[source.name].plugin if source.name in out else "the core (run.schema: auto)"
-                raise PluginError(f"source {source.name!r} is provided by two plugins, {other!r} and "
-                                  f"{plugin_name!r}; disable one of them")
-            out[source.name] = Declared(plugin_name, source)
-    return out
+        items = list(returned) if hasattr(returned, "__iter__") and not isinstance(returned, cls) else None
+        if items is None or not all(isinstance(item, cls) for item in items):
+            raise PluginError(f"plugin {plugin_name!r}, hook {hook}: must return a list of "
+                              f"jetflow.{cls.__name__}, got {returned!r}")
+        found += [(plugin_name, item) for item in items]
+    return found
 
 
 def _check_section(plugin_name: str, source: Any, options: tuple[str, type] | None) -> None:
@@ -220,6 +228,19 @@ def _check_section(plugin_name: str, source: Any, options: tuple[str, type] | No
                           f"from section {plugin_name}.{source.section}, which the plugin does not have ({has})")
 
 
+def collect_model_kinds(pm: pluggy.PluginManager) -> dict[str, Declared]:
+    """``{name: Declared(plugin, ModelKind)}`` of every ``jetflow_model_kinds`` hook; one name, one plugin."""
+    from jetflow.core.model_kinds import ModelKind
+
+    out: dict[str, Declared] = {}
+    for plugin_name, kind in _listed(pm, "jetflow_model_kinds", ModelKind):
+        if kind.name in out:
+            raise PluginError(f"model kind {kind.name!r} is provided by two plugins, {out[kind.name].plugin!r} "
+                              f"and {plugin_name!r}; disable one of them")
+        out[kind.name] = Declared(plugin_name, kind)
+    return out
+
+
 def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     """What ``jetflow plugins`` prints: each plugin, where it comes from, its hooks, options and columns."""
     from jetflow.core.manager import plugin_origin
@@ -227,6 +248,7 @@ def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
     options = collect_options(pm)
     columns = collect_columns(pm)
     sources = collect_sources(pm)
+    kinds = collect_model_kinds(pm)
     out = []
     for name, plugin in pm.list_name_plugin():
         if plugin is None:
@@ -241,6 +263,7 @@ def describe(pm: pluggy.PluginManager) -> list[dict[str, Any]]:
                 "options": options[name][1] if name in options else None,
                 "columns": {col: decl.value for col, decl in columns.items() if decl.plugin == name},
                 "sources": [decl.value for decl in sources.values() if decl.plugin == name],
+                "model_kinds": [decl.value for decl in kinds.values() if decl.plugin == name],
             }
         )
     return out

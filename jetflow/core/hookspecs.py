@@ -8,6 +8,7 @@ The hooks fall into four groups:
 
 * declarations, when a run's engine is built (client, each worker): ``jetflow_sources``,
   ``jetflow_options``, ``jetflow_columns``, ``jetflow_resources``, ``jetflow_prepare``, ``jetflow_worker_files``;
+  and what can be trained: ``jetflow_model_kinds``;
 * processing, called once per chunk on the worker in the order of docs/design.md, "Data flow":
   ``jetflow_build_jets`` (firstresult), ``jetflow_weights``, ``jetflow_select`` (stage "jets"),
   ``jetflow_build_images``, ``jetflow_observables``, ``jetflow_select`` (stage "observables"),
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from jetflow.core.columns import ColumnSpec
     from jetflow.core.config import Config
     from jetflow.core.context import ChunkContext
+    from jetflow.core.model_kinds import ModelKind
     from jetflow.core.report import ReportPart
     from jetflow.core.sources import Source
     from jetflow.core.steps import WorkflowStep
@@ -63,11 +65,24 @@ def jetflow_sources() -> list[Source] | None:
 
 
 @hookspec
+def jetflow_model_kinds() -> list[ModelKind] | None:
+    """Provide model kinds (:mod:`jetflow.core.model_kinds`) that ``jetflow train --model NAME`` can fit.
+
+    Called when a training looks for its model kind and by ``jetflow plugins``.
+
+    Returns
+    -------
+    list or None
+        :class:`jetflow.ModelKind` objects (what each reads and can learn, its file, how it is built or
+        fitted).  Two plugins may not provide one name.  ``None``: no model kind.
+    """
+
+
+@hookspec
 def jetflow_options() -> type[BaseModel] | None:
     """Declare this plugin's configuration section.
 
-    Called when a configuration is validated (once on the client, once per
-    worker process) and by ``jetflow plugins``.
+    Called when a configuration is validated (once on the client, once per worker process) and by ``jetflow plugins``.
 
     Returns
     -------
@@ -84,8 +99,7 @@ def jetflow_options() -> type[BaseModel] | None:
 def jetflow_columns(options: BaseModel | None) -> dict[str, ColumnSpec] | None:
     """Declare the per-jet columns this plugin writes.
 
-    Called when a run's engine is built (after the configuration is
-    validated) and by ``jetflow plugins``.
+    Called when a run's engine is built (after the configuration is validated) and by ``jetflow plugins``.
 
     Parameters
     ----------
@@ -107,8 +121,7 @@ def jetflow_columns(options: BaseModel | None) -> dict[str, ColumnSpec] | None:
 def jetflow_resources(options: BaseModel | None) -> dict[str, float] | None:
     """Say which dask worker resources a chunk of this run needs.
 
-    Called once per run on the client, before the chunks are submitted, when
-    the run goes to a dask cluster.
+    Called once per run on the client, before the chunks are submitted, when the run goes to a dask cluster.
 
     Parameters
     ----------
@@ -128,10 +141,9 @@ def jetflow_resources(options: BaseModel | None) -> dict[str, float] | None:
 def jetflow_prepare(options: BaseModel | None, config: Config) -> Any:
     """Compute, once per run on the client, what every chunk of the run needs.
 
-    Called when the engine of a run is built on the client (``jetflow.run``,
-    ``JetflowProcessor(...)``), never on a worker: a worker receives the value
-    with the run's configuration.  Use it to read a file the workers may not
-    see, or to fail before any chunk is processed.
+    Called when the engine of a run is built on the client (``jetflow.run``, ``JetflowProcessor(...)``), never
+    on a worker: a worker receives the value with the run's configuration.  Use it to read a file the workers
+    may not see, or to fail before any chunk is processed.
 
     Parameters
     ----------
@@ -225,9 +237,8 @@ def jetflow_weights(
 def jetflow_select(jets: ak.Array, ctx: ChunkContext) -> dict[str, np.ndarray] | None:
     """Selection masks.
 
-    Called twice per chunk: with ``ctx.stage == "jets"`` right after jet
-    building and weighting (cut on the builder's columns here, before the
-    expensive images), and with ``ctx.stage == "observables"`` after images
+    Called twice per chunk: with ``ctx.stage == "jets"`` right after jet building and weighting (cut on the
+    builder's columns here, before the expensive images), and with ``ctx.stage == "observables"`` after images
     and observables (cut on those here).
 
     Parameters
@@ -296,8 +307,7 @@ def jetflow_observables(jets: ak.Array, ctx: ChunkContext) -> dict[str, Any] | N
 def jetflow_infer(jets: ak.Array, ctx: ChunkContext) -> dict[str, np.ndarray] | None:
     """Model scores.
 
-    Called for every chunk after the ``"observables"`` selection stage, on
-    the jets that passed it.
+    Called for every chunk after the ``"observables"`` selection stage, on the jets that passed it.
 
     Parameters
     ----------

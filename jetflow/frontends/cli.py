@@ -213,8 +213,8 @@ def _format_default(value) -> str:
 @plugin_option
 @disable_option
 def plugins(plugins, disable):
-    """List the plugins, their hooks, the input formats they provide (run.schema), their options (the section
-    named after each) and their columns."""
+    """List the plugins, their hooks, the input formats (run.schema) and model kinds (jetflow train --model) they
+    provide, their options (the section named after each) and their columns."""
     from pydantic_core import PydanticUndefined
 
     from jetflow.core.calls import describe
@@ -236,6 +236,10 @@ def plugins(plugins, disable):
             for source in entry["sources"]:
                 how = f"ROOT tree {source.tree!r}" if source.is_root else "chunked reader"
                 click.echo(f"    {source.name}: {source.provides}; {how}  # {source.description}")
+        if entry["model_kinds"]:
+            click.echo("  model kinds (jetflow train --model):")
+            for kind in entry["model_kinds"]:
+                click.echo(f"    {kind.name}: {kind.summary()}  # {kind.description}")
         model = entry["options"]
         if model is not None:
             click.echo(f"  options (config section {entry['name']}:)")

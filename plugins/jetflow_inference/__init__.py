@@ -1,5 +1,5 @@
-"""Built-in plugin ``inference``: Keras 3 and ONNX models scoring jets, ``jetflow train`` and the workflow steps
-``train`` and ``calibrate``.
+"""Built-in plugin ``inference``: Keras 3 and ONNX models scoring jets, the built-in model kinds
+(:mod:`jetflow_inference.kinds`), ``jetflow train`` and the workflow steps ``train`` and ``calibrate``.
 
 Config section ``inference`` (called ``models`` before jetflow 0.2)::
 
@@ -69,6 +69,7 @@ from jetflow.core.cache import plugin_cache
 
 from jetflow_inference.runtimes import Runtime, file_digest, get_model
 
+from jetflow_inference.kinds import jetflow_model_kinds  # noqa: F401  (the built-in model kinds)
 from jetflow_inference.steps import jetflow_workflow_steps  # noqa: F401  (the workflow step train)
 
 

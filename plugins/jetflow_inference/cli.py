@@ -6,12 +6,20 @@ import sys
 
 import click
 
-from jetflow_inference.catalog import MODEL_INPUTS
-from jetflow_inference.training import LR_FACTOR, LR_FLOOR
+from jetflow import JetflowError
+
+from jetflow_inference.fitting import LR_FACTOR, LR_FLOOR
+from jetflow_inference.kinds import BUILTIN_KINDS
+
+_PLUGIN = click.option("--plugin", "plugins", multiple=True, metavar="MODULE|FILE.py",
+                       help="Extra plugin (repeatable): its model kinds and custom layers.")
+_DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", help="Disable a plugin by name.")
 
 
 @click.command("train")
-@click.option("--model", "model_name", type=click.Choice(list(MODEL_INPUTS)), required=True)
+@click.option("--model", "model_name", required=True, metavar="NAME",
+              help="A model kind (jetflow plugins lists them): " + ", ".join(k.name for k in BUILTIN_KINDS)
+                   + ", or a plugin's.")
 @click.option("--data", required=True, type=click.Path(exists=True), help="Export folder (accumulators.export.dir of a run).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="MODEL.keras to write (MODEL.onnx for forest, boosting and mlp).")
@@ -42,11 +50,14 @@ from jetflow_inference.training import LR_FACTOR, LR_FLOOR
 @click.option("--window", type=click.IntRange(min=1), default=16384, show_default=True,
               help="--stream: jets per shuffle window.")
 @click.option("--progress/--no-progress", default=True)
+@_PLUGIN
+@_DISABLE
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, lr_patience, seed,
-                  members, n_particles, target, loss, features, relative_to, stream, window, progress):
-    """Train a ConvNet, MaxOut, DCNN (or set a Fisher discriminant) on images, an LBN, EFN, PFN or ParticleNet on
-    constituents, or a scikit-learn random forest, gradient boosting or MLP on jet features (saved as ONNX), on a
-    jetflow export: a classifier of the labels, or with --target a regressor of a column (pT weights)."""
+                  members, n_particles, target, loss, features, relative_to, stream, window, progress, plugins, disable):
+    """Train a model kind on a jetflow export: a classifier of the labels, or with --target a regressor of a column
+    (pT weights).  Built in: a ConvNet, MaxOut, DCNN (or a Fisher discriminant) on images, an LBN, EFN, PFN,
+    ParticleNet or Particle Transformer on constituents, a scikit-learn random forest, gradient boosting or MLP
+    on jet features (saved as ONNX); a plugin adds others (hook jetflow_model_kinds, --plugin)."""
     from jetflow_inference.training import train
 
     try:
@@ -54,9 +65,9 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             patience=patience, learning_rate=learning_rate, lr_patience=lr_patience, seed=seed, members=members,
             n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
-            stream=stream, window=window,
+            stream=stream, window=window, plugins=plugins, disable=disable,
         )
-    except (ValueError, OSError) as exc:  # OutputError and InputError are ValueErrors
+    except (ValueError, OSError, JetflowError) as exc:  # OutputError and InputError are ValueErrors
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
     v = record["validation"]
@@ -78,15 +89,19 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
 @click.option("--data", type=click.Path(exists=True), default=None,
               help="Export folder (accumulators.export.dir of a run): check on its jets [default: inputs drawn from "
                    "the statistics in MODEL.keras.json, its training record].")
-def onnx_command(model, out, data):
+@_PLUGIN
+def onnx_command(model, out, data, plugins):
     """Export a trained network (MODEL.keras) to ONNX, checked against Keras on jets of an export (--data) or on
     inputs like its training data; refused if the model's outputs do not vary on them.  The inference plugin (or
     any ONNX Runtime) scores it with the same inputs."""
+    from jetflow.core.manager import get_plugin_manager
+
     from jetflow_inference.onnx_export import export_onnx
 
     try:
+        get_plugin_manager(plugins)  # imports them: a plugin's network may have layers of its own
         info = export_onnx(model, out, data=data)
-    except (ValueError, OSError) as exc:  # jetflow's InputError (an export's folder or shard) is a ValueError
+    except (ValueError, OSError, JetflowError) as exc:  # jetflow's InputError (an export's folder or shard) is a ValueError
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
     click.echo(f"saved {info['path']} (inputs {', '.join(info['inputs'])}; checked on {info['jets']} "

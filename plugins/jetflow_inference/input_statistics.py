@@ -44,6 +44,20 @@ def summarise(inputs: dict[str, np.ndarray]) -> dict:
     return {"levels": list(LEVELS), "inputs": out}
 
 
+def training_statistics(spec: dict, inputs: list[np.ndarray]) -> dict | None:
+    """:func:`summarise` of a network's training ``inputs`` (in its order: ``spec["column"]``, then the
+    ``features``) for its training record; ``None``, with a warning, if they cannot be summarised: the model is
+    saved already, and a failure here must not lose its record."""
+    import warnings
+
+    try:
+        return summarise(dict(zip([spec["column"], *(["features"] if spec["features"] else [])], inputs)))
+    except Exception as exc:  # noqa: BLE001
+        warnings.warn(f"the training record keeps no input statistics ({type(exc).__name__}: {exc}): "
+                      "check the model's ONNX export with jetflow onnx --data EXPORT", stacklevel=2)
+        return None
+
+
 def draw(statistics: dict, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """``{input name: float32 array [n, ...]}`` drawn from :func:`summarise`'s ``statistics``."""
     levels = np.asarray(statistics["levels"])

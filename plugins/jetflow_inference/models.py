@@ -17,81 +17,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
-if __package__:
-    from jetflow_inference.catalog import MODEL_INPUTS
-else:  # loaded on its own, where jetflow is not installed (benchmarks/bench_inference.py --bare-only)
-    import runpy
-    from pathlib import Path
-
-    MODEL_INPUTS = runpy.run_path(str(Path(__file__).with_name("catalog.py")))["MODEL_INPUTS"]
-
-PT_SCALE = 100.0
-"""Images and four-vectors are fed in units of 100 GeV."""
-
-
-def _output(x, regression: tuple[float, float] | None):
-    """The last layer: a sigmoid score (``score``), or for a regressor a linear value mapped to the
-    target's units by its mean and spread (``prediction`` = mean + spread * linear)."""
-    if regression is None:
-        return layers.Dense(1, activation="sigmoid", name="score")(x)
-    mean, spread = regression
-    x = layers.Dense(1, name="linear")(x)
-    return layers.Rescaling(float(spread), offset=float(mean), name="prediction")(x)
-
-
-def _with_features(x, feature_scaling):
-    """Join jet features (an input ``features``, standardised by :class:`Standardize` with
-    ``feature_scaling = (means, variances)``, one per feature) to ``x``.  Returns ``(x, extra inputs)``."""
-    if not feature_scaling:
-        return x, []
-    mean, variance = feature_scaling
-    features = keras.Input(shape=(len(mean),), name="features")
-    normalised = Standardize(mean, variance, name="features_normalization")(features)
-    return layers.Concatenate(name="with_features")([x, normalised]), [features]
-
-
-@keras.saving.register_keras_serializable(package="jetflow")
-class Standardize(layers.Layer):
-    """``(x - mean) / sqrt(variance)`` per feature, with the training set's values held as constants of the graph
-    (not as state: an ONNX export then needs no extra inputs; a zero variance divides by 1)."""
-
-    def __init__(self, mean, variance, **kwargs):
-        super().__init__(**kwargs)
-        self.mean = [float(v) for v in mean]
-        self.variance = [float(v) for v in variance]
-
-    def call(self, x):
-        std = np.sqrt(np.asarray(self.variance, dtype="float32"))
-        std = np.where(std > 0, std, 1.0).astype("float32")
-        return (x - np.asarray(self.mean, dtype="float32")) / std
-
-    def get_config(self):
-        return {**super().get_config(), "mean": self.mean, "variance": self.variance}
-
-
-@keras.saving.register_keras_serializable(package="jetflow")
-class CentralRatioMSE(keras.losses.Loss):
-    """[lbn]'s robust regression loss: the mean squared deviation of prediction / truth from 1 over
-    the central ``fraction`` of each batch's ratios (the tails, which the challenge's metric
-    ignores, do not pull the fit)."""
-
-    def __init__(self, fraction: float = 0.74, name: str = "central_ratio_mse", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.fraction = fraction
-
-    def call(self, y_true, y_pred):
-        ratio = ops.reshape(y_pred, (-1,)) / ops.maximum(ops.reshape(y_true, (-1,)), 1e-6)
-        n = ops.shape(ratio)[0]
-        ordered = ops.sort(ratio)
-        last = ops.cast(n, "float32") - 1.0
-        lo = ops.take(ordered, ops.cast(ops.round(0.5 * (1.0 - self.fraction) * last), "int32"))
-        hi = ops.take(ordered, ops.cast(ops.round(0.5 * (1.0 + self.fraction) * last), "int32"))
-        central = ops.cast((ratio >= lo) & (ratio <= hi), ratio.dtype)
-        share = ops.sum(central) / ops.cast(n, ratio.dtype)
-        return central * (ratio - 1.0) ** 2 / ops.maximum(share, 1e-6)
-
-    def get_config(self):
-        return {**super().get_config(), "fraction": self.fraction}
+from jetflow_inference.network_parts import PT_SCALE, output_head, with_features
 
 
 @keras.saving.register_keras_serializable(package="jetflow")
@@ -265,8 +191,8 @@ def convnet(
     feature_scaling: tuple[list[float], list[float]] | None = None,
 ) -> keras.Model:
     """[jet-images]'s ConvNet: [Dropout -> Conv -> ReLU -> MaxPool] x 3 -> Dropout -> Dense -> ReLU -> Dropout -> sigmoid
-    (a regressor: a linear output in the target's units, see :func:`_output`; jet features join the
-    flattened image, see :func:`_with_features`)."""
+    (a regressor: a linear output in the target's units, see :func:`jetflow_inference.network_parts.output_head`; jet features join the
+    flattened image, see :func:`jetflow_inference.network_parts.with_features`)."""
     reg = keras.regularizers.L2(l2) if l2 else None
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
@@ -276,12 +202,12 @@ def convnet(
         x = layers.Activation("relu")(x)
         x = layers.MaxPooling2D(pool, padding="same")(x)
     x = layers.Flatten()(x)
-    x, extra = _with_features(x, feature_scaling)
+    x, extra = with_features(x, feature_scaling)
     x = layers.Dropout(dropout)(x)
     x = layers.Dense(dense, kernel_regularizer=reg)(x)
     x = layers.Activation("relu")(x)
     x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression), name="convnet")
+    return keras.Model([inputs, *extra], output_head(x, regression), name="convnet")
 
 
 def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3,
@@ -290,14 +216,14 @@ def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = layers.Flatten()(x)
-    x, extra = _with_features(x, feature_scaling)
+    x, extra = with_features(x, feature_scaling)
     for u in units:
         x = MaxOut(u, pieces)(x)
         x = layers.Dropout(dropout)(x)
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression), name="maxout")
+    return keras.Model([inputs, *extra], output_head(x, regression), name="maxout")
 
 
 def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1,
@@ -309,11 +235,11 @@ def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
     x = LorentzBoost(n_combinations)(x)
     x = layers.BatchNormalization()(x)
-    x, extra = _with_features(x, feature_scaling)
+    x, extra = with_features(x, feature_scaling)
     for d in dense:
         x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression), name="lbn")
+    return keras.Model([inputs, *extra], output_head(x, regression), name="lbn")
 
 
 def dcnn(
@@ -350,11 +276,11 @@ def dcnn(
         sums = layers.Rescaling(float(input_shape[0] * input_shape[1]), name="channel_sums")(
             layers.GlobalAveragePooling2D()(scaled))
         x = layers.Concatenate()([x, layers.BatchNormalization(name="channel_sums_normalization")(sums)])
-    x, extra = _with_features(x, feature_scaling)
+    x, extra = with_features(x, feature_scaling)
     for units, activation in zip(dense, ("sigmoid", "softplus")):
         x = layers.Dense(units, activation=activation)(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression), name="dcnn")
+    return keras.Model([inputs, *extra], output_head(x, regression), name="dcnn")
 
 
 def fisher(input_shape=(25, 25, 1)) -> keras.Model:
@@ -395,19 +321,20 @@ def fisher_weights(x: np.ndarray, y: np.ndarray, w: np.ndarray, ridge: float = 1
     return direction / scale, float(-proj.mean() / scale)
 
 
-def ensemble(members: list[keras.Model], name: str) -> keras.Model:
-    """One model whose output is the mean of ``members``' outputs (networks of the same inputs, e.g. one network
-    trained from several seeds: ``jetflow train --members K``).  It saves, loads and exports to ONNX like any
-    other, so inference needs nothing new."""
-    inputs = [keras.Input(shape=tuple(t.shape[1:]), name=t.name) for t in members[0].inputs]
-    x = inputs if len(inputs) > 1 else inputs[0]
-    outputs = [keras.Model(m.inputs, m.outputs[0], name=f"member_{k}")(x) for k, m in enumerate(members)]
-    return keras.Model(inputs, layers.Average(name="member_mean")(outputs), name=f"{name}_ensemble")
+def fit_fisher(request):
+    """The fit of the model kind ``fisher`` (:class:`jetflow_inference.fitting.FitRequest` -> ``Fitted``): the
+    network of :func:`fisher` with the weights of :func:`fisher_weights` on the training jets, saved."""
+    from jetflow.core.atomic import atomic_write
 
+    from jetflow_inference.fitting import Fitted, keras_versions, network_args, recorded_loss
 
-if __package__:  # the particle-cloud and pixel-calibration networks (their layers registered with the rest)
-    from jetflow_inference.particle_clouds import efn, particlenet, pfn  # noqa: E402,F401
-    from jetflow_inference.pixel_calibration import pixelcal  # noqa: E402,F401
-
-BUILDERS = {name: globals()[name] for name in MODEL_INPUTS if name in globals()}
-"""Model name -> the function that builds it (each is named after its model)."""
+    s = request.settings
+    x_train = request.train_inputs[0]
+    args = network_args(request.kind, s.model_args, x_train, s.n_particles)
+    model = request.kind.builder()(**args)
+    direction, bias = fisher_weights(x_train / PT_SCALE, request.yt, request.wt)
+    model.get_layer("score").set_weights([direction[:, None].astype(np.float32), np.array([bias], np.float32)])
+    with atomic_write(request.out, "model") as tmp:
+        model.save(tmp)
+    predictions = model.predict(request.val_inputs[0], batch_size=1024, verbose=0)[:, 0]
+    return Fitted(args, [{"loss": []}], predictions, recorded_loss(s, None), keras_versions())

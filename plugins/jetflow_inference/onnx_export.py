@@ -37,7 +37,9 @@ def export_onnx(keras_path, onnx_path=None, data=None, check_jets: int = 256, se
     import keras
     import onnxruntime as ort
 
-    import jetflow_inference.models  # noqa: F401  (registers the custom layers)
+    from jetflow_inference.kinds import register_layers
+
+    register_layers()  # the custom layers of the built-in networks, for safe_mode loading
 
     keras_path = Path(keras_path)
     onnx_path = Path(onnx_path) if onnx_path else keras_path.with_suffix(".onnx")

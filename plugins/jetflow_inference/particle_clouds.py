@@ -16,8 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-PT_SCALE = 100.0
-"""The unit of the logarithms of pT and E: 100 GeV (as :data:`jetflow_inference.models.PT_SCALE`)."""
+from jetflow_inference.network_parts import PT_SCALE, output_head, with_features
 
 FEATURES = ("z", "delta_eta", "delta_phi", "u", "v", "log_pt", "log_e", "delta_r")
 """What :class:`ParticleFeatures` returns per particle, in order (then the mask)."""
@@ -201,8 +200,6 @@ class MaskedMean(layers.Layer):
 
 def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, dropout, regression, feature_scaling,
               normalise_sum: bool = False):
-    from jetflow_inference.models import _output, _with_features
-
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     particles = ParticleFeatures(name="particle_features")(inputs)
     x = TakeFeatures(phi_inputs, name="phi_inputs")(particles)
@@ -211,11 +208,11 @@ def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, drop
     x = WeightedSum(name="sum")([x, TakeFeatures([weight_name], name="weights")(particles)])
     if normalise_sum:
         x = layers.BatchNormalization(name="sum_norm")(x)
-    x, extra = _with_features(x, feature_scaling)
+    x, extra = with_features(x, feature_scaling)
     for i, units in enumerate(f):
         x = layers.Dense(units, activation="relu", kernel_initializer="he_uniform", name=f"f_{i}")(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression), name=name)
+    return keras.Model([inputs, *extra], output_head(x, regression), name=name)
 
 
 def efn(n_particles: int = 30, phi=(100, 100, 128), f=(100, 100, 100), dropout: float = 0.0,
@@ -244,8 +241,6 @@ def particlenet(n_particles: int = 30, k: int = 7, blocks=((32, 32, 32), (64, 64
     the angles (u, v: the distances of delta eta and delta phi), each later one in the previous block's
     features (the dynamic graph), a masked mean over the particles, Dense 128 with ReLU and dropout 0.1, the
     output."""
-    from jetflow_inference.models import _output, _with_features
-
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     particles = ParticleFeatures(name="particle_features")(inputs)
     mask = TakeFeatures(["mask"], name="mask")(particles)
@@ -255,7 +250,7 @@ def particlenet(n_particles: int = 30, k: int = 7, blocks=((32, 32, 32), (64, 64
         x = EdgeConv(k, channels, name=f"edge_conv_{i}")([coordinates, x, mask])
         coordinates = x
     x = MaskedMean(name="mean")([x, mask])
-    x, extra = _with_features(x, feature_scaling)
+    x, extra = with_features(x, feature_scaling)
     x = layers.Dense(dense, activation="relu", name="head")(x)
     x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], _output(x, regression), name="particlenet")
+    return keras.Model([inputs, *extra], output_head(x, regression), name="particlenet")

@@ -32,6 +32,8 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from jetflow_inference.network_parts import PT_SCALE, output_head, with_features
+
 CHANNELS = ("pt", "pt_charged", "pt_neutral_hadron", "pt_photon", "n_charged")
 """The image channels the network reads, in order ([jet-response]'s, ``images.channels`` of the export)."""
 
@@ -129,8 +131,6 @@ def pixelcal(
     """The pixel-calibration network on [jet-response]'s five-channel images (see the module's docstring):
     ``pixel_units`` per-pixel layers (the first with a ``kernel`` x ``kernel`` window, then 1 x 1), ``latent``
     learned pixel quantities, a ReLU head of ``dense`` units; a sigmoid score, or with ``regression`` a value."""
-    from jetflow_inference.models import PT_SCALE, _output, _with_features
-
     if tuple(input_shape)[-1] != len(CHANNELS):
         raise ValueError(f"pixelcal reads images with the {len(CHANNELS)} channels {', '.join(CHANNELS)} "
                          f"([jet-response]); the input has shape {tuple(input_shape)}")
@@ -150,7 +150,7 @@ def pixelcal(
     sums = PixelSums(name="pixel_sums")([factor, quantities, x[..., 0:1]])
     totals = layers.BatchNormalization(name="channel_totals_normalization")(ChannelTotals(name="channel_totals")(x))
     z = layers.Concatenate()([sums, totals])
-    z, extra = _with_features(z, feature_scaling)
+    z, extra = with_features(z, feature_scaling)
     for units in dense:
         z = layers.Dense(units, activation="relu")(z)
-    return keras.Model([image, *extra], _output(z, regression), name="pixelcal")
+    return keras.Model([image, *extra], output_head(z, regression), name="pixelcal")

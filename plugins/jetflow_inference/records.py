@@ -1,16 +1,21 @@
 """What a training leaves beside its model: ``<out>.json`` (configuration, history, validation figures) and the
-history plot ``<out>.history.png`` (:func:`jetflow_inference.training.train` writes them)."""
+history plot ``<out>.history.png`` (:class:`TrainingRecord`; :func:`jetflow_inference.training.train` writes
+them), and the validation figures they hold."""
 
 from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from jetflow import ModelKind
 from jetflow.core.atomic import write_text
+
+from jetflow_inference.fitting import Fitted, TrainingSettings
 
 
 def plot_history(history: dict[str, list[float]], path: Path, title: str, loss_label: str, others=()) -> None:
@@ -48,61 +53,72 @@ def plot_history(history: dict[str, list[float]], path: Path, title: str, loss_l
     plt.close(fig)
 
 
-def write_record(model_name, out, data, target, relative_to, loss, args, spec, jets, history, validation, title,
-                  batch_size, learning_rate, validation_split, patience, seed, seconds, streamed=None,
-                  lr_patience=0, members=None, input_statistics=None) -> dict[str, Any]:
-    """Write ``<out>.json`` (and the history plot) of a trained model; returns the record.  ``members``: an
-    ensemble's histories (``history`` is the first's), recorded per member: its seed, epochs and best validation
-    loss.  ``input_statistics``: a network's, per input, of its training inputs
-    (:mod:`jetflow_inference.input_statistics`; ``jetflow onnx`` draws its check inputs from them)."""
-    from jetflow_inference.catalog import SCIKIT_LEARN
+@dataclass
+class TrainingRecord:
+    """What a training leaves beside its model (``<out>.json``, :meth:`as_dict`; and the history plot).
 
-    record = {
-        "model": model_name,
-        "task": "classification" if target is None else "regression",
-        "target": target,
-        "relative_to": relative_to,
-        "loss": (("sparse_categorical_crossentropy" if spec.get("classes") else "binary_crossentropy")
-                 if target is None else loss) if model_name not in SCIKIT_LEARN else "scikit-learn",
-        "classes": spec.get("classes"),
-        "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in args.items()},
-        "input": spec,
-        "data": str(data),
-        "jets": jets,
-        "training": {"epochs_run": len(history["loss"]), "batch_size": batch_size, "learning_rate": learning_rate,
-                     "validation_split": validation_split, "patience": patience, "lr_patience": lr_patience,
-                     "seed": seed, "seconds": seconds,
-                     "members": None if members is None else [
-                         {"seed": seed + k, "epochs_run": len(h["loss"]), "best_val_loss": min(h["val_loss"])}
-                         for k, h in enumerate(members)],
-                     "streamed": streamed},
-        "validation": validation,
-        "history": history,
-        "input_statistics": input_statistics,
-        "versions": versions(model_name in SCIKIT_LEARN),
-    }
-    # lists of numbers (the input statistics' thousands, the history) one to a line, not one number to a line
-    # (only the line breaks json.dumps put in go: a string holds none)
-    text = re.sub(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]", lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]",
-                  json.dumps(record, indent=2))
-    write_text(Path(str(out) + ".json"), text, "training record")
-    if history["loss"]:
-        plot_history(history, Path(str(out) + ".history.png"), f"{model_name}: {title}",
-                     "weighted binary cross-entropy" if target is None else f"{record['loss']} loss",
-                     others=(members or [])[1:])
-    return record
+    ``spec`` describes the input (``column``, ``shape``, ``features``; ``classes``, ``target``, ``left_out``
+    where they apply), ``jets`` counts the training and validation jets, ``validation`` holds the figures on
+    the validation jets (``title``: them in one line), ``input_statistics`` a network's statistics of its
+    training inputs (:mod:`jetflow_inference.input_statistics`; ``jetflow onnx`` draws its check inputs from
+    them).
+    """
 
+    kind: ModelKind
+    out: Path
+    data: str
+    settings: TrainingSettings
+    spec: dict[str, Any]
+    jets: dict[str, int]
+    fitted: Fitted
+    validation: dict[str, Any]
+    title: str
+    seconds: float
+    input_statistics: dict | None = None
 
-def versions(scikit_learn: bool) -> dict[str, str]:
-    if scikit_learn:
-        import onnxruntime
-        import skl2onnx
-        import sklearn
+    def as_dict(self) -> dict[str, Any]:
+        """The record as ``<out>.json`` holds it.  An ensemble's members (``settings.members`` > 1) are recorded
+        each: its seed, epochs and best validation loss; ``history`` is the first member's."""
+        s, history = self.settings, self.fitted.histories[0]
+        members = self.fitted.histories if s.members > 1 else None
+        return {
+            "model": self.kind.name,
+            "task": "classification" if s.target is None else "regression",
+            "target": s.target,
+            "relative_to": s.relative_to,
+            "loss": self.fitted.loss,
+            "classes": self.spec.get("classes"),
+            "model_args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.fitted.args.items()},
+            "input": self.spec,
+            "data": str(self.data),
+            "jets": self.jets,
+            "training": {"epochs_run": len(history["loss"]), "batch_size": s.batch_size,
+                         "learning_rate": s.learning_rate, "validation_split": s.validation_split,
+                         "patience": s.patience, "lr_patience": s.lr_patience, "seed": s.seed,
+                         "seconds": self.seconds,
+                         "members": None if members is None else [
+                             {"seed": s.seed + k, "epochs_run": len(h["loss"]), "best_val_loss": min(h["val_loss"])}
+                             for k, h in enumerate(members)],
+                         "streamed": {"window": s.window} if s.stream else None},
+            "validation": self.validation,
+            "history": history,
+            "input_statistics": self.input_statistics,
+            "versions": self.fitted.versions,
+        }
 
-        return {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__, "onnxruntime": onnxruntime.__version__}
-    import keras
-
-    return {"keras": keras.__version__}
+    def write(self) -> dict[str, Any]:
+        """Write ``<out>.json`` (and ``<out>.history.png`` when the fit had epochs); returns :meth:`as_dict`."""
+        record = self.as_dict()
+        # lists of numbers (the input statistics' thousands, the history) one to a line, not one number to a line
+        # (only the line breaks json.dumps put in go: a string holds none)
+        text = re.sub(r"\[\n\s*([^\[\]{}\"]*?)\n\s*\]", lambda m: "[" + re.sub(r",\n\s*", ", ", m.group(1)) + "]",
+                      json.dumps(record, indent=2))
+        write_text(Path(str(self.out) + ".json"), text, "training record")
+        if record["history"]["loss"]:
+            plot_history(record["history"], Path(str(self.out) + ".history.png"), f"{self.kind.name}: {self.title}",
+                         "weighted binary cross-entropy" if self.settings.target is None else f"{record['loss']} loss",
+                         others=self.fitted.histories[1:])
+        return record
 
 
 def classifier_figures(predictions, labels, weights, spec) -> tuple[dict, str]:

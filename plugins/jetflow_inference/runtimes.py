@@ -157,7 +157,9 @@ class KerasModel(Runtime):
     def __init__(self, name: str, path: Path, device: str = "auto", mixed_precision: bool = False) -> None:
         keras = _import_keras()
 
-        import jetflow_inference.models  # noqa: F401  (registers the custom layers)
+        from jetflow_inference.kinds import register_layers
+
+        register_layers()  # the custom layers of the built-in networks, for safe_mode loading
 
         self.name, self.path = name, path
         try:

@@ -10,16 +10,15 @@ from pydantic import Field, model_validator
 from jetflow import Options, StepContext, StepResult, WorkflowStep, hookimpl
 from jetflow.core.atomic import write_text
 
-from jetflow_inference.catalog import MODEL_INPUTS, SCIKIT_LEARN, model_suffix
-from jetflow_inference.training import LR_FACTOR
-
-ModelName = Literal[tuple(MODEL_INPUTS)]  # type: ignore[valid-type]
+from jetflow_inference.fitting import LR_FACTOR
+from jetflow_inference.tabular import DEFAULTS as SCIKIT_LEARN_DEFAULTS
 
 
 class TrainOptions(Options):
     """Options of the workflow step ``train`` (those of ``jetflow train``, for several models)."""
 
-    models: list[ModelName] = Field(min_length=1, description="the networks to train, in order")
+    models: list[str] = Field(min_length=1, description=(
+        "the model kinds to train, in order (jetflow plugins lists them: the built-ins and the workflow's plugins')"))
     data: str = Field(description="the export folder (accumulators.export.dir of a run)")
     out: str = Field("models", description="folder of the model files <prefix><name>.keras (.onnx: scikit-learn)")
     prefix: str = Field("", description="before each model's name: its file and its inference name (pred_<prefix><name>)")
@@ -54,14 +53,20 @@ class TrainOptions(Options):
 
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
     """Train every model; the record's ``models`` is a ready ``inference.models`` mapping."""
+    from jetflow_inference.kinds import model_kinds
     from jetflow_inference.training import train
 
+    kinds = model_kinds(ctx.plugins, ctx.disable)
+    unknown = [name for name in options.models if name not in kinds]
+    if unknown:
+        raise ValueError(f"train: models {', '.join(map(repr, unknown))} are no model kind of the plugins "
+                         f"(model kinds: {', '.join(kinds)}); a plugin adds one with the hook jetflow_model_kinds")
     models: dict[str, dict[str, str]] = {}
     validation: dict[str, Any] = {}
     rows = []
     for name in options.models:
         ctx.say(f"training {name}")
-        path = ctx.resolve(options.out) / f"{options.prefix}{name}{model_suffix(name)}"
+        path = ctx.resolve(options.out) / f"{options.prefix}{name}{kinds[name].suffix}"
         record = train(
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
@@ -69,9 +74,9 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
             members=options.members.get(name, 1), n_particles=options.n_particles,
             model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
             features=options.features, relative_to=options.relative_to, progress=ctx.progress,
-            stream=options.stream, window=options.window,
+            stream=options.stream, window=options.window, plugins=ctx.plugins, disable=ctx.disable,
         )
-        model = models[options.prefix + name] = {"path": str(path), "input": MODEL_INPUTS[name]}
+        model = models[options.prefix + name] = {"path": str(path), "input": kinds[name].reads}
         if record["input"]["features"]:
             model["features"] = record["input"]["features"]
         if record["classes"]:
@@ -137,7 +142,8 @@ class CombineOptions(Options):
     combinations: list[list[str]] = Field(default_factory=list, description="2 or more columns per combination")
     score_combinations: list[str] = Field(
         default_factory=list, description="columns combined with every score column of the export: [column, score_X]")
-    model: Literal[SCIKIT_LEARN] = Field("boosting", description="the scikit-learn classifier")  # type: ignore[valid-type]
+    model: Literal[tuple(SCIKIT_LEARN_DEFAULTS)] = Field(  # type: ignore[valid-type]
+        "boosting", description="the scikit-learn classifier")
     model_args: dict[str, Any] = Field(default_factory=dict, description="its arguments (beside the defaults)")
     folds: int = Field(2, ge=2, le=20, description="cross-fitting folds (entry % folds)")
     out: str = Field("combinations", description="folder of the models <name>_fold<f>.onnx")

@@ -29,7 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from jetflow import ModelKind
 from jetflow.core.atomic import atomic_write
+
+from jetflow_inference.fitting import (Fitted, TrainingSettings, compiled_network, fit_callbacks, keras_versions,
+                                       network_args, recorded_loss)
+from jetflow_inference.export_inputs import model_arrays
 
 
 @dataclass
@@ -183,56 +188,68 @@ def export_batches(index: ExportIndex, validation: bool, batch_size: int, read_i
     return ExportBatches()
 
 
-def shard_reader(model_name: str, n_particles: int, features: list[str]):
+def shard_reader(kind: ModelKind, n_particles: int, features: list[str]):
     """``read(path)``: the model's input arrays (image or constituents, then the features; float32) of one
-    export shard (:func:`jetflow_inference.training.model_arrays`)."""
+    export shard (:func:`jetflow_inference.export_inputs.model_arrays`)."""
     import pyarrow.parquet as pq
 
     from jetflow.formats.export import read
 
-    from jetflow_inference.catalog import MODEL_INPUTS
-    from jetflow_inference.training import model_arrays
-
-    wanted = [MODEL_INPUTS[model_name], *features]
+    wanted = [kind.reads, *features]
 
     def read_inputs(path: str) -> list[np.ndarray]:
         present = set(pq.read_schema(path).names)
         table = read([path], columns=[c for c in wanted if c in present])  # a missing one: model_arrays says so
-        return [x.astype(np.float32, copy=False) for x in model_arrays(table, path, model_name, n_particles, features)]
+        return [x.astype(np.float32, copy=False) for x in model_arrays(table, path, kind, n_particles, features)]
 
     return read_inputs
 
 
-def fit_streamed(model_name, data, out, *, validation_split, seed, n_particles, model_args, features, epochs,
-                 batch_size, patience, lr_patience, learning_rate, progress, window):
-    """Fit a classifier network on batches read shard by shard; returns what :func:`train` records."""
+def fit_streamed(kind: ModelKind, data, out, settings: TrainingSettings):
+    """Fit a classifier network on batches read shard by shard; returns ``(fitted, validation labels, their
+    weights, input spec, jet counts)`` for the training record."""
     import keras
 
-    from jetflow_inference.catalog import MODEL_INPUTS
-    from jetflow_inference.training import compiled_network, fit_callbacks, network_args
-
-    keras.utils.set_random_seed(seed)
-    index = ExportIndex(data, validation_split, seed, features)
+    s = settings
+    features = list(s.features)
+    keras.utils.set_random_seed(s.seed)
+    index = ExportIndex(data, s.validation_split, s.seed, features)
     n_val, n_train = index.count(True), index.count(False)
     if n_val < 10 or n_train < 10:
-        raise ValueError(f"too few jets to train and validate: {n_train} and {n_val} jets, validation_split {validation_split}")
-    read_inputs = shard_reader(model_name, n_particles, features)
+        raise ValueError(f"too few jets to train and validate: {n_train} and {n_val} jets, validation_split "
+                         f"{s.validation_split}")
+    read_inputs = shard_reader(kind, s.n_particles, features)
     first = read_inputs(index.shards[0].path)
-    args = network_args(model_name, model_args, first[0], n_particles)
+    args = network_args(kind, s.model_args, first[0], s.n_particles)
     if features:
         args["feature_scaling"] = (index.feature_mean.tolist(), index.feature_var.tolist())
-    model = compiled_network(model_name, args, None, "mse", learning_rate)
-    train_batches = export_batches(index, False, batch_size, read_inputs, shuffle=True, seed=seed, window=window)
-    val_batches = export_batches(index, True, 1024, read_inputs, shuffle=False, seed=seed, window=window)
-    fit = model.fit(train_batches, validation_data=val_batches, epochs=epochs, verbose=1 if progress else 0,
+    model = compiled_network(kind, args, None, "mse", s.learning_rate)
+    train_batches = export_batches(index, False, s.batch_size, read_inputs, shuffle=True, seed=s.seed, window=s.window)
+    val_batches = export_batches(index, True, 1024, read_inputs, shuffle=False, seed=s.seed, window=s.window)
+    fit = model.fit(train_batches, validation_data=val_batches, epochs=s.epochs, verbose=1 if s.progress else 0,
                     shuffle=False,  # the batches' plan shuffles, within windows of shards
-                    callbacks=fit_callbacks(patience, lr_patience, learning_rate))
+                    callbacks=fit_callbacks(s.patience, s.lr_patience, s.learning_rate))
     history = {k: [float(v) for v in vals] for k, vals in fit.history.items()}
     with atomic_write(out, "model") as tmp:
         model.save(tmp)
     predictions = model.predict(val_batches, verbose=0)[:, 0]
     yv, wv = val_batches.labels_and_weights()
-    labels = np.concatenate([s.label for s in index.shards])
-    spec = {"column": MODEL_INPUTS[model_name], "shape": list(first[0].shape[1:]), "features": features}
+    labels = np.concatenate([sh.label for sh in index.shards])
+    spec = {"column": kind.reads, "shape": list(first[0].shape[1:]), "features": features}
     jets = {"train": n_train, "validation": n_val, "signal": int(labels.sum()), "background": int(len(labels) - labels.sum())}
-    return args, history, predictions, yv, wv, spec, jets
+    fitted = Fitted(args, [history], predictions, recorded_loss(s, None), keras_versions())
+    return fitted, yv, wv, spec, jets
+
+
+def streamed_statistics(data, kind: ModelKind, n_particles: int, spec: dict) -> dict | None:
+    """The training record's input statistics of a streamed training: on the jets of a few shards, evenly
+    spread (:func:`jetflow_inference.input_statistics.training_statistics`)."""
+    from jetflow.formats.export import shards
+
+    from jetflow_inference.input_statistics import MAX_JETS, spread_shards, training_statistics
+
+    read_inputs = shard_reader(kind, n_particles, spec["features"])
+    paths = spread_shards(shards(data))
+    share = -(-MAX_JETS // len(paths))
+    arrays = [[x[:share].copy() for x in read_inputs(path)] for path in paths]  # one shard in memory at a time
+    return training_statistics(spec, [np.concatenate([a[k] for a in arrays]) for k in range(len(arrays[0]))])

@@ -73,3 +73,26 @@ def to_onnx(model, n_features: int) -> bytes:
     onx = convert(model, initial_types=[("features", FloatTensorType([None, n_features]))], options=options,
                   target_opset={"": 17, "ai.onnx.ml": 3})
     return onx.SerializeToString()
+
+
+def fit_scikit_learn(request):
+    """The fit of the scikit-learn model kinds (:class:`jetflow_inference.fitting.FitRequest` -> ``Fitted``):
+    fitted on the jet features, saved as ONNX; the validation predictions come from ONNX Runtime (what a run
+    sees)."""
+    import onnxruntime
+    import skl2onnx
+    import sklearn
+
+    from jetflow.core.atomic import write_bytes
+
+    from jetflow_inference.fitting import Fitted
+    from jetflow_inference.runtimes import OnnxModel
+
+    s, name, classes = request.settings, request.kind.name, request.classes
+    x_train = request.train_inputs[0]
+    model = fit(estimator(name, s.target is not None, s.seed, s.model_args), x_train, request.yt, request.wt)
+    write_bytes(request.out, to_onnx(model, x_train.shape[1]), "model")
+    predictions = OnnxModel(name, request.out, "cpu")(request.val_inputs[0], 4096, len(classes) if classes else None)
+    versions = {"scikit-learn": sklearn.__version__, "skl2onnx": skl2onnx.__version__,
+                "onnxruntime": onnxruntime.__version__}
+    return Fitted({**DEFAULTS[name], **s.model_args}, [{"loss": []}], predictions, "scikit-learn", versions)
