@@ -182,3 +182,22 @@ def test_particle_cloud_networks_export_to_onnx(networks, name, tmp_path):
     x, _, _ = cloud(np.random.default_rng(6))
     session = ort.InferenceSession(info["path"], providers=["CPUExecutionProvider"])
     np.testing.assert_allclose(session.run(None, {"constituents": x})[0][:, 0], predict(networks[name], x), atol=1e-5)
+
+
+def test_particlenet_has_the_papers_two_sizes():
+    """[particlenet]: ParticleNet-Lite (k = 7; EdgeConv 32, 64; dense 128) and ParticleNet (k = 16; EdgeConv 64,
+    128, 256; dense 256), dropout 0.1; any number overridden by name."""
+    from jetflow_inference.particle_clouds import particlenet
+
+    for size, k, channels, dense in (("lite", 7, [(32, 32, 32), (64, 64, 64)], 128),
+                                     ("full", 16, [(64, 64, 64), (128, 128, 128), (256, 256, 256)], 256)):
+        model = particlenet(n_particles=30, size=size)
+        blocks = [layer for layer in model.layers if isinstance(layer, EdgeConv)]
+        assert [b.channels for b in blocks] == channels and {b.k for b in blocks} == {k}, size
+        assert model.get_layer("head").units == dense
+    # [particlenet] quotes 366k and 26k parameters (7 particle inputs, 2 outputs; here 8 inputs, one score)
+    assert 3.5e5 < particlenet(size="full").count_params() < 3.8e5
+    assert 2.5e4 < particlenet(size="lite").count_params() < 2.9e4
+    assert {b.k for b in particlenet(size="full", k=12).layers if isinstance(b, EdgeConv)} == {12}
+    with pytest.raises(ValueError, match="size must be one of lite, full"):
+        particlenet(size="huge")

@@ -140,7 +140,7 @@ def test_the_paper_size_is_part_s():
         part(size="huge")
 
 
-def two_prong_export(folder, per_class: int = 300, seed: int = 6):
+def two_prong_export(folder, per_class: int = 240, seed: int = 6):
     """Constituents of one-prong (background) and two-prong (signal, a second hard particle 0.6 away) jets."""
     from jetflow.formats.export import write_shard
 
@@ -167,7 +167,7 @@ def test_jetflow_train_fits_part_and_its_onnx_export_scores_as_keras(tmp_path):
     from jetflow_inference.training import train
 
     data = two_prong_export(tmp_path / "export")
-    record = train("part", data, tmp_path / "part.keras", epochs=6, batch_size=32, seed=1, n_particles=16,
+    record = train("part", data, tmp_path / "part.keras", epochs=4, batch_size=32, seed=1, n_particles=16,
                    progress=False, model_args={"size": "cpu", "blocks": 1, "embed": [32, 32], "ffn": 64})
     assert record["model"] == "part" and record["input"]["column"] == "constituents"
     assert record["validation"]["auc"] > 0.8, record["validation"]

@@ -34,7 +34,7 @@ BUILTIN_KINDS = (
               build=f"{_CLOUDS}:efn"),
     ModelKind("pfn", "[efn]'s Particle Flow Network (deep set) on constituents", "constituents",
               build=f"{_CLOUDS}:pfn"),
-    ModelKind("particlenet", "[particlenet]'s EdgeConv network on constituents (Lite sizes)", "constituents",
+    ModelKind("particlenet", "[particlenet]'s EdgeConv network on constituents (size lite or full)", "constituents",
               build=f"{_CLOUDS}:particlenet"),
     ModelKind("part", "the Particle Transformer ([part]): attention with pairwise interaction features",
               "constituents", build="jetflow_inference.transformer:part"),

@@ -18,6 +18,14 @@ PT_SCALE = 100.0
 """Images and four-vectors are fed in units of 100 GeV."""
 
 
+def sized(network: str, sizes: dict[str, dict], size: str, **given) -> dict:
+    """The numbers of ``network`` at ``size`` (one of ``sizes``), each replaced by the argument of its name that
+    is not ``None`` (a builder's ``model_args``); a ``ValueError`` naming the sizes for an unknown one."""
+    if size not in sizes:
+        raise ValueError(f"{network}: size must be one of {', '.join(sizes)}, got {size!r}")
+    return {**sizes[size], **{k: v for k, v in given.items() if v is not None}}
+
+
 def output_head(x, regression: tuple[float, float] | None):
     """The last layer: a sigmoid score (``score``), or for a regressor a linear value mapped to the
     target's units by its mean and spread (``prediction`` = mean + spread * linear)."""

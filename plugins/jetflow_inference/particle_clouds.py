@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from jetflow_inference.network_parts import PT_SCALE, output_head, with_features
+from jetflow_inference.network_parts import PT_SCALE, output_head, sized, with_features
 
 FEATURES = ("z", "delta_eta", "delta_phi", "u", "v", "log_pt", "log_e", "delta_r")
 """What :class:`ParticleFeatures` returns per particle, in order (then the mask)."""
@@ -235,12 +235,23 @@ def pfn(n_particles: int = 30, phi=(100, 100, 128), f=(100, 100, 100), dropout: 
                      normalise_sum=True)
 
 
-def particlenet(n_particles: int = 30, k: int = 7, blocks=((32, 32, 32), (64, 64, 64)), dense: int = 128,
-                dropout: float = 0.1, regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
-    """[particlenet]'s network, ParticleNet-Lite's sizes: EdgeConv blocks with k = 7 neighbours, the first in
-    the angles (u, v: the distances of delta eta and delta phi), each later one in the previous block's
-    features (the dynamic graph), a masked mean over the particles, Dense 128 with ReLU and dropout 0.1, the
-    output."""
+PARTICLENET_SIZES = {
+    "lite": {"k": 7, "blocks": ((32, 32, 32), (64, 64, 64)), "dense": 128, "dropout": 0.1},
+    "full": {"k": 16, "blocks": ((64, 64, 64), (128, 128, 128), (256, 256, 256)), "dense": 256, "dropout": 0.1},
+}
+"""[particlenet]'s two sizes: ParticleNet-Lite and ParticleNet."""
+
+
+def particlenet(n_particles: int = 30, size: str = "lite", k: int | None = None, blocks=None, dense: int | None = None,
+                dropout: float | None = None, regression: tuple[float, float] | None = None,
+                feature_scaling=None) -> keras.Model:
+    """[particlenet]'s network of ``size`` (:data:`PARTICLENET_SIZES`; any number overridden by the argument of
+    its name): EdgeConv blocks with k nearest neighbours (Lite: 7, two blocks of 32 and 64 channels; full: 16,
+    three blocks of 64, 128 and 256), the first in the angles (u, v: the distances of delta eta and delta phi),
+    each later one in the previous block's features (the dynamic graph), a masked mean over the particles, a
+    dense layer (128; full: 256) with ReLU and dropout 0.1, the output."""
+    c = sized("particlenet", PARTICLENET_SIZES, size, k=k, blocks=blocks, dense=dense, dropout=dropout)
+    k, blocks, dense, dropout = c["k"], c["blocks"], c["dense"], c["dropout"]
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     particles = ParticleFeatures(name="particle_features")(inputs)
     mask = TakeFeatures(["mask"], name="mask")(particles)

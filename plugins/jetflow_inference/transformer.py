@@ -37,7 +37,7 @@ import math
 import keras
 from keras import layers, ops
 
-from jetflow_inference.network_parts import output_head, with_features
+from jetflow_inference.network_parts import output_head, sized, with_features
 from jetflow_inference.particle_clouds import FEATURES, ParticleFeatures, TakeFeatures
 
 PART_SIZES = {
@@ -231,11 +231,8 @@ def part(n_particles: int = 30, size: str = "paper", embed=None, pair_embed=None
          feature_scaling=None) -> keras.Model:
     """The Particle Transformer (module docstring) of ``size`` (:data:`PART_SIZES`), any of its numbers
     overridden by the arguments of the same name (``model_args`` of ``jetflow train``)."""
-    if size not in PART_SIZES:
-        raise ValueError(f"part: size must be one of {', '.join(PART_SIZES)}, got {size!r}")
-    given = {"embed": embed, "pair_embed": pair_embed, "heads": heads, "blocks": blocks,
-             "class_blocks": class_blocks, "ffn": ffn, "dropout": dropout}
-    c = {**PART_SIZES[size], **{k: v for k, v in given.items() if v is not None}}
+    c = sized("part", PART_SIZES, size, embed=embed, pair_embed=pair_embed, heads=heads, blocks=blocks,
+              class_blocks=class_blocks, ffn=ffn, dropout=dropout)
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     particles = ParticleFeatures(name="particle_features")(inputs)
     mask = TakeFeatures(["mask"], name="mask")(particles)
