@@ -70,7 +70,7 @@ class TrainingFlips(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="jetflow")
 class PixelFeatures(layers.Layer):
-    """An image ``[batch, n, n, 5]`` (:data:`CHANNELS`, in units of :data:`jetflow_inference.models.PT_SCALE`)
+    """An image ``[batch, n, n, 5]`` (:data:`CHANNELS`, in units of :data:`jetflow_inference.network_parts.PT_SCALE`)
     -> ``[batch, n, n, 9]``: :data:`PIXEL_FEATURES`, zero on a pixel without pT.  Positions run from -1 to 1
     across the image (eta along axis 1, phi along axis 2)."""
 
