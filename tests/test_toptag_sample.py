@@ -233,25 +233,3 @@ def test_bad_exports_and_options_are_refused(tmp_path):
                 {**base, "label": np.array([0, 2, 1], np.int8), "constituents": np.ones((n, 4, 4))})
     with pytest.raises(jetflow.InputError, match="label 2; the top-tagging layout has two classes"):
         write_sample(tmp_path / "e2", tmp_path / "o", TopTaggingWriteOptions(export="x", out="y"))
-
-
-def test_the_packaged_workflow(tmp_path):
-    """``toptagging-sample`` at its ci preset: generation, the jets through the detector model, the files."""
-    from jetflow.core.manager import get_plugin_manager
-    from jetflow.frontends.workflow import run_workflow, step_kinds
-
-    plugins = []
-    if "toptagging_write" not in step_kinds(get_plugin_manager()):  # until the formats plugin registers it
-        plugin = tmp_path / "toptag_step.py"
-        plugin.write_text("from jetflow import hookimpl\nfrom jetflow_formats.toptagging_sample import STEPS\n\n\n"
-                          "@hookimpl\ndef jetflow_workflow_steps():\n    return dict(STEPS)\n")
-        plugins = [str(plugin)]
-    record = run_workflow("toptagging-sample", out=tmp_path / "w", preset="ci", workers=1, progress=False,
-                          plugins=plugins)
-    steps = {s["name"]: s for s in record["steps"]}
-    jets = steps["write"]["record"]["jets"]
-    for name in TTV:
-        frame = pd.read_hdf(tmp_path / "w" / "toptagging" / f"{name}.h5", "table")
-        assert len(frame) == jets[name]["signal"] + jets[name]["background"]
-        assert frame.shape[1] == 806 and (frame["ttv"] == TTV[name]).all()
-    assert jets["train"]["signal"] == jets["train"]["background"] > 10

@@ -84,6 +84,29 @@ def test_a_plugin_step_and_references_between_steps(tmp_path):
     assert "## first (write_text," in text and "wrote `second.txt`" in text
 
 
+def test_a_step_runs_only_when_its_condition_holds(tmp_path):
+    path = _workflow(tmp_path, [
+        {"name": "first", "step": "write_text", "with": {"text": "${word}"}, "when": "${word != 'skip'}"},
+        {"name": "second", "step": "write_text", "with": {"text": "b"}},
+        {"name": "third", "step": "write_text", "with": {"text": "n=${first.length}"}, "when": "${word != 'skip'}"},
+    ])
+    record = run_workflow(path, out=tmp_path / "out", params={"word": "skip"}, progress=False)
+    assert [s.get("skipped", False) for s in record["steps"]] == [True, False, True]
+    assert not (tmp_path / "out" / "first.txt").exists() and (tmp_path / "out" / "second.txt").exists()
+    assert "## first (write_text): skipped" in (tmp_path / "out" / "study.md").read_text()
+    run_workflow(path, out=tmp_path / "ran", params={"word": "abc"}, progress=False)
+    assert (tmp_path / "ran" / "third.txt").read_text() == "n=3"
+    reads_skipped = _workflow(tmp_path, [
+        {"name": "first", "step": "write_text", "with": {"text": "a"}, "when": False},
+        {"name": "second", "step": "write_text", "with": {"text": "${first.length}"}},
+    ])
+    with pytest.raises(ConfigError, match="first"):
+        run_workflow(reads_skipped, out=tmp_path / "o2", progress=False)
+    not_a_boolean = _workflow(tmp_path, [{"name": "a", "step": "write_text", "with": {"text": "x"}, "when": "${word}"}])
+    with pytest.raises(ConfigError, match=r"step 'a' \(write_text\): when must be true or false, got 'ab'"):
+        run_workflow(not_a_boolean, out=tmp_path / "o3", progress=False)
+
+
 def test_mistakes_are_caught_before_any_step_runs(tmp_path):
     path = _workflow(tmp_path, [
         {"name": "first", "step": "write_text", "with": {"text": "a"}},

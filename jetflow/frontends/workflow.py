@@ -46,6 +46,9 @@ class StepSpec(Options):
     name: str = Field(description="unique identifier; later steps refer to its record as ${name.key}")
     step: str = Field(description="the kind of step (see jetflow workflow --list)")
     with_: dict[str, Any] = Field(default_factory=dict, alias="with", description="the step's options")
+    when: bool | str = Field(True, description=(
+        "run the step only if this is true (a ${...} expression of the parameters and earlier steps); a skipped "
+        "step records nothing, and a later step that reads its record fails naming it"))
 
     model_config = Options.model_config | {"populate_by_name": True}
 
@@ -123,7 +126,7 @@ def step_kinds(pm) -> dict[str, tuple[str, WorkflowStep]]:
     """``{kind: (provider, WorkflowStep)}``: the core's steps and every plugin's."""
     from jetflow.frontends import workflow_steps
 
-    kinds = {kind: ("jetflow", step) for kind, step in workflow_steps.STEPS.items()}
+    kinds = {kind: ("jetflow", step) for kind, step in {**workflow_steps.STEPS, "workflow": WORKFLOW_STEP}.items()}
     for kind, decl in collect(pm, "jetflow_workflow_steps", "workflow step").items():
         if kind in kinds:
             raise PluginError(f"plugin {decl.plugin!r} declares the workflow step {kind!r}, which the core provides")
@@ -272,6 +275,12 @@ def run_workflow(
     for number, spec in enumerate(wf.steps, 1):
         provider, step = kinds[spec.step]
         where = f"workflow {wf.name!r}, step {spec.name!r} ({spec.step})"
+        if not _runs(spec, names, where):
+            if progress:
+                print(f"[jetflow] step {number}/{len(wf.steps)} {spec.name}: skipped (when: {spec.when})", flush=True)
+            steps.append({"name": spec.name, "step": spec.step, "provider": provider, "skipped": True, "record": {},
+                          "markdown": "", "seconds": 0.0})
+            continue
         data = substitute(deep_merge(wf.step_defaults.get(spec.step, {}), spec.with_), names)
         options = _validate_options(spec, step, data, where)
         ctx = StepContext(spec.name, root, workers, progress, tuple(plugin_specs), tuple(blocked), scheduler)
@@ -300,6 +309,38 @@ def run_workflow(
     return record
 
 
+class WorkflowStepOptions(Options):
+    """Options of a ``workflow`` step: another workflow run as one step, in a folder of this one's."""
+
+    workflow: str = Field(description="a packaged workflow's name, or a workflow file (relative to the output folder)")
+    out: str = Field(description="its output folder, relative to this workflow's")
+    preset: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict, description="its parameters to set (after the preset)")
+
+
+def _workflow_step(options: WorkflowStepOptions, ctx: StepContext) -> StepResult:
+    """Run the workflow; the record holds each of its steps' records by name, and its output folder."""
+    source = ctx.resolve(options.workflow) if options.workflow.endswith((".yaml", ".yml")) else options.workflow
+    record = run_workflow(source, out=ctx.resolve(options.out), preset=options.preset, params=options.params,
+                          workers=ctx.workers, progress=ctx.progress, plugins=ctx.plugins, disable=ctx.disable,
+                          scheduler=ctx.scheduler)
+    steps = {step["name"]: step["record"] for step in record["steps"]}
+    text = (f"Workflow `{record['workflow']}` in `{options.out}` ({record['timings_s']['total']:.0f} s): its account is "
+            f"[{options.out}/study.md]({options.out}/study.md).")
+    return StepResult({"out": str(ctx.resolve(options.out)), "steps": steps}, text)
+
+
+WORKFLOW_STEP = WorkflowStep(WorkflowStepOptions, _workflow_step, "another workflow, run as one step (jetflow workflow)")
+
+
+def _runs(spec: StepSpec, names: Mapping[str, Any], where: str) -> bool:
+    """Whether a step runs: its ``when``, substituted, must be a boolean."""
+    value = substitute(spec.when, names)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: when must be true or false, got {value!r} (from {spec.when!r})")
+    return value
+
+
 def study_markdown(wf: WorkflowFile, record: Mapping[str, Any]) -> str:
     """The Markdown account of a workflow run: what was run, how long it took, each step's account."""
     t = record["timings_s"]
@@ -311,6 +352,9 @@ def study_markdown(wf: WorkflowFile, record: Mapping[str, Any]) -> str:
               + ", ".join(f"{k} = {v}" for k, v in record["params"].items()) + ".", "",
               "Wall time: " + ", ".join(f"{k} {v:.0f} s" for k, v in t.items()) + ".", ""]
     for step in record["steps"]:
+        if step.get("skipped"):
+            lines += [f"## {step['name']} ({step['step']}): skipped", ""]
+            continue
         lines += [f"## {step['name']} ({step['step']}, {step['seconds']:.0f} s)", ""]
         if step["markdown"]:
             lines += [step["markdown"].rstrip(), ""]

@@ -102,6 +102,20 @@ def curve_from_cells(
     return RocCurve(np.clip(cs, 0, 1), np.clip(cb, 0, 1), var_b)
 
 
+def curve_of_scores(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None) -> RocCurve:
+    """The exact ROC of the cut ``score > c`` on per-jet ``scores`` (``labels`` 1 signal, 0 background): every
+    distinct score a cell, so jets of equal score pass together (the curve's diagonal across a tie)."""
+    scores, labels = np.asarray(scores, dtype=np.float64), np.asarray(labels)
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    values, cell = np.unique(-scores, return_inverse=True)  # ascending -score: the most signal-like cell first
+    sig = labels == 1
+    s = np.bincount(cell, w * sig, len(values))
+    b = np.bincount(cell, w * ~sig, len(values))
+    s2 = np.bincount(cell, w**2 * sig, len(values))
+    b2 = np.bincount(cell, w**2 * ~sig, len(values))
+    return curve_from_cells(s, b, s2, b2, np.arange(len(values)))
+
+
 def threshold_order(n_cells: int, direction: str) -> np.ndarray:
     """Cell order for a cut on a 1-D binned discriminant: high values first for ``higher``."""
     if direction == "higher":

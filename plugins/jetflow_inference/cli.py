@@ -34,6 +34,8 @@ _DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", h
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--members", type=click.IntRange(min=1), default=1, show_default=True,
               help="Networks: train K from seeds SEED, SEED+1, ... and save one model averaging them.")
+@click.option("--max-jets", type=click.IntRange(min=20), default=None,
+              help="Train and validate on this many of the export's jets (a seeded random subset) [default: all].")
 @click.option("--particles", "n_particles", type=click.IntRange(min=2), default=30, show_default=True, help="Networks on constituents: the leading N.")
 @click.option("--target", default=None, metavar="COLUMN",
               help="Regress this export column (gen_pt, gen_mass_softdrop, ...) instead of classifying signal and background.")
@@ -53,7 +55,7 @@ _DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", h
 @_PLUGIN
 @_DISABLE
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, lr_patience, seed,
-                  members, n_particles, target, loss, features, relative_to, stream, window, progress, plugins, disable):
+                  members, max_jets, n_particles, target, loss, features, relative_to, stream, window, progress, plugins, disable):
     """Train a model kind on a jetflow export: a classifier of the labels, or with --target a regressor of a column
     (pT weights).  Built in: a ConvNet, MaxOut, DCNN (or a Fisher discriminant) on images, an LBN, EFN, PFN,
     ParticleNet or Particle Transformer on constituents, a scikit-learn random forest, gradient boosting or MLP
@@ -64,7 +66,7 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             patience=patience, learning_rate=learning_rate, lr_patience=lr_patience, seed=seed, members=members,
-            n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
+            max_jets=max_jets, n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
             stream=stream, window=window, plugins=plugins, disable=disable,
         )
     except (ValueError, OSError, JetflowError) as exc:  # OutputError and InputError are ValueErrors

@@ -34,6 +34,7 @@ class TrainingSettings:
     lr_patience: int = 0
     members: int = 1
     seed: int = 1
+    max_jets: int | None = None
     n_particles: int = 30
     model_args: dict[str, Any] = field(default_factory=dict)
     target: str | None = None

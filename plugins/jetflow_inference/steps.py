@@ -31,6 +31,10 @@ class TrainOptions(Options):
         f"the learning rate x {LR_FACTOR} after this many epochs without a better validation loss (below patience); "
         "0: constant"))
     seed: int = 1
+    repeats: int = Field(1, ge=1, description=(
+        "train every model this many times, from seeds seed, seed + 1000, ...: repeat k (from 1) is its own model, "
+        "<prefix><name>_<k> (the spread of a figure over trainings)"))
+    max_jets: int | None = Field(None, ge=20, description="train and validate on this many jets of the export (a seeded subset)")
     members: dict[str, Annotated[int, Field(ge=1)]] = Field(default_factory=dict, description=(
         "per network: train that many from seeds seed, seed + 1, ... and save one model averaging them"))
     n_particles: int = Field(30, ge=2, description="networks on constituents: the leading N")
@@ -63,20 +67,25 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
                          f"(model kinds: {', '.join(kinds)}); a plugin adds one with the hook jetflow_model_kinds")
     models: dict[str, dict[str, str]] = {}
     validation: dict[str, Any] = {}
+    trainings: dict[str, list[str]] = {}
+    train_jets: dict[str, int] = {}
     rows = []
-    for name in options.models:
-        ctx.say(f"training {name}")
-        path = ctx.resolve(options.out) / f"{options.prefix}{name}{kinds[name].suffix}"
+    for name, k in ((name, k) for name in options.models for k in range(1, options.repeats + 1)):
+        model_name = f"{options.prefix}{name}" + (f"_{k}" if options.repeats > 1 else "")
+        ctx.say(f"training {model_name}")
+        path = ctx.resolve(options.out) / f"{model_name}{kinds[name].suffix}"
         record = train(
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
-            learning_rate=options.learning_rate, lr_patience=options.lr_patience, seed=options.seed,
-            members=options.members.get(name, 1), n_particles=options.n_particles,
+            learning_rate=options.learning_rate, lr_patience=options.lr_patience, seed=options.seed + 1000 * (k - 1),
+            max_jets=options.max_jets, members=options.members.get(name, 1), n_particles=options.n_particles,
             model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
             features=options.features, relative_to=options.relative_to, progress=ctx.progress,
             stream=options.stream, window=options.window, plugins=ctx.plugins, disable=ctx.disable,
         )
-        model = models[options.prefix + name] = {"path": str(path), "input": kinds[name].reads}
+        model = models[model_name] = {"path": str(path), "input": kinds[name].reads}
+        trainings.setdefault(name, []).append(model_name)
+        train_jets[name] = record["jets"]["train"]
         if record["input"]["features"]:
             model["features"] = record["input"]["features"]
         if record["classes"]:
@@ -85,12 +94,12 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
             model["kind"] = "regressor"
         if options.relative_to is not None:
             model["relative_to"] = options.relative_to
-        validation[options.prefix + name] = record["validation"]
+        validation[model_name] = record["validation"]
         v, t = record["validation"], record["training"]
         figures = (f"{v['auc']:.3f} | {v['rej@0.5']:.1f}" if options.target is None and not record["classes"]
                    else f"{v['auc']:.3f} (one-vs-rest; one-vs-one {v['auc_ovo_mean']:.3f}) | -" if options.target is None
                    else f"{v['median']:.3f} | {v['resolution']:.3f} ± {v['resolution_err']:.3f} | {v['constant_resolution']:.3f}")
-        rows.append(f"| {options.prefix}{name} | {t['epochs_run'] or '-'} | {t['seconds']:.0f} | {figures} |")
+        rows.append(f"| {model_name} | {t['epochs_run'] or '-'} | {t['seconds']:.0f} | {figures} |")
     header = ("| model | epochs | seconds | validation AUC | 1/eps_B at eps_S = 0.5 |\n|---|---|---|---|---|"
               if options.target is None else
               f"| model | epochs | seconds | median {options.target} ratio | resolution | a constant's resolution |\n"
@@ -100,7 +109,8 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         f"Trained on `{options.data}`{task} (validation: the last {options.validation_split:.0%} of the shuffled jets):",
         "", header, *rows,
     ])
-    return StepResult({"models": models, "validation": validation}, text)
+    return StepResult({"models": models, "validation": validation, "trainings": trainings, "train_jets": train_jets},
+                      text)
 
 
 class CalibrateOptions(Options):

@@ -34,7 +34,8 @@ def train(model_name: str, data, out: str | os.PathLike, *, plugins: Iterable = 
     """Train a model kind on an export; returns its training record (what ``<out>.json`` holds).
 
     ``options`` are those of :class:`jetflow_inference.fitting.TrainingSettings`.  The jets are shuffled with
-    ``seed``; the last ``validation_split`` of them validate (networks: early stopping on the validation loss,
+    ``seed``; ``max_jets``: only the first that many of them are used (a learning curve's smaller samples); the
+    last ``validation_split`` of them validate (networks: early stopping on the validation loss,
     best weights restored; with ``lr_patience`` the learning rate drops when it stalls,
     :func:`jetflow_inference.fitting.fit_callbacks`).  ``members`` > 1: the network is trained that many
     times, from seeds ``seed``, ``seed + 1``, ..., and saved as one model averaging them.  ``target``:
@@ -73,7 +74,7 @@ def train(model_name: str, data, out: str | os.PathLike, *, plugins: Iterable = 
     if classes and not kind.multiclass:
         raise ValueError(f"export {data} holds {len(classes)} classes; model kind {kind.name!r} separates two")
     reference = spec.pop("reference", np.ones(len(y)))
-    order = np.random.default_rng(s.seed).permutation(len(y))
+    order = np.random.default_rng(s.seed).permutation(len(y))[:s.max_jets]
     inputs, y, w, reference = [x[order] for x in inputs], y[order], w[order], reference[order]
     n_val = int(round(s.validation_split * len(y)))
     if n_val < 10 or len(y) - n_val < 10:
@@ -116,6 +117,8 @@ def check_settings(kind: ModelKind, s: TrainingSettings, out: Path) -> None:
                          "an ensemble (only networks fitted in memory by gradient descent can; --members is at least 1)")
     if out.suffix != kind.suffix:
         raise ValueError(f"the model file of {kind.name} must end in {kind.suffix}, got {out}")
+    if s.max_jets is not None and (s.max_jets < 20 or s.stream):
+        raise ValueError(f"--max-jets {s.max_jets}: a subset of at least 20 jets, of an export read whole (not --stream)")
     if s.stream and (s.target is not None or not kind.streams):
         raise ValueError(f"--stream trains networks classifying signal and background; {kind.name}"
                          f"{' regressing ' + s.target if s.target else ''} is fitted in memory (leave out --stream)")

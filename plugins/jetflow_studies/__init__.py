@@ -87,7 +87,10 @@ def jetflow_cli_commands():
 def jetflow_workflow_steps():
     from jetflow import WorkflowStep
 
+    from jetflow_studies.landscape import LandscapeOptions, landscape_step
     from jetflow_studies.pretrained import PretrainedOptions, pretrained_step
 
     return {"pretrained": WorkflowStep(PretrainedOptions, pretrained_step,
-                                       "the networks shipped with jetflow (trained by jetflow reproduce)")}
+                                       "the networks shipped with jetflow (trained by jetflow reproduce)"),
+            "landscape": WorkflowStep(LandscapeOptions, landscape_step,
+                                      "taggers trained several times, judged on a scored test export beside published values")}

@@ -82,7 +82,8 @@ def refresh(study: Path, commit: str) -> None:
         "workflow": record["workflow"],
         "params": {k: record["params"][k] for k in ("scale", "seed", "wprime_events", "qcd_events", "epochs",
                                                     "patience", "n_particles")},
-        "events": {s["name"]: s["record"]["events"] for s in record["steps"] if s["step"] == "generate"},
+        "events": {s["name"]: s["record"]["events"] for s in record["steps"]
+                   if s["step"] == "generate" and not s.get("skipped")},
         "selected_training_jets": steps["pass2"]["record"]["jets"],
     }
     (PRETRAINED / "provenance.json").write_text(json.dumps(origin, indent=2) + "\n")
