@@ -67,6 +67,38 @@ def test_maxout_is_max_of_affine_pieces():
     np.testing.assert_allclose(y, manual, rtol=1e-5)
 
 
+def test_maxout_options_of_the_ablations(tmp_path):
+    """Per-layer dropout (none where 0), the initialiser, the log input against numpy; the optimizer and a subset of
+    the jets reach the training and its record."""
+    from jetflow.formats.export import write_shard
+    from jetflow_inference.models import maxout
+
+    rng = np.random.default_rng(4)
+    images = (rng.exponential(1.0, (300, 6, 6, 1)) * (rng.random((300, 6, 6, 1)) < 0.3)).astype("float32") * 80
+    model = maxout((6, 6, 1), units=(8,), pieces=2, dense=(4,), dropout=[0.3, 0.0], log_input=True,
+                   kernel_initializer="glorot_uniform")
+    assert [type(layer).__name__ for layer in model.layers][1:] == [
+        "Rescaling", "LogIntensity", "Flatten", "MaxOut", "Dropout", "Dense", "Dense"]
+    assert type(model.layers[4].kernel_initializer).__name__ == "GlorotUniform"
+    flat = keras.Model(model.inputs, model.layers[3].output)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(flat(images[:5])), np.log1p(images[:5] / 100).reshape(5, -1),
+                               rtol=1e-6)
+    with pytest.raises(ValueError, match="dropout has 3 rates for 2 hidden layers"):
+        maxout((6, 6, 1), units=(8,), dense=(4,), dropout=[0.1, 0.1, 0.1])
+    write_shard(tmp_path / "export" / "shard.parquet", {"image": images, "weight": np.ones(300),
+                                                        "label": (np.arange(300) % 2).astype(np.int8),
+                                                        "dataset": np.where(np.arange(300) % 2, "w", "qcd")})
+    args = {"units": (8,), "pieces": 2, "dense": (4,)}
+    record = train("maxout", tmp_path / "export", tmp_path / "m.keras", epochs=1, optimizer="nesterov",
+                   learning_rate=0.01, max_jets=100, progress=False, model_args=args)
+    assert record["training"]["optimizer"] == "nesterov" and record["training"]["max_jets"] == 100
+    assert record["jets"]["train"] + record["jets"]["validation"] == 100
+    saved = keras.saving.load_model(tmp_path / "m.keras", compile=True)
+    assert type(saved.optimizer).__name__ == "SGD" and saved.optimizer.nesterov
+    with pytest.raises(ValueError, match="--optimizer must be one of adam, nesterov, got 'adagrad'"):
+        train("maxout", tmp_path / "export", tmp_path / "n.keras", optimizer="adagrad", progress=False)
+
+
 @pytest.fixture(scope="module")
 def exports(generated, tmp_path_factory):
     """A training export (its own Pythia sample) and a held-out export (the session sample)."""

@@ -28,6 +28,8 @@ _DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", h
 @click.option("--validation-split", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True, help="Early stopping patience.")
 @click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--optimizer", type=click.Choice(["adam", "nesterov"]), default="adam", show_default=True,
+              help="Adam, or stochastic gradient descent with Nesterov momentum 0.9.")
 @click.option("--lr-patience", type=click.IntRange(min=0), default=0, show_default=True,
               help=f"Multiply the learning rate by {LR_FACTOR} after this many epochs without a better validation loss "
                    f"(down to {LR_FLOOR:g} of it; below --patience); 0: constant.")
@@ -54,7 +56,7 @@ _DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", h
 @click.option("--progress/--no-progress", default=True)
 @_PLUGIN
 @_DISABLE
-def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, lr_patience, seed,
+def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, optimizer, lr_patience, seed,
                   members, max_jets, n_particles, target, loss, features, relative_to, stream, window, progress, plugins, disable):
     """Train a model kind on a jetflow export: a classifier of the labels, or with --target a regressor of a column
     (pT weights).  Built in: a ConvNet, MaxOut, DCNN (or a Fisher discriminant) on images, an LBN, EFN, PFN,
@@ -65,7 +67,7 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
     try:
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
-            patience=patience, learning_rate=learning_rate, lr_patience=lr_patience, seed=seed, members=members,
+            patience=patience, learning_rate=learning_rate, optimizer=optimizer, lr_patience=lr_patience, seed=seed, members=members,
             max_jets=max_jets, n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
             stream=stream, window=window, plugins=plugins, disable=disable,
         )

@@ -210,20 +210,46 @@ def convnet(
     return keras.Model([inputs, *extra], output_head(x, regression), name="convnet")
 
 
-def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25), dropout: float = 0.3,
+@keras.saving.register_keras_serializable(package="jetflow")
+class LogIntensity(layers.Layer):
+    """ln(1 + x): pixel intensities (in units of 100 GeV) on a logarithmic scale."""
+
+    def call(self, x):
+        return ops.log1p(ops.maximum(x, 0.0))
+
+
+def maxout(input_shape=(25, 25, 1), units=(256, 128), pieces: int = 5, dense=(64, 25),
+           dropout: float | tuple[float, ...] = 0.3, kernel_initializer: str = "he_uniform", log_input: bool = False,
            regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
-    """[jet-images]'s MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid."""
+    """[jet-images]'s MaxOut network on flattened images: MaxOut 256, 128 (5 pieces) -> ReLU 64 -> ReLU 25 -> sigmoid.
+
+    ``dropout``: after every hidden layer, or one rate per layer (MaxOut ones, then dense ones; 0: none);
+    ``kernel_initializer`` of every layer's weights; ``log_input``: the network reads ln(1 + pT / 100 GeV) of each
+    pixel instead of pT / 100 GeV (the ablations of docs/study.md)."""
+    hidden = len(units) + len(dense)
+    rates = [float(dropout)] * hidden if np.isscalar(dropout) else [float(r) for r in dropout]
+    if len(rates) != hidden:
+        raise ValueError(f"maxout: dropout has {len(rates)} rates for {hidden} hidden layers")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Rescaling(1.0 / PT_SCALE)(inputs)
+    if log_input:
+        x = LogIntensity()(x)
     x = layers.Flatten()(x)
     x, extra = with_features(x, feature_scaling)
-    for u in units:
-        x = MaxOut(u, pieces)(x)
-        x = layers.Dropout(dropout)(x)
-    for d in dense:
-        x = layers.Dense(d, activation="relu", kernel_initializer="he_uniform")(x)
-        x = layers.Dropout(dropout)(x)
+    x = _maxout_hidden(x, units, dense, pieces, rates, kernel_initializer)
     return keras.Model([inputs, *extra], output_head(x, regression), name="maxout")
+
+
+def _maxout_hidden(x, units, dense, pieces: int, rates: list[float], kernel_initializer: str):
+    """MaxOut layers of ``units``, then ReLU layers of ``dense``, each followed by its dropout rate (if > 0)."""
+    for k, width in enumerate([*units, *dense]):
+        if k < len(units):
+            x = MaxOut(width, pieces, kernel_initializer)(x)
+        else:
+            x = layers.Dense(width, activation="relu", kernel_initializer=kernel_initializer)(x)
+        if rates[k] > 0:
+            x = layers.Dropout(rates[k])(x)
+    return x
 
 
 def lbn(n_particles: int = 30, n_combinations: int = 10, dense=(64, 64), dropout: float = 0.1,

@@ -93,8 +93,9 @@ class TrainingRecord:
             "data": str(self.data),
             "jets": self.jets,
             "training": {"epochs_run": len(history["loss"]), "batch_size": s.batch_size,
-                         "learning_rate": s.learning_rate, "validation_split": s.validation_split,
-                         "patience": s.patience, "lr_patience": s.lr_patience, "seed": s.seed,
+                         "learning_rate": s.learning_rate, "optimizer": s.optimizer,
+                         "validation_split": s.validation_split,
+                         "patience": s.patience, "lr_patience": s.lr_patience, "seed": s.seed, "max_jets": s.max_jets,
                          "seconds": self.seconds,
                          "members": None if members is None else [
                              {"seed": s.seed + k, "epochs_run": len(h["loss"]), "best_val_loss": min(h["val_loss"])}

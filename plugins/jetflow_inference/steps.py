@@ -27,6 +27,7 @@ class TrainOptions(Options):
     validation_split: float = Field(0.25, ge=0.05, le=0.5)
     patience: int = Field(5, ge=1, description="early stopping patience (epochs)")
     learning_rate: float = Field(1e-3, gt=0)
+    optimizer: Literal["adam", "nesterov"] = Field("adam", description="adam, or SGD with Nesterov momentum 0.9")
     lr_patience: int = Field(0, ge=0, description=(
         f"the learning rate x {LR_FACTOR} after this many epochs without a better validation loss (below patience); "
         "0: constant"))
@@ -77,7 +78,7 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         record = train(
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
-            learning_rate=options.learning_rate, lr_patience=options.lr_patience, seed=options.seed + 1000 * (k - 1),
+            learning_rate=options.learning_rate, optimizer=options.optimizer, lr_patience=options.lr_patience, seed=options.seed + 1000 * (k - 1),
             max_jets=options.max_jets, members=options.members.get(name, 1), n_particles=options.n_particles,
             model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
             features=options.features, relative_to=options.relative_to, progress=ctx.progress,

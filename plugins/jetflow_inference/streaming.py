@@ -223,7 +223,7 @@ def fit_streamed(kind: ModelKind, data, out, settings: TrainingSettings):
     args = network_args(kind, s.model_args, first[0], s.n_particles)
     if features:
         args["feature_scaling"] = (index.feature_mean.tolist(), index.feature_var.tolist())
-    model = compiled_network(kind, args, None, "mse", s.learning_rate)
+    model = compiled_network(kind, args, None, "mse", s.learning_rate, None, s.optimizer)
     train_batches = export_batches(index, False, s.batch_size, read_inputs, shuffle=True, seed=s.seed, window=s.window)
     val_batches = export_batches(index, True, 1024, read_inputs, shuffle=False, seed=s.seed, window=s.window)
     fit = model.fit(train_batches, validation_data=val_batches, epochs=s.epochs, verbose=1 if s.progress else 0,

@@ -23,7 +23,7 @@ import numpy as np
 
 from jetflow import ModelKind
 
-from jetflow_inference.fitting import FitRequest, TrainingSettings, fit_network
+from jetflow_inference.fitting import OPTIMIZERS, FitRequest, TrainingSettings, fit_network
 from jetflow_inference.input_statistics import training_statistics
 from jetflow_inference.export_inputs import load_inputs
 from jetflow_inference.records import TrainingRecord, classifier_figures, regressor_figures
@@ -101,6 +101,8 @@ def check_settings(kind: ModelKind, s: TrainingSettings, out: Path) -> None:
     """Refuse what ``kind`` cannot do with these settings, naming the option and what the kind can."""
     if s.target is not None and not kind.regress:
         raise ValueError(f"--model {kind.name} cannot regress (its model kind says regress: false)")
+    if s.optimizer not in OPTIMIZERS:
+        raise ValueError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, got {s.optimizer!r}")
     if s.loss not in ("mse", "central"):
         raise ValueError(f"--loss must be mse or central, got {s.loss!r}")
     if s.relative_to is not None and s.target is None:
