@@ -89,6 +89,55 @@ def constituent_channel_values(constituents, channels) -> np.ndarray:
     return np.stack(columns, axis=1) if columns else np.zeros((len(pt), 0))
 
 
+PARTICLE_TYPES = ("is_electron", "is_muon", "is_photon", "is_charged_hadron", "is_neutral_hadron")
+"""[part]'s particle-type flags (1 or 0), from ``pdgId`` and ``charge``; a constituent of unknown type (a
+calorimeter tower: ``pdgId`` 0) has none set."""
+
+
+def particle_types(pdg_id: np.ndarray, charge: np.ndarray) -> dict[str, np.ndarray]:
+    """The :data:`PARTICLE_TYPES` flags of flat ``pdg_id`` and ``charge``, float64."""
+    pdg = np.abs(pdg_id)
+    lepton_or_photon = np.isin(pdg, (11, 13, 22))
+    charged = charge != 0
+    return {"is_electron": pdg == 11, "is_muon": pdg == 13, "is_photon": pdg == 22,
+            "is_charged_hadron": charged & ~lepton_or_photon,
+            "is_neutral_hadron": ~charged & ~lepton_or_photon & (pdg != 0)}
+
+
+def constituent_features(constituents, n: int, names) -> np.ndarray:
+    """Per-particle features of the ``n`` leading (by pT) constituents of every jet, in the order of
+    :func:`constituent_four_vectors`: float32 ``[n_jets, n, len(names)]``, zero-padded.
+
+    A name is a numeric constituent field (``charge``, ``pdgId``, ``d0``, ``dz``, ... where the input format
+    carries it) or one of :data:`PARTICLE_TYPES`.  Raises ``ValueError`` naming a name the constituents cannot
+    give and the fields they have.
+    """
+    import awkward as ak
+
+    names = list(names)
+    fields = set(constituents.fields)
+    for name in names:
+        if name not in fields and not (name in PARTICLE_TYPES and {"pdgId", "charge"} <= fields):
+            need = "constituent fields pdgId and charge" if name in PARTICLE_TYPES else "a constituent field of that name"
+            raise ValueError(f"constituent feature {name!r} needs {need}; the constituents have "
+                             f"{', '.join(sorted(fields))} (and the particle types {', '.join(PARTICLE_TYPES)})")
+    order = ak.argsort(constituents.pt, axis=1, ascending=False)
+    lead = constituents[order][:, :n]
+    counts = ak.to_numpy(ak.num(lead, axis=1)).astype(np.int64)
+
+    def flat(field):
+        return ak.to_numpy(ak.flatten(lead[field])).astype(np.float64)
+
+    types = (particle_types(flat("pdgId"), flat("charge"))
+             if any(name in PARTICLE_TYPES and name not in fields for name in names) else {})
+    out = np.zeros((len(counts), n, len(names)), dtype=np.float32)
+    jet = np.repeat(np.arange(len(counts)), counts)
+    slot = np.arange(len(jet)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    for k, name in enumerate(names):
+        out[jet, slot, k] = flat(name) if name in fields else types[name]
+    return out
+
+
 def constituent_four_vectors(constituents, n: int) -> np.ndarray:
     """The ``n`` leading (by pT) constituents of every jet as float32 ``[n_jets, n, 4]`` (E, px, py, pz) in GeV.
 

@@ -60,6 +60,11 @@ class ModelKind:
     features
         Jet features may join the input (``jetflow train --features``); for ``reads == "features"`` they are
         the input and must be named.
+    constituent_features
+        Per-particle features (charge, particle type, impact parameters: ``jetflow train
+        --constituent-features``) may join the four-vectors of a kind that reads constituents: its builder then
+        gets ``constituent_scaling = (means, variances)`` and takes them as a second input
+        ``constituent_features`` ``[N, k]``.
     regress, multiclass
         It can regress a continuous target (``--target``); it can separate more than two classes.
     stream
@@ -75,6 +80,7 @@ class ModelKind:
     build: Callable[..., Any] | str | None = None
     fit: Callable[[Any], Any] | str | None = None
     features: bool = True
+    constituent_features: bool = False
     regress: bool = True
     multiclass: bool = True
     stream: bool = True
@@ -93,6 +99,9 @@ class ModelKind:
         if self.fit is None and self.suffix != ".keras":
             raise ValueError(f"model kind {self.name!r}: a network fitted by gradient descent saves a .keras file; "
                              f"a {self.suffix} model needs its own fit")
+        if self.constituent_features and self.reads != "constituents":
+            raise ValueError(f"model kind {self.name!r}: constituent_features are read beside constituents, "
+                             f"and it reads {self.reads}")
         if self.reads == "features" and not self.features:
             raise ValueError(f"model kind {self.name!r}: it reads the jet features, so features must be true")
 
@@ -116,7 +125,8 @@ class ModelKind:
 
     def summary(self) -> str:
         """What it reads and can do, in one line (``jetflow plugins``)."""
-        reads = self.reads + (" (+ jet features)" if self.features and self.reads != "features" else "")
+        reads = self.reads + (" (+ per-particle features)" if self.constituent_features else "") + (
+            " (+ jet features)" if self.features and self.reads != "features" else "")
         can = [w for w, ok in (("regress", self.regress), ("multi-class", self.multiclass),
                                ("stream", self.streams)) if ok]
         return f"reads {reads}; {', '.join(can) or 'classifies two classes'}; saves {self.suffix}"

@@ -34,6 +34,7 @@ Config section ``accumulators`` (called ``outputs`` before jetflow 0.2)::
         columns: null             # null: every flat per-jet column; or a list
         images: [image]
         constituents: 30          # N leading four-vectors (E, px, py, pz) for the LBN
+        constituent_features: []  # per-particle features of those N: charge, is_electron, ..., d0 (constituent_<name>)
 
 Outputs (per dataset; the names are in :mod:`jetflow_accumulators.names`):
 ``hists`` (dict column -> Hist), ``roc`` (dict name ->
@@ -120,6 +121,16 @@ class ExportOptions(Options):
     constituents: int | None = Field(
         None, ge=1, description="also export the N leading constituents' four-vectors (E, px, py, pz) for the LBN"
     )
+    constituent_features: list[str] = Field(default_factory=list, description=(
+        "per-particle features of those N constituents, each a column constituent_<name> [n, N]: a numeric "
+        "constituent field (charge, pdgId, d0, dz, ... where the input format has it) or a particle type "
+        "(is_electron, is_muon, is_photon, is_charged_hadron, is_neutral_hadron)"))
+
+    @model_validator(mode="after")
+    def _features_of_exported_constituents(self):
+        if self.constituent_features and self.constituents is None:
+            raise ValueError("constituent_features: the features of the N leading constituents need constituents: N")
+        return self
 
 
 class RegressionTarget(Options):
@@ -377,6 +388,15 @@ def _export(jets, ctx, opts):
         from jetflow.physics import constituent_four_vectors
 
         columns["constituents"] = constituent_four_vectors(jets.constituents, opts.constituents)
+    if opts.constituent_features:
+        from jetflow.physics import constituent_features
+
+        try:
+            values = constituent_features(jets.constituents, opts.constituents, opts.constituent_features)
+        except ValueError as exc:
+            raise ConfigError(f"{ctx.plugin}.export.constituent_features: {exc} (file {ctx.filename})") from None
+        for k, name in enumerate(opts.constituent_features):
+            columns[f"constituent_{name}"] = values[:, :, k]
     columns["weight"] = ak.to_numpy(jets.weight).astype(np.float64)
     columns["label"] = ak.to_numpy(jets.label).astype(np.int8)
     columns["entry"] = ctx.entries(jets)

@@ -83,6 +83,9 @@ class ModelOptions(Options):
         "image", description="the model's first input (features: the jet features alone)")
     column: str = Field("image", description="image column (input: image)")
     features: list[str] = Field(default_factory=list, description="jet columns fed as the model's last input")
+    constituent_features: list[str] = Field(default_factory=list, description=(
+        "input constituents: per-particle features fed beside the four-vectors (as jetflow train "
+        "--constituent-features; jetflow.physics.constituent_features)"))
     relative_to: str | None = Field(
         None, description="regressor: the model predicts a factor, pred_<name> = factor x this column")
     batch_size: int = Field(1024, gt=0, description="jets per inference batch")
@@ -101,6 +104,13 @@ class ModelOptions(Options):
                                  f"not kind {self.kind} with folds {self.folds}")
             if len(set(self.classes)) != len(self.classes) or not all(c.isidentifier() for c in self.classes):
                 raise ValueError(f"classes: {self.classes} must be distinct names of letters, digits and _")
+        return self
+
+    @model_validator(mode="after")
+    def _constituent_features_of_constituents(self):
+        if self.constituent_features and self.input != "constituents":
+            raise ValueError(f"constituent_features: per-particle features go beside constituents; this model's "
+                             f"input is {self.input}")
         return self
 
     @model_validator(mode="after")
@@ -208,7 +218,8 @@ def jetflow_cli_commands():
 
 
 def model_inputs(jets, name: str, opts: ModelOptions, loaded: Runtime) -> list[np.ndarray]:
-    """The arrays a model reads, in its input order: the image or the constituents, then the jet features."""
+    """The arrays a model reads, in its input order: the image or the constituents (and their per-particle
+    features), then the jet features."""
     inputs = []
     if opts.input == "image":
         if opts.column not in jets.fields:
@@ -226,6 +237,13 @@ def model_inputs(jets, name: str, opts: ModelOptions, loaded: Runtime) -> list[n
                 f"model {name!r} has input shape {shape}, not (N, 4) four-vectors; is its input option right?"
             )
         inputs.append(constituent_four_vectors(jets.constituents, shape[0]))
+        if opts.constituent_features:
+            from jetflow.physics import constituent_features
+
+            try:
+                inputs.append(constituent_features(jets.constituents, shape[0], opts.constituent_features))
+            except ValueError as exc:
+                raise ConfigError(f"model {name!r}: {exc}") from None
     if opts.features:
         inputs.append(jet_features(jets, name, opts.features))
     return inputs

@@ -45,6 +45,9 @@ _DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", h
               help="Regression loss: mse, or central (MSE of prediction/truth over each batch's central 74%).")
 @click.option("--features", default="", metavar="COL,COL,...",
               help="Jet columns the model reads (forest, boosting and mlp read them alone; a network beside its input).")
+@click.option("--constituent-features", default="", metavar="NAME,NAME,...",
+              help="Networks on constituents: per-particle features beside the four-vectors (export columns "
+                   "constituent_<name>: accumulators.export.constituent_features), e.g. charge,is_electron,d0.")
 @click.option("--relative-to", default=None, metavar="COLUMN",
               help="Regress the factor target / COLUMN (a reconstructed quantity); inference multiplies it back "
                    "(inference.models.X.relative_to).")
@@ -57,7 +60,7 @@ _DISABLE = click.option("--disable", "disable", multiple=True, metavar="NAME", h
 @_PLUGIN
 @_DISABLE
 def train_command(model_name, data, out, epochs, batch_size, validation_split, patience, learning_rate, optimizer, lr_patience, seed,
-                  members, max_jets, n_particles, target, loss, features, relative_to, stream, window, progress, plugins, disable):
+                  members, max_jets, n_particles, target, loss, features, constituent_features, relative_to, stream, window, progress, plugins, disable):
     """Train a model kind on a jetflow export: a classifier of the labels, or with --target a regressor of a column
     (pT weights).  Built in: a ConvNet, MaxOut, DCNN (or a Fisher discriminant) on images, an LBN, EFN, PFN,
     ParticleNet or Particle Transformer on constituents, a scikit-learn random forest, gradient boosting or MLP
@@ -68,7 +71,8 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             patience=patience, learning_rate=learning_rate, optimizer=optimizer, lr_patience=lr_patience, seed=seed, members=members,
-            max_jets=max_jets, n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f], relative_to=relative_to, progress=progress,
+            max_jets=max_jets, n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f],
+            constituent_features=[f for f in constituent_features.split(",") if f], relative_to=relative_to, progress=progress,
             stream=stream, window=window, plugins=plugins, disable=disable,
         )
     except (ValueError, OSError, JetflowError) as exc:  # OutputError and InputError are ValueErrors

@@ -10,10 +10,11 @@ from jetflow import ModelKind
 
 
 def model_arrays(table: dict[str, np.ndarray], source, kind: ModelKind, n_particles: int,
-                 features: list[str]) -> list[np.ndarray]:
+                 features: list[str], constituent_features: list[str] = ()) -> list[np.ndarray]:
     """A model's input arrays from an export's columns (all of it, or one shard: ``source`` names it in errors):
-    the image or the ``n_particles`` leading constituents unless the model reads the features alone, then the
-    jet ``features`` as ``[n, k]`` float64; raises naming a missing column and how to export it."""
+    the image or the ``n_particles`` leading constituents unless the model reads the features alone, their
+    ``constituent_features`` as ``[n, N, k]`` (columns ``constituent_<name>``), then the jet ``features`` as
+    ``[n, k]`` float64; raises naming a missing column and how to export it."""
     column = kind.reads
     inputs = []
     if column != "features":
@@ -30,6 +31,13 @@ def model_arrays(table: dict[str, np.ndarray], source, kind: ModelKind, n_partic
                 raise ValueError(f"export {source} holds {x.shape[1]} constituents per jet, model {kind.name!r} wants {n_particles}")
             x = x[:, :n_particles]
         inputs.append(x)
+    if constituent_features:
+        absent = [name for name in constituent_features if f"constituent_{name}" not in table]
+        if absent:
+            raise ValueError(f"export {source} has no column {', '.join('constituent_' + a for a in absent)} for model "
+                             f"{kind.name!r}: set accumulators.export.constituent_features: [{', '.join(absent)}] in "
+                             "the run that made it")
+        inputs.append(np.stack([table[f"constituent_{name}"][:, :n_particles] for name in constituent_features], axis=-1))
     missing = [f for f in features if f not in table or np.asarray(table[f]).ndim != 1]
     if missing:
         raise ValueError(f"export {source} has no per-jet feature column {missing} (columns: {', '.join(sorted(table))})")
@@ -43,7 +51,8 @@ RELATIVE_RANGE = (0.1, 10.0)
 
 
 def load_inputs(data, kind: ModelKind, n_particles: int = 30, target: str | None = None,
-                features: list[str] | None = None, relative_to: str | None = None):
+                features: list[str] | None = None, relative_to: str | None = None,
+                constituent_features: list[str] | None = None):
     """Inputs, targets (labels, or the target column) and weights of an export for a model.
 
     Returns ``(inputs, y, w, spec)``: ``inputs`` lists the model's input arrays
@@ -60,8 +69,11 @@ def load_inputs(data, kind: ModelKind, n_particles: int = 30, target: str | None
     column = kind.reads
     features = list(features or [])
     table = read(data)
-    inputs = model_arrays(table, data, kind, n_particles, features)
+    constituent_features = list(constituent_features or [])
+    inputs = model_arrays(table, data, kind, n_particles, features, constituent_features)
     spec = {"column": column, "shape": list(inputs[0].shape[1:]), "features": features}
+    if constituent_features:
+        spec["constituent_features"] = constituent_features
     if target is None:
         from jetflow_inference.classes import class_balanced_weights, class_names
 

@@ -41,6 +41,7 @@ class TrainingSettings:
     target: str | None = None
     loss: str = "mse"
     features: tuple[str, ...] = ()
+    constituent_features: tuple[str, ...] = ()
     relative_to: str | None = None
     progress: bool = True
     stream: bool = False
@@ -48,6 +49,7 @@ class TrainingSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "features", tuple(self.features or ()))
+        object.__setattr__(self, "constituent_features", tuple(self.constituent_features or ()))
         object.__setattr__(self, "model_args", dict(self.model_args or {}))
 
 
@@ -166,9 +168,12 @@ def fit_network(request: FitRequest) -> Fitted:
 
     r, s = request, request.settings
     args = network_args(r.kind, s.model_args, r.train_inputs[0], s.n_particles)
-    if len(r.train_inputs) > 1:
-        args["feature_scaling"] = (np.mean(r.train_inputs[1], axis=0).tolist(),
-                                   np.var(r.train_inputs[1], axis=0).tolist())
+    if s.constituent_features:  # the real particles' (E > 0) statistics, feature by feature
+        real = r.train_inputs[1][r.train_inputs[0][..., 0] > 0]
+        args["constituent_scaling"] = (np.mean(real, axis=0).tolist(), np.var(real, axis=0).tolist())
+    if s.features:
+        args["feature_scaling"] = (np.mean(r.train_inputs[-1], axis=0).tolist(),
+                                   np.var(r.train_inputs[-1], axis=0).tolist())
     if s.target is not None:
         yt = r.yt
         if s.relative_to is None:

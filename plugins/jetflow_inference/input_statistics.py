@@ -51,7 +51,9 @@ def training_statistics(spec: dict, inputs: list[np.ndarray]) -> dict | None:
     import warnings
 
     try:
-        return summarise(dict(zip([spec["column"], *(["features"] if spec["features"] else [])], inputs)))
+        names = [spec["column"], *(["constituent_features"] if spec.get("constituent_features") else []),
+                 *(["features"] if spec["features"] else [])]
+        return summarise(dict(zip(names, inputs)))
     except Exception as exc:  # noqa: BLE001
         warnings.warn(f"the training record keeps no input statistics ({type(exc).__name__}: {exc}): "
                       "check the model's ONNX export with jetflow onnx --data EXPORT", stacklevel=2)

@@ -47,6 +47,18 @@ def with_features(x, feature_scaling):
     return layers.Concatenate(name="with_features")([x, normalised]), [features]
 
 
+def with_constituent_features(x, n_particles: int, constituent_scaling):
+    """Join per-particle features (an input ``constituent_features`` ``[N, k]``, standardised by
+    :class:`Standardize` with ``constituent_scaling = (means, variances)`` over the real particles) to the
+    per-particle tensor ``x`` ``[N, c]``.  Returns ``(x, extra inputs)``."""
+    if not constituent_scaling:
+        return x, []
+    mean, variance = constituent_scaling
+    extra = keras.Input(shape=(n_particles, len(mean)), name="constituent_features")
+    normalised = Standardize(mean, variance, name="constituent_features_normalization")(extra)
+    return layers.Concatenate(axis=-1, name="with_constituent_features")([x, normalised]), [extra]
+
+
 @keras.saving.register_keras_serializable(package="jetflow")
 class Standardize(layers.Layer):
     """``(x - mean) / sqrt(variance)`` per feature, with the training set's values held as constants of the graph

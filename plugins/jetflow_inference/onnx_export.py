@@ -110,11 +110,17 @@ def _export_inputs(names, shapes, keras_path, record_path, record, data, n) -> l
     from jetflow_inference.input_statistics import spread_shards
 
     features = (record.get("input") or {}).get("features") or []
+    per_particle = (record.get("input") or {}).get("constituent_features") or []
+    if "constituent_features" in names and not per_particle:
+        raise ValueError(f"{keras_path} reads per-particle features, and no training record {record_path} names "
+                         "them: check it without --data, or put the record beside the model")
     if "features" in names and not features:
         raise ValueError(f"{keras_path} reads jet features, and no training record {record_path} names them: "
                          "check it without --data, or put the record beside the model")
     paths = spread_shards(shards(data))
-    columns = [k for k in names if k != "features"] + (features if "features" in names else [])
+    columns = ([k for k in names if k not in ("features", "constituent_features")]
+               + (features if "features" in names else [])
+               + ([f"constituent_{p}" for p in per_particle] if "constituent_features" in names else []))
     missing = sorted(set(columns) - set(pq.read_schema(paths[0]).names))
     if missing:
         raise ValueError(f"export {data} has no column {', '.join(map(repr, missing))} that {keras_path} reads "
@@ -128,6 +134,8 @@ def _export_inputs(names, shapes, keras_path, record_path, record, data, n) -> l
     for name in names:
         if name == "features":
             x = np.stack([np.asarray(table[f], dtype=np.float64) for f in features], axis=1)
+        elif name == "constituent_features":
+            x = np.stack([table[f"constituent_{p}"][:, :shapes[name][0]] for p in per_particle], axis=-1)
         else:
             x = table[name]
             if name == "constituents" and len(x.shape) == 3:

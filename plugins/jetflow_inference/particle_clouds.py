@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import layers, ops
 
-from jetflow_inference.network_parts import PT_SCALE, output_head, sized, with_features
+from jetflow_inference.network_parts import PT_SCALE, output_head, sized, with_constituent_features, with_features
 
 FEATURES = ("z", "delta_eta", "delta_phi", "u", "v", "log_pt", "log_e", "delta_r")
 """What :class:`ParticleFeatures` returns per particle, in order (then the mask)."""
@@ -199,10 +199,11 @@ class MaskedMean(layers.Layer):
 
 
 def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, dropout, regression, feature_scaling,
-              normalise_sum: bool = False):
+              constituent_scaling, normalise_sum: bool = False):
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     particles = ParticleFeatures(name="particle_features")(inputs)
     x = TakeFeatures(phi_inputs, name="phi_inputs")(particles)
+    x, own = with_constituent_features(x, n_particles, constituent_scaling)
     for i, units in enumerate(phi):
         x = layers.Dense(units, activation="relu", kernel_initializer="he_uniform", name=f"phi_{i}")(x)
     x = WeightedSum(name="sum")([x, TakeFeatures([weight_name], name="weights")(particles)])
@@ -212,27 +213,29 @@ def _deep_set(name: str, phi_inputs, weight_name: str, n_particles, phi, f, drop
     for i, units in enumerate(f):
         x = layers.Dense(units, activation="relu", kernel_initializer="he_uniform", name=f"f_{i}")(x)
         x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], output_head(x, regression), name=name)
+    return keras.Model([inputs, *own, *extra], output_head(x, regression), name=name)
 
 
 def efn(n_particles: int = 30, phi=(100, 100, 128), f=(100, 100, 100), dropout: float = 0.0,
-        regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
+        regression: tuple[float, float] | None = None, feature_scaling=None, constituent_scaling=None) -> keras.Model:
     """[efn]'s Energy Flow Network: F(sum_i z_i Phi(u_i, v_i)), the angles in the jet's principal frame (rotated
     and flipped as jet images are; [efn] fed centred angles, and the EFN learns better when the W's two prongs
     lie along one axis).  Phi sees only the angles and
     the sum is weighted by the pT fraction z, so the jet's representation is infrared and collinear safe (a
-    zero-energy particle adds nothing; a collinear split adds the same)."""
-    return _deep_set("efn", ["u", "v"], "z", n_particles, phi, f, dropout, regression, feature_scaling)
+    zero-energy particle adds nothing; a collinear split adds the same).  Per-particle features
+    (``constituent_scaling``) join the angles in Phi: the sum stays infrared safe, collinear safety is theirs."""
+    return _deep_set("efn", ["u", "v"], "z", n_particles, phi, f, dropout, regression, feature_scaling,
+                     constituent_scaling)
 
 
 def pfn(n_particles: int = 30, phi=(100, 100, 128), f=(100, 100, 100), dropout: float = 0.0,
-        regression: tuple[float, float] | None = None, feature_scaling=None) -> keras.Model:
+        regression: tuple[float, float] | None = None, feature_scaling=None, constituent_scaling=None) -> keras.Model:
     """[efn]'s Particle Flow Network: F(sum_i Phi(p_i)) over the real particles, Phi on every feature of
-    :class:`ParticleFeatures` (the export carries no charge or particle type: four-vectors only).  The sum grows
+    :class:`ParticleFeatures` and the per-particle features of the training (charge, particle type, ...).  The sum grows
     with the number of particles (up to N x Phi's scale) and saturated F's output from the start: it is batch
     normalised before F (in inference a fixed affine map, so each jet's score is still its own)."""
     return _deep_set("pfn", list(FEATURES), "mask", n_particles, phi, f, dropout, regression, feature_scaling,
-                     normalise_sum=True)
+                     constituent_scaling, normalise_sum=True)
 
 
 PARTICLENET_SIZES = {
@@ -244,12 +247,13 @@ PARTICLENET_SIZES = {
 
 def particlenet(n_particles: int = 30, size: str = "lite", k: int | None = None, blocks=None, dense: int | None = None,
                 dropout: float | None = None, regression: tuple[float, float] | None = None,
-                feature_scaling=None) -> keras.Model:
+                feature_scaling=None, constituent_scaling=None) -> keras.Model:
     """[particlenet]'s network of ``size`` (:data:`PARTICLENET_SIZES`; any number overridden by the argument of
     its name): EdgeConv blocks with k nearest neighbours (Lite: 7, two blocks of 32 and 64 channels; full: 16,
     three blocks of 64, 128 and 256), the first in the angles (u, v: the distances of delta eta and delta phi),
     each later one in the previous block's features (the dynamic graph), a masked mean over the particles, a
-    dense layer (128; full: 256) with ReLU and dropout 0.1, the output."""
+    dense layer (128; full: 256) with ReLU and dropout 0.1, the output.  Per-particle features
+    (``constituent_scaling``) join the first block's features, not its coordinates."""
     c = sized("particlenet", PARTICLENET_SIZES, size, k=k, blocks=blocks, dense=dense, dropout=dropout)
     k, blocks, dense, dropout = c["k"], c["blocks"], c["dense"], c["dropout"]
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
@@ -257,6 +261,7 @@ def particlenet(n_particles: int = 30, size: str = "lite", k: int | None = None,
     mask = TakeFeatures(["mask"], name="mask")(particles)
     coordinates = TakeFeatures(["u", "v"], name="coordinates")(particles)
     x = TakeFeatures(list(FEATURES), name="features")(particles)
+    x, own = with_constituent_features(x, n_particles, constituent_scaling)
     for i, channels in enumerate(blocks):
         x = EdgeConv(k, channels, name=f"edge_conv_{i}")([coordinates, x, mask])
         coordinates = x
@@ -264,4 +269,4 @@ def particlenet(n_particles: int = 30, size: str = "lite", k: int | None = None,
     x, extra = with_features(x, feature_scaling)
     x = layers.Dense(dense, activation="relu", name="head")(x)
     x = layers.Dropout(dropout)(x)
-    return keras.Model([inputs, *extra], output_head(x, regression), name="particlenet")
+    return keras.Model([inputs, *own, *extra], output_head(x, regression), name="particlenet")

@@ -43,6 +43,8 @@ class TrainOptions(Options):
     target: str | None = Field(None, description="regress this export column instead of classifying")
     loss: Literal["mse", "central"] = Field("mse", description="regression loss")
     features: list[str] = Field(default_factory=list, description="jet columns the models read (beside their input)")
+    constituent_features: list[str] = Field(default_factory=list, description=(
+        "per-particle features (export columns constituent_<name>) the constituent networks read beside the four-vectors"))
     relative_to: str | None = Field(None, description="regress the factor target / this column (inference multiplies back)")
     stream: bool = Field(False, description="read the export shard by shard (memory holds shuffle windows, not the export)")
     window: int = Field(16384, ge=1, description="stream: jets per shuffle window")
@@ -81,7 +83,7 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
             learning_rate=options.learning_rate, optimizer=options.optimizer, lr_patience=options.lr_patience, seed=options.seed + 1000 * (k - 1),
             max_jets=options.max_jets, members=options.members.get(name, 1), n_particles=options.n_particles,
             model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
-            features=options.features, relative_to=options.relative_to, progress=ctx.progress,
+            features=options.features, constituent_features=options.constituent_features, relative_to=options.relative_to, progress=ctx.progress,
             stream=options.stream, window=options.window, plugins=ctx.plugins, disable=ctx.disable,
         )
         model = models[model_name] = {"path": str(path), "input": kinds[name].reads}
@@ -89,6 +91,8 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         train_jets[name] = record["jets"]["train"]
         if record["input"]["features"]:
             model["features"] = record["input"]["features"]
+        if record["input"].get("constituent_features"):
+            model["constituent_features"] = record["input"]["constituent_features"]
         if record["classes"]:
             model["classes"] = record["classes"]
         if options.target is not None:

@@ -41,7 +41,8 @@ def train(model_name: str, data, out: str | os.PathLike, *, plugins: Iterable = 
     times, from seeds ``seed``, ``seed + 1``, ..., and saved as one model averaging them.  ``target``:
     regress that column (``loss``: ``mse`` or ``central``) instead of classifying.  ``features``: jet columns
     the model reads beside its image or constituents (a kind that reads features reads them alone).
-    ``relative_to``: the model regresses the factor target / that column (a reconstructed quantity), and
+    ``constituent_features``: per-particle features (export columns ``constituent_<name>``) beside the
+    four-vectors of a kind that reads them.  ``relative_to``: the model regresses the factor target / that column (a reconstructed quantity), and
     inference multiplies its output by the column (``inference.models.X.relative_to``); the central ratio loss
     is the same either way, as prediction / truth = factor / (truth / column).  ``stream``: read the export in
     batches, shard by shard, shuffled across shards in windows of ``window`` jets, instead of loading it whole
@@ -69,7 +70,8 @@ def train(model_name: str, data, out: str | os.PathLike, *, plugins: Iterable = 
         return TrainingRecord(kind, out, str(data), settings, spec, jets, fitted, validation, title, seconds,
                               statistics).write()
     s = settings
-    inputs, y, w, spec = load_inputs(data, kind, s.n_particles, s.target, list(s.features), s.relative_to)
+    inputs, y, w, spec = load_inputs(data, kind, s.n_particles, s.target, list(s.features), s.relative_to,
+                                     list(s.constituent_features))
     classes = spec.get("classes")
     if classes and not kind.multiclass:
         raise ValueError(f"export {data} holds {len(classes)} classes; model kind {kind.name!r} separates two")
@@ -112,6 +114,10 @@ def check_settings(kind: ModelKind, s: TrainingSettings, out: Path) -> None:
                          "would end training before the learning rate drops")
     if kind.reads == "features" and not s.features:
         raise ValueError(f"model {kind.name!r} reads jet features: name them (--features pt,eta,...)")
+    if s.constituent_features and (not kind.constituent_features or s.stream):
+        raise ValueError(f"--constituent-features: model {kind.name!r} " + (
+            "reads them from an export read whole (leave out --stream)" if kind.constituent_features else
+            "reads no per-particle features (its model kind says constituent_features: false)"))
     if s.features and not kind.features:
         raise ValueError(f"model {kind.name!r} reads its {kind.reads} alone (no --features)")
     if s.members != 1 and (s.members < 1 or s.stream or not kind.gradient_descent):

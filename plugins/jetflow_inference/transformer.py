@@ -37,7 +37,7 @@ import math
 import keras
 from keras import layers, ops
 
-from jetflow_inference.network_parts import output_head, sized, with_features
+from jetflow_inference.network_parts import output_head, sized, with_constituent_features, with_features
 from jetflow_inference.particle_clouds import FEATURES, ParticleFeatures, TakeFeatures
 
 PART_SIZES = {
@@ -228,15 +228,18 @@ class ClassToken(layers.Layer):
 def part(n_particles: int = 30, size: str = "paper", embed=None, pair_embed=None, heads: int | None = None,
          blocks: int | None = None, class_blocks: int | None = None, ffn: int | None = None,
          dropout: float | None = None, regression: tuple[float, float] | None = None,
-         feature_scaling=None) -> keras.Model:
+         feature_scaling=None, constituent_scaling=None) -> keras.Model:
     """The Particle Transformer (module docstring) of ``size`` (:data:`PART_SIZES`), any of its numbers
-    overridden by the arguments of the same name (``model_args`` of ``jetflow train``)."""
+    overridden by the arguments of the same name (``model_args`` of ``jetflow train``); per-particle features
+    (``constituent_scaling``: charge, particle type, impact parameters as [part] feeds them) join the
+    kinematic ones before the particle embedding."""
     c = sized("part", PART_SIZES, size, embed=embed, pair_embed=pair_embed, heads=heads, blocks=blocks,
               class_blocks=class_blocks, ffn=ffn, dropout=dropout)
     inputs = keras.Input(shape=(n_particles, 4), name="constituents")
     particles = ParticleFeatures(name="particle_features")(inputs)
     mask = TakeFeatures(["mask"], name="mask")(particles)
     x = TakeFeatures(list(FEATURES), name="features")(particles)
+    x, own = with_constituent_features(x, n_particles, constituent_scaling)
     for i, units in enumerate(c["embed"]):
         x = layers.LayerNormalization(epsilon=1e-5, name=f"embed_norm_{i}")(x)
         x = layers.Dense(units, activation=gelu, name=f"embed_{i}")(x)
@@ -252,4 +255,4 @@ def part(n_particles: int = 30, size: str = "paper", embed=None, pair_embed=None
     token = layers.LayerNormalization(epsilon=1e-5, name="final_norm")(token)
     jet = layers.Reshape((c["embed"][-1],), name="jet")(token)
     jet, extra = with_features(jet, feature_scaling)
-    return keras.Model([inputs, *extra], output_head(jet, regression), name="part")
+    return keras.Model([inputs, *own, *extra], output_head(jet, regression), name="part")
