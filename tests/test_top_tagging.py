@@ -80,7 +80,7 @@ def test_every_training_is_judged_on_the_test_jets(study):
     convnet = main[("convnet", int(rows[2]["train_jets"]))]
     assert convnet["auc"] == pytest.approx(np.mean(aucs)) and convnet["auc_std"] == pytest.approx(np.std(aucs, ddof=1))
     text = (out / "study.md").read_text()
-    assert "| boosting | 2 |" in text and "| - | ParT | 0.9858 | 0.94 | 1602 ± 81 | [part] Table 4 |" in text
+    assert "| boosting | - | 2 |" in text and f"| pfn | {steps['train']['parameters']['pfn']:,} | 2 |" in text and "| - | ParT | 0.9858 | 0.94 | 1602 ± 81 | [part] Table 4 |" in text
     assert (out / "landscape" / "roc.png").stat().st_size > 0 and (out / "landscape" / "learning_curve.png").exists()
 
 

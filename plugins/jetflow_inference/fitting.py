@@ -78,13 +78,14 @@ class FitRequest:
 class Fitted:
     """What a fit returns: the model's arguments (recorded), one history per member (``{"loss": [...], ...}``;
     empty lists for a fit without epochs), the validation predictions (``[n]``, or ``[n, classes]``), the loss
-    as recorded, and the versions of the libraries that made the file."""
+    as recorded, the versions of the libraries that made the file, and a network's number of weights."""
 
     args: dict[str, Any]
     histories: list[dict[str, list[float]]]
     predictions: np.ndarray
     loss: str
     versions: dict[str, str]
+    parameters: int | None = None
 
 
 def keras_versions() -> dict[str, str]:
@@ -199,7 +200,7 @@ def fit_network(request: FitRequest) -> Fitted:
         model.save(tmp)
     predictions = model.predict(x_val, batch_size=1024, verbose=0)
     return Fitted(args, histories, predictions if r.classes else predictions[:, 0], recorded_loss(s, r.classes),
-                  keras_versions())
+                  keras_versions(), fitted[0].count_params())
 
 
 def ensemble(members: list, name: str):

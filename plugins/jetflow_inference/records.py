@@ -105,6 +105,7 @@ class TrainingRecord:
             "history": history,
             "input_statistics": self.input_statistics,
             "versions": self.fitted.versions,
+            "parameters": self.fitted.parameters,
         }
 
     def write(self) -> dict[str, Any]:

@@ -72,6 +72,7 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
     validation: dict[str, Any] = {}
     trainings: dict[str, list[str]] = {}
     train_jets: dict[str, int] = {}
+    parameters: dict[str, int | None] = {}
     rows = []
     for name, k in ((name, k) for name in options.models for k in range(1, options.repeats + 1)):
         model_name = f"{options.prefix}{name}" + (f"_{k}" if options.repeats > 1 else "")
@@ -89,6 +90,7 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         model = models[model_name] = {"path": str(path), "input": kinds[name].reads}
         trainings.setdefault(name, []).append(model_name)
         train_jets[name] = record["jets"]["train"]
+        parameters[name] = record["parameters"]
         if record["input"]["features"]:
             model["features"] = record["input"]["features"]
         if record["input"].get("constituent_features"):
@@ -114,8 +116,8 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         f"Trained on `{options.data}`{task} (validation: the last {options.validation_split:.0%} of the shuffled jets):",
         "", header, *rows,
     ])
-    return StepResult({"models": models, "validation": validation, "trainings": trainings, "train_jets": train_jets},
-                      text)
+    return StepResult({"models": models, "validation": validation, "trainings": trainings, "train_jets": train_jets,
+                       "parameters": parameters}, text)
 
 
 class CalibrateOptions(Options):

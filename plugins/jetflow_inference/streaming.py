@@ -237,7 +237,7 @@ def fit_streamed(kind: ModelKind, data, out, settings: TrainingSettings):
     labels = np.concatenate([sh.label for sh in index.shards])
     spec = {"column": kind.reads, "shape": list(first[0].shape[1:]), "features": features}
     jets = {"train": n_train, "validation": n_val, "signal": int(labels.sum()), "background": int(len(labels) - labels.sum())}
-    fitted = Fitted(args, [history], predictions, recorded_loss(s, None), keras_versions())
+    fitted = Fitted(args, [history], predictions, recorded_loss(s, None), keras_versions(), model.count_params())
     return fitted, yv, wv, spec, jets
 
 

@@ -57,14 +57,15 @@ def figures(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray, efficie
             "rejection": float(rej[0]), "rejection_err": float(err[0])}
 
 
-def _trainings(records: list[dict[str, Any]]) -> list[tuple[str, int, list[str]]]:
-    """(kind, training jets, model names) of every train record, in their order."""
+def _trainings(records: list[dict[str, Any]]) -> list[tuple[str, int, list[str], int | None]]:
+    """(kind, training jets, model names, weights of the network) of every train record, in their order."""
     out = []
     for i, record in enumerate(records):
         if "trainings" not in record or "train_jets" not in record:
             raise ValueError(f"landscape: trainings[{i}] is not the record of a train step (it has no trainings and "
                              f"train_jets; keys: {', '.join(record) or 'none'})")
-        out += [(kind, int(record["train_jets"][kind]), list(names)) for kind, names in record["trainings"].items()]
+        out += [(kind, int(record["train_jets"][kind]), list(names), (record.get("parameters") or {}).get(kind))
+                for kind, names in record["trainings"].items()]
     return out
 
 
@@ -77,7 +78,7 @@ def landscape_step(options: LandscapeOptions, ctx: StepContext) -> StepResult:
     from jetflow.formats.export import read
 
     groups = _trainings(options.trainings)
-    columns = [f"score_{name}" for _, _, names in groups for name in names]
+    columns = [f"score_{name}" for _, _, names, _ in groups for name in names]
     data = ctx.resolve(options.data)
     table = read(data, columns=["label", "weight", *columns])
     labels, weights = table["label"].astype(int), table["weight"].astype(np.float64)
@@ -85,9 +86,10 @@ def landscape_step(options: LandscapeOptions, ctx: StepContext) -> StepResult:
     if not n_sig or not n_bkg:
         raise ValueError(f"landscape: export {data} holds {n_sig} signal and {n_bkg} background jets; it needs both")
     rows = []
-    for group, (kind, jets, names) in enumerate(groups):
+    for group, (kind, jets, names, parameters) in enumerate(groups):
         for k, name in enumerate(names, 1):
-            rows.append({"group": group, "kind": kind, "train_jets": jets, "training": k, "model": name,
+            rows.append({"group": group, "kind": kind, "train_jets": jets, "parameters": parameters, "training": k,
+                         "model": name,
                          **figures(table[f"score_{name}"], labels, weights, options.efficiency)})
     out = ctx.resolve(options.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,7 +117,9 @@ def _summary(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
     for group in dict.fromkeys(r["group"] for r in rows):
         mine = [r for r in rows if r["group"] == group]
-        entry: dict[str, Any] = {"kind": mine[0]["kind"], "train_jets": mine[0]["train_jets"], "trainings": len(mine), "models": [r["model"] for r in mine]}
+        entry: dict[str, Any] = {"kind": mine[0]["kind"], "train_jets": mine[0]["train_jets"],
+                                 "parameters": mine[0]["parameters"], "trainings": len(mine),
+                                 "models": [r["model"] for r in mine]}
         for figure in ("auc", "accuracy", "rejection"):
             entry[figure], entry[f"{figure}_std"] = _spread([r[figure] for r in mine])
         entry["rejection_stat"] = float(np.mean([r["rejection_err"] for r in mine]))
@@ -131,9 +135,11 @@ def _markdown(options: LandscapeOptions, main, summary, n_sig: int, n_bkg: int, 
              "finite background (weighted binomial, mean over trainings) in brackets.", ""]
     if options.sample_note:
         lines += [options.sample_note.strip(), ""]
-    lines += [f"| model | trainings | training jets | AUC | accuracy | 1/eps_B at eps_S = {eps} |", "|---|---|---|---|---|---|"]
+    lines += [f"| model | parameters | trainings | training jets | AUC | accuracy | 1/eps_B at eps_S = {eps} |",
+              "|---|---|---|---|---|---|---|"]
     for s in sorted(main, key=lambda s: -s["rejection"]):
-        lines.append(f"| {s['kind']} | {s['trainings']} | {s['train_jets']:,} | {s['auc']:.4f} ± {s['auc_std']:.4f} | "
+        size = "-" if s["parameters"] is None else f"{s['parameters']:,}"
+        lines.append(f"| {s['kind']} | {size} | {s['trainings']} | {s['train_jets']:,} | {s['auc']:.4f} ± {s['auc_std']:.4f} | "
                      f"{s['accuracy']:.4f} ± {s['accuracy_std']:.4f} | {s['rejection']:.1f} ± {s['rejection_std']:.1f} "
                      f"(stat. {s['rejection_stat']:.1f}) |")
     if options.published:
