@@ -84,6 +84,19 @@ def test_every_training_is_judged_on_the_test_jets(study):
     assert (out / "landscape" / "roc.png").stat().st_size > 0 and (out / "landscape" / "learning_curve.png").exists()
 
 
+def test_a_training_the_test_run_did_not_score_is_named(study, tmp_path):
+    from jetflow.core.steps import StepContext
+    from jetflow_studies.landscape import LandscapeOptions, landscape_step
+
+    out, record = study
+    train = {s["name"]: s for s in record["steps"]}["train"]["record"]
+    unscored = {"trainings": {"pfn": ["pfn_1", "pfn_9"]}, "train_jets": {"pfn": 52}}
+    with pytest.raises(ValueError, match="has no column score_pfn_9: the run that made it must score"):
+        landscape_step(LandscapeOptions(data="export_test", trainings=[train, unscored]), StepContext("l", out))
+    with pytest.raises(ValueError, match=r"trainings\[0\] is not the record of a train step"):
+        landscape_step(LandscapeOptions(data="export_test", trainings=[{"models": {}}]), StepContext("l", out))
+
+
 def test_swapping_the_sample_is_one_parameter(study, tmp_path):
     """The same study on the files of the first run's sample, as on the reference dataset's."""
     out, first = study

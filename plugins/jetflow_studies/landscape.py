@@ -75,12 +75,21 @@ def _spread(values: list[float]) -> tuple[float, float]:
 
 def landscape_step(options: LandscapeOptions, ctx: StepContext) -> StepResult:
     """Score every training on the test export; table, CSV and figures."""
-    from jetflow.formats.export import read
+    import pyarrow.parquet as pq
+
+    from jetflow.formats.export import read, shards
 
     groups = _trainings(options.trainings)
     columns = [f"score_{name}" for _, _, names, _ in groups for name in names]
     data = ctx.resolve(options.data)
-    table = read(data, columns=["label", "weight", *columns])
+    paths = shards(data)
+    if not paths:
+        raise ValueError(f"landscape: export {data} holds no shards")
+    absent = [c for c in columns if c not in pq.read_schema(paths[0]).names]
+    if absent:
+        raise ValueError(f"landscape: export {data} has no column {', '.join(absent)}: the run that made it must score "
+                         "with every training (inference.models: the train steps' models)")
+    table = read(paths, columns=["label", "weight", *columns])
     labels, weights = table["label"].astype(int), table["weight"].astype(np.float64)
     n_sig, n_bkg = int((labels == 1).sum()), int((labels == 0).sum())
     if not n_sig or not n_bkg:
