@@ -206,7 +206,10 @@ def _plot_learning_curve(summary, efficiency: float, out) -> None:
             continue
         ax.errorbar([s["train_jets"] for s in mine], [s["rejection"] for s in mine],
                     yerr=[s["rejection_std"] for s in mine], color=color, marker="o", capsize=3, label=kind)
+    from matplotlib.ticker import NullFormatter
+
     ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())  # decades only: the minor labels of a short range overlap
     ax.set_xlabel("training jets")
     ax.set_ylabel(rf"$1/\epsilon_B$ at $\epsilon_S = {efficiency:g}$")
     ax.legend(fontsize=14)
