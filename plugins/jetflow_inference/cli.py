@@ -71,8 +71,10 @@ def train_command(model_name, data, out, epochs, batch_size, validation_split, p
         record = train(
             model_name, data, out, epochs=epochs, batch_size=batch_size, validation_split=validation_split,
             patience=patience, learning_rate=learning_rate, optimizer=optimizer, lr_patience=lr_patience, seed=seed, members=members,
-            max_jets=max_jets, n_particles=n_particles, target=target, loss=loss, features=[f for f in features.split(",") if f],
-            constituent_features=[f for f in constituent_features.split(",") if f], relative_to=relative_to, progress=progress,
+            max_jets=max_jets, n_particles=n_particles, target=target, loss=loss,
+            features=[f for f in features.split(",") if f],
+            constituent_features=[f for f in constituent_features.split(",") if f], relative_to=relative_to,
+            progress=progress,
             stream=stream, window=window, plugins=plugins, disable=disable,
         )
     except (ValueError, OSError, JetflowError) as exc:  # OutputError and InputError are ValueErrors

@@ -81,10 +81,11 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
         record = train(
             name, str(ctx.resolve(options.data)), path, epochs=options.epochs, batch_size=options.batch_size,
             validation_split=options.validation_split, patience=options.patience,
-            learning_rate=options.learning_rate, optimizer=options.optimizer, lr_patience=options.lr_patience, seed=options.seed + 1000 * (k - 1),
-            max_jets=options.max_jets, members=options.members.get(name, 1), n_particles=options.n_particles,
-            model_args=options.model_args.get(name, {}), target=options.target, loss=options.loss,
-            features=options.features, constituent_features=options.constituent_features, relative_to=options.relative_to, progress=ctx.progress,
+            learning_rate=options.learning_rate, optimizer=options.optimizer, lr_patience=options.lr_patience,
+            seed=options.seed + 1000 * (k - 1), max_jets=options.max_jets, members=options.members.get(name, 1),
+            n_particles=options.n_particles, model_args=options.model_args.get(name, {}), target=options.target,
+            loss=options.loss, features=options.features, constituent_features=options.constituent_features,
+            relative_to=options.relative_to, progress=ctx.progress,
             stream=options.stream, window=options.window, plugins=ctx.plugins, disable=ctx.disable,
         )
         model = models[model_name] = {"path": str(path), "input": kinds[name].reads}
