@@ -1,0 +1,128 @@
+"""JetNet's generative metrics: the EFP graphs against their known counts, the EFPs against a direct sum over
+particle tuples, the jet mass against the vector library, and W1, FPD and KPD against distributions whose
+distances are known in closed form."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import vector
+
+from jetflow.stats.efp import angles, connected_graphs, efps, graphs, prime_efps
+from jetflow.stats.jetnet_metrics import (fpd, frechet_distance, jet_mass, kpd, mmd_poly_unbiased, normalised,
+                                          physics_features, w1efp, w1m, w1p)
+
+
+def jets(rng, n=400, p=6, eta_shift=0.0):
+    """JetNet-like jets: (eta_rel, phi_rel, pT_rel), the last particles of some jets padded with zeros."""
+    x = np.zeros((n, p, 3))
+    x[..., 0] = rng.normal(eta_shift, 0.1, (n, p))
+    x[..., 1] = rng.normal(0, 0.1, (n, p))
+    pt = rng.exponential(1.0, (n, p))
+    x[..., 2] = pt / pt.sum(1, keepdims=True)
+    counts = rng.integers(2, p + 1, n)
+    x[np.arange(p)[None, :] >= counts[:, None]] = 0.0
+    return x
+
+
+def test_the_graphs_are_the_connected_multigraphs_and_their_products():
+    # connected multigraphs without loops by number of edges: OEIS A076864 (1, 1, 2, 5, 12, 33)
+    assert [len(connected_graphs(d)) for d in range(6)] == [1, 1, 2, 5, 12, 33]
+    catalogue = graphs(4)
+    assert len(catalogue) == 36  # energyflow's EFPSet(("d<=", 4)), jetnet's FPD / KPD features
+    degrees = [sum(g.degree for g in factors) for factors in catalogue]
+    assert [degrees.count(d) for d in range(5)] == [1, 1, 3, 8, 23]
+    assert sum(len(f) == 1 for f in catalogue) == 21 and sum(len(f) > 1 for f in catalogue) == 15
+    assert len({tuple((g.n, g.edges) for g in f) for f in catalogue}) == 36
+    assert sum(g.n == 4 for g in connected_graphs(4)) == 5  # jetnet's W1-EFP set: n = 4, d = 4, prime
+
+
+def test_efps_equal_the_direct_sum_over_particle_tuples():
+    rng = np.random.default_rng(1)
+    x = jets(rng, n=4, p=5)
+    x[0, :, 1] = [3.1, -3.1, 3.0, 0.0, 0.0]  # across the phi wrap
+    x[0, 3:, 2] = 0.0
+    got = efps(x)
+    for j in range(len(x)):
+        z = x[j, :, 2]
+        dphi = np.abs(x[j, :, None, 1] - x[j, None, :, 1])
+        dphi = np.minimum(dphi, 2 * np.pi - dphi)
+        theta = np.hypot(x[j, :, None, 0] - x[j, None, :, 0], dphi)
+        for k, factors in enumerate(graphs(4)):
+            value = 1.0
+            for g in factors:
+                value *= sum(np.prod([z[i] for i in t]) * np.prod([theta[t[a], t[b]] for a, b in g.edges])
+                             for t in itertools.product(range(5), repeat=g.n))
+            assert got[j, k] == pytest.approx(value, rel=1e-10, abs=1e-14), (j, factors)
+    np.testing.assert_allclose(prime_efps(x), got[:, [k for k, f in enumerate(graphs(4))
+                                                     if len(f) == 1 and f[0].n == 4 and f[0].degree == 4]])
+    z, _ = angles(x)
+    np.testing.assert_allclose(got[:, 0], z.sum(1))  # the single vertex: sum of z
+
+
+def test_jet_mass_against_the_vector_library():
+    x = jets(np.random.default_rng(2), n=50)
+    p = vector.array({"eta": x[..., 0].ravel(), "phi": x[..., 1].ravel(), "pt": x[..., 2].ravel(),
+                      "mass": np.zeros(x[..., 0].size)})
+    px, py, pz, e = (getattr(p, c).reshape(x.shape[:2]).sum(1) for c in ("px", "py", "pz", "E"))
+    np.testing.assert_allclose(jet_mass(x), np.sqrt(np.maximum(e**2 - px**2 - py**2 - pz**2, 0)), rtol=1e-9)
+
+
+def test_w1_metrics_see_a_known_shift_and_not_its_absence():
+    rng = np.random.default_rng(3)
+    real, other, shifted = jets(rng, 3000), jets(rng, 3000), jets(rng, 3000, eta_shift=0.05)
+    means, stds = w1p(real, shifted, num_eval_samples=3000, num_batches=3)
+    assert means[0] == pytest.approx(0.05, abs=0.006) and (means[1:] < 0.01).all() and stds.shape == (3,)
+    same, _ = w1p(real, other, num_eval_samples=3000, num_batches=3)
+    assert (same < 0.01).all()
+    # a sample of one jet repeated: every draw is that jet, the distance exactly 0
+    one = np.repeat(real[:1], 50, axis=0)
+    assert w1m(one, one, num_eval_samples=50, num_batches=2) == (0.0, 0.0)
+    assert w1m(real, other, num_eval_samples=3000, num_batches=3, seed=1) == w1m(
+        real, other, num_eval_samples=3000, num_batches=3, seed=1)  # seeded: the same number twice
+    wide = real.copy()
+    wide[..., :2] *= 2.0  # twice the angles: twice the (small-angle) mass
+    assert w1m(real, wide, 3000, 3)[0] > 5 * w1m(real, other, 3000, 3)[0]
+    efp_means, _ = w1efp(real, other, 3000, 3)
+    assert efp_means.shape == (5,)
+
+
+def test_frechet_distance_of_diagonal_gaussians():
+    mu1, mu2 = np.array([0.0, 1.0, 2.0]), np.array([0.5, 1.0, 1.0])
+    s1, s2 = np.diag([1.0, 4.0, 0.25]), np.diag([4.0, 1.0, 0.25])
+    expected = ((mu1 - mu2) ** 2).sum() + ((np.sqrt(np.diag(s1)) - np.sqrt(np.diag(s2))) ** 2).sum()
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-10)
+
+
+def test_fpd_extrapolates_to_the_gaussians_distance():
+    rng = np.random.default_rng(4)
+    x, y, same = rng.normal(0, 1, (20000, 3)), rng.normal([0.3, 0, 0], 1, (20000, 3)), rng.normal(0, 1, (20000, 3))
+    value, error = fpd(x, y, min_samples=2000, max_samples=5000, num_batches=5, normalise=False)
+    assert value == pytest.approx(0.09, abs=max(3 * error, 0.01))
+    zero, error0 = fpd(x, same, min_samples=2000, max_samples=5000, num_batches=5, normalise=False)
+    assert zero < max(3 * error0, 0.005)
+
+
+def test_kpd_against_pair_sums_and_known_samples():
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(0, 1, (7, 3)), rng.normal(0.5, 1, (6, 3))
+    k = lambda p, q: (p @ q / 3 + 1.0) ** 4  # noqa: E731
+    pairs = (sum(k(a[i], a[j]) for i in range(7) for j in range(7) if i != j) / 42
+             + sum(k(b[i], b[j]) for i in range(6) for j in range(6) if i != j) / 30
+             - 2 * sum(k(a[i], b[j]) for i in range(7) for j in range(6)) / 42)
+    assert mmd_poly_unbiased(a, b) == pytest.approx(pairs, rel=1e-10)
+    x, y, same = rng.normal(0, 1, (5000, 4)), rng.normal(0.3, 1, (5000, 4)), rng.normal(0, 1, (5000, 4))
+    null, spread = kpd(x, same, num_batches=6, batch_size=1000)
+    shifted, _ = kpd(x, y, num_batches=6, batch_size=1000)
+    assert abs(null) < 3 * spread + 1e-3 < shifted
+
+
+def test_physics_features_are_normalised_by_the_real_sample():
+    rng = np.random.default_rng(6)
+    real, gen = physics_features(jets(rng, 200)), physics_features(jets(rng, 200))
+    assert real.shape == (200, 36)
+    a, b = normalised(real, gen)
+    np.testing.assert_allclose(np.abs(a).max(0), 1.0)
+    np.testing.assert_allclose(b * np.abs(real).max(0), gen)
