@@ -5,13 +5,15 @@ distances are known in closed form."""
 from __future__ import annotations
 
 import itertools
+import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import vector
 
 from jetflow.stats.efp import angles, connected_graphs, efps, graphs, prime_efps
-from jetflow.stats.jetnet_metrics import (fpd, frechet_distance, jet_mass, kpd, mmd_poly_unbiased, normalised,
+from jetflow.stats.jetnet_metrics import (evaluate, fpd, frechet_distance, jet_mass, kpd, mmd_poly_unbiased, normalised,
                                           physics_features, w1efp, w1m, w1p)
 
 
@@ -126,3 +128,48 @@ def test_physics_features_are_normalised_by_the_real_sample():
     a, b = normalised(real, gen)
     np.testing.assert_allclose(np.abs(a).max(0), 1.0)
     np.testing.assert_allclose(b * np.abs(real).max(0), gen)
+
+
+def test_evaluate_puts_real_against_real_beside_every_metric():
+    rng = np.random.default_rng(7)
+    real, same, shifted = jets(rng, 1200), jets(rng, 600), jets(rng, 600, eta_shift=0.05)
+    small = {"num_eval_samples": 600, "num_batches": 2}
+    sizes = {"fpd_options": {"min_samples": 300, "max_samples": 600, "num_batches": 3},
+             "kpd_options": {"num_batches": 3, "batch_size": 300}}
+    table = evaluate(real, shifted, same, **small, **sizes)
+    assert set(table) == {"w1m", "w1p", "w1efp", "fpd", "kpd"}
+    assert all(set(row) == {"generated", "real"} for row in table.values())
+    assert table["w1p"]["generated"][0][0] > 3 * table["w1p"]["real"][0][0]  # eta_rel: shifted, not the real one
+    assert table["w1m"]["real"] == [pytest.approx(v) for v in w1m(real, same, **small)]
+    halves = evaluate(real, shifted, **small, **sizes)  # no reference: the real jets split in two of 600
+    assert halves["w1p"]["generated"][0][0] > 3 * halves["w1p"]["real"][0][0]
+
+
+
+def test_every_metric_equals_the_jetnet_package():
+    """Against jetnet 0.2.5 itself (and energyflow for the EFPs), run on the same jets in a scratch environment
+    (tests/data/make_jetnet_reference.py: jetnet cannot be installed beside jetflow)."""
+    import importlib.util
+
+    data = Path(__file__).parent / "data"
+    spec = importlib.util.spec_from_file_location("jetnet_reference_jets", data / "jetnet_reference_jets.py")
+    jets_module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(jets_module)
+    reference = json.loads((data / "jetnet_reference.json").read_text())
+    real, generated = jets_module.reference_jets()
+    s = jets_module.SIZES
+    w1 = {"num_eval_samples": s["w1_samples"], "num_batches": s["w1_batches"], "seed": 0}
+    np.testing.assert_allclose(w1m(real, generated, **w1), reference["w1m"], rtol=1e-10)
+    np.testing.assert_allclose(np.array(w1p(real, generated, **w1)), reference["w1p"], rtol=1e-10)
+    ours = np.array(w1efp(real, generated, **w1))  # the same 5 EFPs, in an order of their own
+    theirs = np.array(reference["w1efp"])
+    np.testing.assert_allclose(np.sort(ours[0]), np.sort(theirs[0]), rtol=1e-8)
+    features_real, features_generated = physics_features(real), physics_features(generated)
+    np.testing.assert_allclose(fpd(features_real, features_generated, min_samples=s["fpd_min"],
+                                   max_samples=s["fpd_max"], num_batches=s["fpd_batches"]), reference["fpd"], rtol=1e-4)
+    np.testing.assert_allclose(kpd(features_real, features_generated, num_batches=s["kpd_batches"],
+                                   batch_size=s["kpd_batch"]), reference["kpd"], rtol=1e-6)
+    theirs = np.array(reference["efps_of_the_first_jets"])  # energyflow's EFPSet(("d<=", 4)), its own order
+    ours = features_real[: s["efp_jets"]]
+    for column in theirs.T:
+        assert np.abs(ours - column[:, None]).max(axis=0).min() <= 1e-12 * np.abs(column).max()
