@@ -173,3 +173,42 @@ def test_every_metric_equals_the_jetnet_package():
     ours = features_real[: s["efp_jets"]]
     for column in theirs.T:
         assert np.abs(ours - column[:, None]).max(axis=0).min() <= 1e-12 * np.abs(column).max()
+
+
+def _export(folder, x, jet_pt=1000.0, jet_eta=0.5, jet_phi=3.0):
+    """JetNet jets as a jetflow export: constituents (E, px, py, pz) about a jet axis near the phi wrap."""
+    from jetflow.formats.export import write_shard
+
+    real = x[..., 2] > 0
+    pt, eta, phi = x[..., 2] * jet_pt, x[..., 0] + jet_eta, x[..., 1] + jet_phi
+    vectors = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1) * real[..., None]
+    n = len(x)
+    write_shard(folder / "shard.parquet", {"constituents": vectors, "pt": np.full(n, jet_pt), "eta": np.full(n, jet_eta),
+                                           "phi": np.full(n, jet_phi), "weight": np.ones(n), "label": np.ones(n, np.int8)})
+    return folder
+
+
+def test_the_workflow_step_reads_exports_in_jetnet_coordinates(tmp_path):
+    from jetflow.core.steps import StepContext
+    from jetflow.formats.export import read
+    from jetflow.stats.jetnet_metrics import jetnet_coordinates
+    from jetflow_gan.jetnet_step import JetNetMetricsOptions, jetnet_metrics_step
+
+    rng = np.random.default_rng(8)
+    real, generated = jets(rng, 600, p=8), jets(rng, 600, p=8, eta_shift=0.05)
+    _export(tmp_path / "real", real), _export(tmp_path / "generated", generated)
+    table = read(tmp_path / "real")
+    back = jetnet_coordinates(table["constituents"], table["pt"], table["eta"], table["phi"])
+    np.testing.assert_allclose(back, real, atol=2e-5)  # float32 four-vectors; phi_rel across the wrap
+    options = JetNetMetricsOptions(real="real", generated="generated", n_particles=8, num_eval_samples=300,
+                                   num_batches=2, fpd_samples=(200, 300), kpd_batch_size=200)
+    result = jetnet_metrics_step(options, StepContext("metrics", tmp_path))
+    expected = evaluate(back, jetnet_coordinates(*(read(tmp_path / "generated")[k] for k in
+                                                   ("constituents", "pt", "eta", "phi"))),
+                        num_eval_samples=300, num_batches=2, fpd_options={"min_samples": 200, "max_samples": 300},
+                        kpd_options={"batch_size": 200})
+    assert result.record["metrics"] == expected
+    assert "| W1-P x 1e3 (mean of 3 features) |" in result.markdown
+    assert json.loads((tmp_path / "jetnet_metrics.json").read_text()) == expected
+    with pytest.raises(ValueError, match="holds 8 constituents per jet, the metrics compare 30"):
+        jetnet_metrics_step(JetNetMetricsOptions(real="real", generated="generated"), StepContext("m", tmp_path))

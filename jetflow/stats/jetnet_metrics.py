@@ -176,3 +176,20 @@ def evaluate(real: np.ndarray, generated: np.ndarray, reference: np.ndarray | No
                             ("kpd", kpd(features, other_features, **(kpd_options or {})))):
             out.setdefault(name, {})[row] = [np.asarray(v).tolist() for v in value]
     return out
+
+
+def jetnet_coordinates(four_vectors: np.ndarray, jet_pt: np.ndarray, jet_eta: np.ndarray,
+                       jet_phi: np.ndarray) -> np.ndarray:
+    """JetNet's particle coordinates ``[n, N, 3]`` (eta - eta_jet, phi - phi_jet wrapped, pT / pT_jet) of
+    exported constituents ``[n, N, 4]`` (E, px, py, pz; padded slots E = 0 stay all 0)."""
+    e, px, py, pz = (np.asarray(four_vectors[..., k], dtype=np.float64) for k in range(4))
+    pt = np.hypot(px, py)
+    real = (e > 0) & (pt > 0)
+    safe_pt = np.where(real, pt, 1.0)
+    eta = np.arcsinh(np.where(real, pz / safe_pt, 0.0))
+    phi = np.arctan2(py, px)
+    out = np.zeros((*four_vectors.shape[:2], 3))
+    out[..., 0] = np.where(real, eta - np.asarray(jet_eta)[:, None], 0.0)
+    out[..., 1] = np.where(real, np.angle(np.exp(1j * (phi - np.asarray(jet_phi)[:, None]))), 0.0)
+    out[..., 2] = np.where(real, pt / np.asarray(jet_pt, dtype=np.float64)[:, None], 0.0)
+    return out

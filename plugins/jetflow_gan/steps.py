@@ -1,4 +1,5 @@
-"""The workflow steps of the ``gan`` plugin: ``lagan_train``, ``lagan_generate``, ``lagan_evaluate``."""
+"""The workflow steps of the ``gan`` plugin: ``lagan_train``, ``lagan_generate``, ``lagan_evaluate`` and
+``jetnet_metrics`` (:mod:`jetflow_gan.jetnet_step`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import numpy as np
 from pydantic import Field
 
 from jetflow import Options, StepContext, StepResult, WorkflowStep
+from jetflow_gan.jetnet_step import JetNetMetricsOptions, jetnet_metrics_step
 
 
 class TrainOptions(Options):
@@ -162,4 +164,6 @@ STEPS = {
     "lagan_train": WorkflowStep(TrainOptions, train_step, "train the LAGAN on a training export (jetflow train-gan)"),
     "lagan_generate": WorkflowStep(GenerateOptions, generate_step, "jets from a LAGAN generator (jetflow generate-gan)"),
     "lagan_evaluate": WorkflowStep(EvaluateOptions, evaluate_step, "judge a LAGAN against Pythia as [lagan] did"),
+    "jetnet_metrics": WorkflowStep(JetNetMetricsOptions, jetnet_metrics_step,
+                                   "generated jets against real with [jetnet]'s metrics, real against real beside"),
 }
