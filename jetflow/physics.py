@@ -121,21 +121,30 @@ def constituent_features(constituents, n: int, names) -> np.ndarray:
             need = "constituent fields pdgId and charge" if name in PARTICLE_TYPES else "a constituent field of that name"
             raise ValueError(f"constituent feature {name!r} needs {need}; the constituents have "
                              f"{', '.join(sorted(fields))} (and the particle types {', '.join(PARTICLE_TYPES)})")
-    order = ak.argsort(constituents.pt, axis=1, ascending=False)
-    lead = constituents[order][:, :n]
-    counts = ak.to_numpy(ak.num(lead, axis=1)).astype(np.int64)
+    lead, jet, slot = _leading(constituents, n)
 
     def flat(field):
         return ak.to_numpy(ak.flatten(lead[field])).astype(np.float64)
 
     types = (particle_types(flat("pdgId"), flat("charge"))
              if any(name in PARTICLE_TYPES and name not in fields for name in names) else {})
-    out = np.zeros((len(counts), n, len(names)), dtype=np.float32)
-    jet = np.repeat(np.arange(len(counts)), counts)
-    slot = np.arange(len(jet)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    out = np.zeros((len(lead), n, len(names)), dtype=np.float32)
     for k, name in enumerate(names):
         out[jet, slot, k] = flat(name) if name in fields else types[name]
     return out
+
+
+def _leading(constituents, n: int):
+    """The ``n`` leading (by pT) constituents of every jet, and each one's jet and slot in an ``[n_jets, n]``
+    array (flat, in the order of ``ak.flatten``): the layout of every per-particle model input."""
+    import awkward as ak
+
+    order = ak.argsort(constituents.pt, axis=1, ascending=False)
+    lead = constituents[order][:, :n]
+    counts = ak.to_numpy(ak.num(lead, axis=1)).astype(np.int64)
+    jet = np.repeat(np.arange(len(counts)), counts)
+    slot = np.arange(len(jet)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    return lead, jet, slot
 
 
 def constituent_four_vectors(constituents, n: int) -> np.ndarray:
@@ -146,14 +155,10 @@ def constituent_four_vectors(constituents, n: int) -> np.ndarray:
     """
     import awkward as ak
 
-    order = ak.argsort(constituents.pt, axis=1, ascending=False)
-    lead = constituents[order][:, :n]
-    counts = ak.to_numpy(ak.num(lead, axis=1)).astype(np.int64)
+    lead, jet, slot = _leading(constituents, n)
     flat = {f: ak.to_numpy(ak.flatten(lead[f])).astype(np.float64) for f in ("pt", "eta", "phi")}
     mass = ak.to_numpy(ak.flatten(lead["mass"])).astype(np.float64) if "mass" in constituents.fields else 0.0
     px, py, pz, e = pxpypze(flat["pt"], flat["eta"], flat["phi"], mass)
-    out = np.zeros((len(counts), n, 4), dtype=np.float32)
-    jet = np.repeat(np.arange(len(counts)), counts)
-    slot = np.arange(len(jet)) - np.repeat(np.concatenate([[0], np.cumsum(counts)])[:-1], counts)
+    out = np.zeros((len(lead), n, 4), dtype=np.float32)
     out[jet, slot] = np.stack([e, px, py, pz], axis=1)
     return out
