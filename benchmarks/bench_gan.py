@@ -1,4 +1,5 @@
-"""Jet images per second: a LAGAN generator against the Pythia -> towers -> jets -> images chain.
+"""Generated jets per second: a LAGAN generator and a point-cloud GAN against the Pythia -> towers -> jets ->
+images chain.
 
     python benchmarks/bench_gan.py --events 1000                      # both, side by side (here: CPU)
     python benchmarks/bench_gan.py --gan-only --batches 256,4096      # a GPU machine (no Pythia needed)
@@ -12,7 +13,10 @@ seed's architecture (``--filters``, ``--channels``: 64 and 128; the weights do
 not change the time) in batches, best of ``--repeat`` passes after a warm-up,
 per image: as trained (``predict`` of the Keras model) and folded for sampling
 (``jetflow_gan.sampling.sample``, what ``jetflow generate-gan`` and the study
-call), side by side.
+call), side by side.  Then the point-cloud GAN of ``--model epic`` at its default sizes (``--cloud-hidden``,
+``--cloud-layers``; 30 particles; random weights), through ``jetflow_gan.cloud_source.sample_clouds``, the
+function ``jetflow generate-gan`` calls (its cost does not depend on the multiplicity: every slot is
+computed, then masked).
 """
 
 from __future__ import annotations
@@ -54,6 +58,8 @@ def main() -> None:
     ap.add_argument("--batches", default="256,1024,4096")
     ap.add_argument("--filters", type=int, default=64)
     ap.add_argument("--channels", type=int, default=128)
+    ap.add_argument("--cloud-hidden", type=int, default=64)
+    ap.add_argument("--cloud-layers", type=int, default=3)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--gan-only", action="store_true")
     args = ap.parse_args()
@@ -89,6 +95,19 @@ def main() -> None:
         rate_plain, rate_folded = args.images / t_plain, args.images / t_fold
         print(f"{b:>6} {rate_plain:>21.0f} {rate_folded:>17.0f}"
               + ("" if args.gan_only else f" {rate_plain * per_jet:>16.0f} {rate_folded * per_jet:>16.0f}"))
+    from jetflow_gan.cloud_model import cloud_generator
+    from jetflow_gan.cloud_source import sample_clouds
+
+    stats = {"mean": [0.0, 0.0, -4.0], "std": [0.2, 0.2, 1.5], "jet_mean": [0.28, 1.01], "jet_std": [0.03, 0.02]}
+    cloud = cloud_generator(30, stats, hidden=args.cloud_hidden, epic_layers=args.cloud_layers)
+    counts = np.full(args.images, 30)
+    print(f"point-cloud GAN (hidden {args.cloud_hidden}, {args.cloud_layers} EPiC layers, 30 particles): "
+          f"{cloud.count_params():,} parameters")
+    print(f"{'batch':>6} {'jets/s':>10}" + ("" if args.gan_only else f" {'x the chain':>12}"))
+    for b in map(int, args.batches.split(",")):
+        rate = args.images / best_time(lambda: sample_clouds(cloud, labels, counts, seed=1, batch_size=b),
+                                       args.repeat, warmup=True)
+        print(f"{b:>6} {rate:>10.0f}" + ("" if args.gan_only else f" {rate * per_jet:>12.0f}"))
 
 
 if __name__ == "__main__":

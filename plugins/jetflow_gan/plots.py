@@ -130,14 +130,16 @@ def gallery(queries: np.ndarray, neighbours: np.ndarray, path: Path) -> None:
     plt.close(fig)
 
 
-def training_history(history: dict[str, list], path: Path, best_epoch: int) -> None:
-    """The losses, the auxiliary accuracy and the held-out distances per epoch; the saved epoch marked."""
+def training_history(history: dict[str, list], path: Path, best_epoch: int, title: str = "LAGAN training") -> None:
+    """The losses, the auxiliary accuracy (where there is one) and the held-out distances per epoch; the saved
+    epoch marked."""
     plt = _plt()
     epochs = np.arange(1, len(history["d_loss"]) + 1)
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     axes[0].plot(epochs, history["d_loss"], label="discriminator")
     axes[0].plot(epochs, history["g_loss"], label="generator")
-    axes[0].plot(epochs, history["aux_accuracy"], label="auxiliary accuracy (held-out real)")
+    if "aux_accuracy" in history:
+        axes[0].plot(epochs, history["aux_accuracy"], label="auxiliary accuracy (held-out real)")
     axes[0].set_xlabel("epoch")
     axes[0].legend()
     if history["distance"]:
@@ -149,7 +151,7 @@ def training_history(history: dict[str, list], path: Path, best_epoch: int) -> N
     axes[1].set_ylabel("W1(generated, real) / spread of real")
     axes[1].set_yscale("log")
     axes[1].legend(fontsize=8)
-    fig.suptitle("LAGAN training")
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

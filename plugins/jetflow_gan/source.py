@@ -53,23 +53,44 @@ def image_particles(images: np.ndarray, pixel_size: float):
     })
 
 
-def file_seed(seed: int, label: int, index: int) -> int:
-    digest = hashlib.sha256(f"jetflow:{seed}:gan:{label}:{index}".encode()).digest()
+def file_seed(seed: int, label: int, index: int, generator: str = "gan") -> int:
+    digest = hashlib.sha256(f"jetflow:{seed}:{generator}:{label}:{index}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
+
+
+def write_generated_events(path: Path, particle, index: int, first: int) -> None:
+    """One generated jet per event, its ``particle`` (jagged records, :func:`image_particles`'s fields), as file
+    ``path`` of jetflow's format: luminosity block ``index``, events numbered from ``first``, weight 1."""
+    import awkward as ak
+
+    from jetflow.formats.schema import GAN_PROCESS_ID, write_events
+
+    n = len(particle)
+    branches = {
+        "run": np.ones(n, dtype=np.uint32),
+        "luminosityBlock": np.full(n, index, dtype=np.uint32),
+        "event": np.uint64(first) + np.arange(n, dtype=np.uint64),
+        "genWeight": np.ones(n, dtype=np.float32),
+        "processId": np.full(n, GAN_PROCESS_ID, dtype=np.int32),
+        "Particle": particle,
+        "TruthW": ak.zip({k: ak.unflatten(np.zeros(0, np.float32), np.zeros(n, np.int64))
+                          for k in ("pt", "eta", "phi", "mass")}),
+    }
+    write_events(path, branches)
 
 
 def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | os.PathLike, seed: int = 1,
                  events_per_file: int = 10000, pixel_size: float = 0.1, batch_size: int = 1024) -> list[dict]:
-    """Write ``events`` generated jets of class ``label`` (1 = W, 0 = QCD) as files ``gan_<label>_<seed>_<i>.root``.
+    """Write ``events`` generated jets of class ``label`` (1 = W, 0 = QCD) as files ``gan_<label>_<seed>_<i>.root``
+    (a LAGAN's) or ``cloud_<label>_<seed>_<i>.root`` (a point-cloud generator's, :mod:`jetflow_gan.cloud_source`).
 
     Returns one record per file (path, events, seed, seconds in the
     generator and in writing).
     """
-    import awkward as ak
     import keras
 
-    from jetflow.formats.schema import GAN_PROCESS_ID, write_events
-    from jetflow_gan.sampling import sample, sampling_model  # (imports the custom layers, which registers them)
+    from jetflow_gan.cloud_source import generate_clouds, is_cloud_generator  # (these imports register the layers)
+    from jetflow_gan.sampling import sample, sampling_model
 
     if label not in (0, 1):
         raise ValueError(f"label must be 1 (signal, W) or 0 (background, QCD), got {label}")
@@ -79,11 +100,14 @@ def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | o
     try:
         gen = keras.saving.load_model(model, safe_mode=True, compile=False)
     except Exception as exc:
-        raise ValueError(f"{model} cannot be loaded as a LAGAN generator ({type(exc).__name__}: {exc})") from exc
-    if len(gen.inputs) != 2 or tuple(gen.outputs[0].shape[1:]) != (25, 25, 1):
-        raise ValueError(f"{model} is not a LAGAN generator (inputs latent + class, output a 25 x 25 x 1 image)")
-    gen = sampling_model(gen)
+        raise ValueError(f"{model} cannot be loaded as a generator ({type(exc).__name__}: {exc})") from exc
     out = Path(out)
+    if is_cloud_generator(gen):
+        return generate_clouds(gen, model, label, events, out, seed, events_per_file)
+    if len(gen.inputs) != 2 or tuple(gen.outputs[0].shape[1:]) != (25, 25, 1):
+        raise ValueError(f"{model} is neither a LAGAN generator (inputs latent + class, output a 25 x 25 x 1 image) "
+                         "nor a point-cloud one (inputs point_noise, global_noise, mask, class)")
+    gen = sampling_model(gen)
     out.mkdir(parents=True, exist_ok=True)
     records = []
     for index, first in enumerate(range(0, events, events_per_file)):
@@ -93,18 +117,8 @@ def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | o
         images = sample(gen, np.full(n, label), seed=s, batch_size=batch_size)
         t1 = time.perf_counter()
         particle = image_particles(images, pixel_size)
-        branches = {
-            "run": np.ones(n, dtype=np.uint32),
-            "luminosityBlock": np.full(n, index, dtype=np.uint32),
-            "event": np.uint64(first) + np.arange(n, dtype=np.uint64),
-            "genWeight": np.ones(n, dtype=np.float32),
-            "processId": np.full(n, GAN_PROCESS_ID, dtype=np.int32),
-            "Particle": particle,
-            "TruthW": ak.zip({k: ak.unflatten(np.zeros(0, np.float32), np.zeros(n, np.int64))
-                              for k in ("pt", "eta", "phi", "mass")}),
-        }
         path = out / f"gan_{label}_{seed}_{index:04d}.root"
-        write_events(path, branches)
+        write_generated_events(path, particle, index, first)
         records.append({"path": str(path), "events": n, "seed": s, "generator_s": t1 - t0,
                         "write_s": time.perf_counter() - t1})
     return records

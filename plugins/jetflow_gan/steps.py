@@ -1,4 +1,4 @@
-"""The workflow steps of the ``gan`` plugin: ``lagan_train``, ``lagan_generate``, ``lagan_evaluate`` and
+"""The workflow steps of the ``gan`` plugin: ``train_gan``, ``generate_gan``, ``lagan_evaluate`` and
 ``jetnet_metrics`` (:mod:`jetflow_gan.jetnet_step`)."""
 
 from __future__ import annotations
@@ -13,13 +13,15 @@ from jetflow_gan.jetnet_step import JetNetMetricsOptions, jetnet_metrics_step
 
 
 class TrainOptions(Options):
-    """Options of ``lagan_train`` (those of ``jetflow train-gan``)."""
+    """Options of ``train_gan`` (those of ``jetflow train-gan``; epochs, batch size and learning rate default to the
+    model's)."""
 
-    data: str = Field(description="the training export (with images)")
+    model: Literal["lagan", "epic"] = Field("lagan", description="lagan: images ([lagan]); epic: constituents ([epic-gan])")
+    data: str = Field(description="the training export (with images, or constituents)")
     out: str = Field(description="the generator file, name.keras")
-    epochs: int = Field(30, ge=1)
-    batch_size: int = Field(100, ge=2)
-    learning_rate: float = Field(2e-4, gt=0)
+    epochs: int | None = Field(None, ge=1)
+    batch_size: int | None = Field(None, ge=2)
+    learning_rate: float | None = Field(None, gt=0)
     validation_split: float = Field(0.25, ge=0.05, le=0.5)
     seed: int = 1
     model_args: dict[str, Any] = Field(default_factory=dict, description="generator / discriminator sizes")
@@ -29,24 +31,26 @@ class TrainOptions(Options):
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
     from pathlib import Path
 
-    from jetflow_gan.training import train_lagan
+    from jetflow_gan import trainer
 
     out = ctx.resolve(options.out)
     resume = options.resume and (Path(str(out) + ".checkpoint") / "state.json").is_file()
-    record = train_lagan(ctx.resolve(options.data), out, epochs=options.epochs,
-                         batch_size=options.batch_size, learning_rate=options.learning_rate,
-                         validation_split=options.validation_split, seed=options.seed, model_args=options.model_args,
-                         resume=resume, progress=ctx.progress)
+    given = {"epochs": options.epochs, "batch_size": options.batch_size, "learning_rate": options.learning_rate}
+    record = trainer(options.model)(ctx.resolve(options.data), out, validation_split=options.validation_split,
+                                    seed=options.seed, model_args=options.model_args, resume=resume,
+                                    progress=ctx.progress, **{k: v for k, v in given.items() if v is not None})
     t, v = record["training"], record["validation"]
-    text = (f"LAGAN trained on `{options.data}` ({record['jets']['train']} images, {t['epochs_run']} epochs, "
-            f"{t['seconds']:.0f} s); saved `{options.out}` from epoch {t['best_epoch']} (sum of W1 / spread of image "
-            f"pT and mass per class on held-out images: {v['distance_sum']:.2f}); history "
+    what = ("LAGAN", "images", "image pT and mass") if options.model == "lagan" else \
+        ("Point-cloud GAN", "jets", "jet mass and particle eta, phi, pT")
+    text = (f"{what[0]} trained on `{options.data}` ({record['jets']['train']} {what[1]}, {t['epochs_run']} epochs, "
+            f"{t['seconds']:.0f} s); saved `{options.out}` from epoch {t['best_epoch']} (sum of W1 / spread of "
+            f"{what[2]} per class on held-out jets: {v['distance_sum']:.2f}); history "
             f"![history]({options.out}.history.png)")
     return StepResult({"generator": str(out), "training": t, "validation": v}, text)
 
 
 class GenerateOptions(Options):
-    """Options of ``lagan_generate`` (those of ``jetflow generate-gan``)."""
+    """Options of ``generate_gan`` (those of ``jetflow generate-gan``)."""
 
     model: str = Field(description="the generator file")
     label: Literal["signal", "background"]
@@ -62,7 +66,7 @@ def generate_step(options: GenerateOptions, ctx: StepContext) -> StepResult:
     records = generate_gan(ctx.resolve(options.model), 1 if options.label == "signal" else 0, options.events,
                            ctx.resolve(options.out), options.seed, options.events_per_file)
     seconds = sum(r["generator_s"] for r in records)
-    text = (f"{options.events} GAN {options.label} jets in `{options.out}` (generator {seconds:.1f} s with its "
+    text = (f"{options.events} generated {options.label} jets in `{options.out}` (generator {seconds:.1f} s with its "
             f"start-up)")
     return StepResult({"files": [r["path"] for r in records], "generator_s": seconds}, text)
 
@@ -161,8 +165,8 @@ def _markdown(folder: str, table, matrices, aucs, classes) -> str:
 
 
 STEPS = {
-    "lagan_train": WorkflowStep(TrainOptions, train_step, "train the LAGAN on a training export (jetflow train-gan)"),
-    "lagan_generate": WorkflowStep(GenerateOptions, generate_step, "jets from a LAGAN generator (jetflow generate-gan)"),
+    "train_gan": WorkflowStep(TrainOptions, train_step, "train a generator on a training export (jetflow train-gan)"),
+    "generate_gan": WorkflowStep(GenerateOptions, generate_step, "jets from a generator (jetflow generate-gan)"),
     "lagan_evaluate": WorkflowStep(EvaluateOptions, evaluate_step, "judge a LAGAN against Pythia as [lagan] did"),
     "jetnet_metrics": WorkflowStep(JetNetMetricsOptions, jetnet_metrics_step,
                                    "generated jets against real with [jetnet]'s metrics, real against real beside"),

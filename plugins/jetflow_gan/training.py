@@ -84,13 +84,7 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
     if keras.backend.backend() not in ("tensorflow", "jax"):
         raise ValueError(f"LAGAN training runs with the TensorFlow or JAX backend, not KERAS_BACKEND="
                          f"{keras.backend.backend()}; the trained generator runs under any backend")
-    out = Path(out)
-    if out.suffix != ".keras":
-        raise ValueError(f"the LAGAN generator file must end in .keras, got {out}")
-    args = {**DEFAULTS, **(model_args or {})}
-    unknown = set(args) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown LAGAN arguments {sorted(unknown)}; known: {', '.join(DEFAULTS)}")
+    out, args = checked_arguments("LAGAN", out, DEFAULTS, model_args)
     images, classes = load_images(data)
     if args["scale"] is None:  # one network unit = the mean intensity of a lit pixel
         args["scale"] = float(images[images > 0].mean())
@@ -116,14 +110,7 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
     first_epoch, best = 0, (np.inf, -1)
     fingerprint = data_fingerprint(images, classes)
     if resume:
-        if not (checkpoint / "state.json").is_file():
-            raise ValueError(f"--resume: no checkpoint at {checkpoint}")
-        state = json.loads((checkpoint / "state.json").read_text())
-        if state["args"] != args or state["fingerprint"] != fingerprint or state["seed"] != seed:
-            raise ValueError(f"--resume: the checkpoint at {checkpoint} was made with other data, seed or "
-                             f"arguments ({state['data']}, seed {state['seed']}, {state['args']}); remove it to start afresh")
-        gen.load_weights(checkpoint / "generator.weights.h5")
-        disc.load_weights(checkpoint / "discriminator.weights.h5")
+        state = resume_checkpoint(checkpoint, args, fingerprint, seed, gen, disc)
         history, first_epoch, best = state["history"], state["epochs_done"], tuple(state["best"])
         rng = np.random.default_rng([seed, first_epoch])
     step, sync = {"tensorflow": _tensorflow_step, "jax": _jax_step}[keras.backend.backend()](gen, disc, opt_g, opt_d)
@@ -131,9 +118,7 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
     checkpoint.mkdir(exist_ok=True)
     t_start = time.time()
     for epoch in range(first_epoch, epochs):
-        if time_limit is not None and time.time() - t_start > time_limit:
-            if progress:
-                print(f"time limit {time_limit:.0f} s reached after epoch {epoch}: resume for the rest", flush=True)
+        if out_of_time(time_limit, t_start, epoch, progress):
             break
         t0 = time.time()
         perm = rng.permutation(len(x_train))
@@ -160,15 +145,8 @@ def train_lagan(data, out: str | os.PathLike, *, epochs: int = 30, batch_size: i
         history["aux_accuracy"].append(float(np.mean((aux > 0.5) == (c_val == 1))))
         history["distance"].append(distances)
         history["seconds"].append(time.time() - t0)
-        if score < best[0]:
-            best = (float(score), epoch)
-            _atomically(out, gen.save, "generator")
-        # the checkpoint: each file replaced whole, the state last (a run killed meanwhile resumes one epoch back)
-        _atomically(checkpoint / "generator.weights.h5", gen.save_weights, "GAN checkpoint")
-        _atomically(checkpoint / "discriminator.weights.h5", disc.save_weights, "GAN checkpoint")
-        state = {"args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "epochs_done": epoch + 1,
-                 "best": list(best), "history": history}
-        write_text(checkpoint / "state.json", json.dumps(state, indent=1), "GAN checkpoint")
+        best = finish_epoch(out, checkpoint, gen, disc, score, epoch, best,
+                            {"args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "history": history})
         if progress:
             print(f"epoch {epoch + 1}/{epochs}: d_loss {history['d_loss'][-1]:.3f}, g_loss {history['g_loss'][-1]:.3f}, "
                   f"aux accuracy {history['aux_accuracy'][-1]:.3f}, W1/spread {score:.3f} "
@@ -201,6 +179,56 @@ def data_fingerprint(images: np.ndarray, classes: np.ndarray) -> str:
     h = hashlib.sha256(np.ascontiguousarray(images).tobytes())
     h.update(np.ascontiguousarray(classes).tobytes())
     return h.hexdigest()
+
+
+def checked_arguments(what: str, out, defaults: dict, model_args: dict | None) -> tuple[Path, dict]:
+    """The generator file (it must end in ``.keras``) and the model's arguments, ``defaults`` updated with
+    ``model_args`` (an unknown name is an error naming the known ones); ``what`` names the model."""
+    out = Path(out)
+    if out.suffix != ".keras":
+        raise ValueError(f"the {what} generator file must end in .keras, got {out}")
+    args = {**defaults, **(model_args or {})}
+    unknown = set(args) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown {what} arguments {sorted(unknown)}; known: {', '.join(defaults)}")
+    return out, args
+
+
+def out_of_time(time_limit: float | None, t_start: float, epoch: int, progress: bool) -> bool:
+    """Whether ``--time-limit`` seconds have passed since ``t_start``, before epoch ``epoch`` (said when so)."""
+    if time_limit is None or time.time() - t_start <= time_limit:
+        return False
+    if progress:
+        print(f"time limit {time_limit:.0f} s reached after epoch {epoch}: resume for the rest", flush=True)
+    return True
+
+def resume_checkpoint(checkpoint: Path, args: dict, fingerprint: str, seed: int, gen, disc) -> dict:
+    """The state of a GAN checkpoint (``--resume``), its networks' weights loaded into ``gen`` and ``disc``; it must
+    have been made with the same arguments, data (by content) and seed."""
+    if not (checkpoint / "state.json").is_file():
+        raise ValueError(f"--resume: no checkpoint at {checkpoint}")
+    state = json.loads((checkpoint / "state.json").read_text())
+    if state["args"] != args or state["fingerprint"] != fingerprint or state["seed"] != seed:
+        raise ValueError(f"--resume: the checkpoint at {checkpoint} was made with other data, seed or "
+                         f"arguments ({state['data']}, seed {state['seed']}, {state['args']}); remove it to start afresh")
+    gen.load_weights(checkpoint / "generator.weights.h5")
+    disc.load_weights(checkpoint / "discriminator.weights.h5")
+    return state
+
+
+def finish_epoch(out: Path, checkpoint: Path, gen, disc, score: float, epoch: int, best: tuple, state: dict) -> tuple:
+    """After an epoch of score ``score`` (smaller is better): the generator saved as ``out`` if it is the best so
+    far, then the checkpoint, both networks' weights and ``state`` (with ``epochs_done`` and ``best``), each file
+    replaced whole, the state last (a run killed meanwhile resumes one epoch back).  Returns the best (score,
+    epoch)."""
+    if score < best[0]:
+        best = (float(score), epoch)
+        _atomically(out, gen.save, "generator")
+    state = {**state, "epochs_done": epoch + 1, "best": list(best)}
+    _atomically(checkpoint / "generator.weights.h5", gen.save_weights, "GAN checkpoint")
+    _atomically(checkpoint / "discriminator.weights.h5", disc.save_weights, "GAN checkpoint")
+    write_text(checkpoint / "state.json", json.dumps(state, indent=1), "GAN checkpoint")
+    return best
 
 
 def _discriminator_loss(outputs, c, flip):
