@@ -14,7 +14,7 @@ import jetflow  # noqa: E402
 from jetflow_gan.cloud_model import (CloudOutput, EPiCLayer, cloud_discriminator, cloud_generator,  # noqa: E402
                                      jet_mass)
 from jetflow_gan.cloud_source import cloud_particles, sample_clouds  # noqa: E402
-from jetflow_gan.cloud_training import mass_distance, train_epic  # noqa: E402
+from jetflow_gan.cloud_training import mass_distance, mass_quantiles, train_epic  # noqa: E402
 
 STATS = {"mean": [0.0, 0.0, -4.0], "std": [0.2, 0.2, 1.5], "jet_mean": [0.28, 1.01], "jet_std": [0.03, 0.02]}
 
@@ -88,10 +88,22 @@ def test_the_networks_jet_mass_and_mass_distance_against_numpy_and_scipy():
     cloud = (cloud * mask[..., None]).astype("float32")
     m = np.asarray(jet_mass(cloud, mask[..., None]))
     np.testing.assert_allclose(m, numpy_jet_mass(cloud), rtol=1e-4, atol=1e-4)
-    a, b, label = rng.normal(size=40), rng.normal(0.5, 2, size=40), (rng.random(40) < 0.3).astype("int32")
-    expected = sum(wasserstein_distance(a[label == k], b[label == k]) * np.sum(label == k) for k in (0, 1)) / 40
-    np.testing.assert_allclose(float(mass_distance(a.astype("float32"), b.astype("float32"), label)), expected,
-                               rtol=1e-5)
+    # the batch's masses against each class's real distribution: by a loop over the classes and ranks
+    real, real_label = rng.normal(size=500), (rng.random(500) < 0.4).astype("int32")
+    batch, label = rng.normal(0.5, 2, size=40), (rng.random(40) < 0.3).astype("int32")
+    expected = 0.0
+    for c in (0, 1):
+        ref, mine = np.sort(real[real_label == c]), np.sort(batch[label == c])
+        for k, value in enumerate(mine):
+            expected += abs(value - ref[int((k + 0.5) / len(mine) * len(ref))])
+    got = mass_distance(batch.astype("float32"), label, *mass_quantiles(real, real_label))
+    np.testing.assert_allclose(float(got), expected / 40, rtol=1e-5)
+    # which is W1 to the real distribution, up to the nearest-rank quantiles
+    from scipy.stats import wasserstein_distance
+
+    big = rng.normal(0.5, 2, size=4000).astype("float32")
+    w1 = wasserstein_distance(big, real[real_label == 0])
+    assert abs(float(mass_distance(big, np.zeros(4000, "int32"), *mass_quantiles(real, real_label))) - w1) < 0.05 * w1
 
 
 def test_cloud_particles_place_the_cloud_at_the_jet():

@@ -212,22 +212,32 @@ def test_tiny_lagan_trains_resumes_and_its_images_feed_a_run(session_export, tmp
     assert counts["all"] == 120 and list(counts.values())[-1] == 120  # every generated image is a jet
 
 
-def test_lagan_study_end_to_end(tmp_path):
-    """The packaged study at its ci preset: every figure, and the distances judged against Pythia's own."""
+def test_generative_study_end_to_end(tmp_path):
+    """The packaged generative study at its ci preset, which runs the lagan study inside it: every figure, and
+    the generators judged against Pythia's own statistics ([lagan]'s distances, [jetnet]'s metrics)."""
     from jetflow.frontends.workflow import run_workflow
 
-    out = tmp_path / "lagan"
-    record = run_workflow("lagan", preset="ci", out=out, progress=False, workers=2)
-    evaluation = {s["name"]: s for s in record["steps"]}["evaluate"]["record"]
-    for cls in ("W", "QCD"):
-        row = evaluation["distances"][cls]
-        assert row["jets"] > 20
-        for key in ("image_pt", "image_mass"):
-            # two Pythia samples are far closer to each other than a GAN trained for one epoch is to either
-            assert row[key]["Pythia A (training)"] < row[key]["GAN"], (cls, key, row[key])
-    for m in evaluation["confusion"].values():
-        assert all(abs(sum(r) - 1) < 1e-9 for r in m)
-    assert set(evaluation["maxout_auc"]) == {"trained on Pythia", "trained on GAN"}
-    for name in ("observables", "average_images", "confusion", "gallery", "maxout"):
-        assert (out / "lagan" / f"{name}.png").is_file()
-    assert "| W | image_mass |" in (out / "study.md").read_text()
+    out = tmp_path / "generative"
+    record = run_workflow("generative", preset="ci", out=out, progress=False, workers=2)
+    steps = {s["name"]: s["record"] for s in record["steps"]}
+    for evaluation in (steps["lagan"]["steps"]["evaluate"], steps["images"]):
+        for cls in ("W", "QCD"):
+            row = evaluation["distances"][cls]
+            assert row["jets"] > 20
+            for key in ("image_pt", "image_mass"):
+                # two Pythia samples are far closer to each other than a GAN trained for an epoch is to either
+                assert row[key]["Pythia A (training)"] < row[key]["GAN"], (cls, key, row[key])
+        for m in evaluation["confusion"].values():
+            assert all(abs(sum(r) - 1) < 1e-9 for r in m)
+    assert "EPiC-GAN through the chain" in steps["images"]["distances"]["W"]["image_mass"]
+    assert set(steps["images"]["maxout_auc"]) == {"trained on Pythia", "trained on GAN", "trained on EPiC-GAN"}
+    for cls, table in steps["metrics"]["metrics"].items():
+        assert set(table["w1m"]) == {"LAGAN", "EPiC-GAN", "real"}
+        for generator in ("LAGAN", "EPiC-GAN"):  # two-epoch generators against two Pythia samples
+            assert table["w1m"][generator][0] > table["w1m"]["real"][0], (cls, generator)
+    assert steps["export_cloud"]["jets"] == {"cloud_w": 100, "cloud_qcd": 100}
+    for name in ("lagan/lagan/observables", "lagan/lagan/maxout", "figures/observables", "figures/confusion",
+                 "figures/maxout", "models/epic.keras.history"):
+        assert (out / f"{name}.png").is_file(), name
+    text = (out / "study.md").read_text()
+    assert "| metric | LAGAN | EPiC-GAN | real |" in text and "| W | image_mass |" in text

@@ -175,7 +175,7 @@ def test_every_metric_equals_the_jetnet_package():
         assert np.abs(ours - column[:, None]).max(axis=0).min() <= 1e-12 * np.abs(column).max()
 
 
-def _export(folder, x, jet_pt=1000.0, jet_eta=0.5, jet_phi=3.0):
+def _export(folder, x, jet_pt=1000.0, jet_eta=0.5, jet_phi=3.0, label=None):
     """JetNet jets as a jetflow export: constituents (E, px, py, pz) about a jet axis near the phi wrap."""
     from jetflow.formats.export import write_shard
 
@@ -184,7 +184,8 @@ def _export(folder, x, jet_pt=1000.0, jet_eta=0.5, jet_phi=3.0):
     vectors = np.stack([pt * np.cosh(eta), pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)], -1) * real[..., None]
     n = len(x)
     write_shard(folder / "shard.parquet", {"constituents": vectors, "pt": np.full(n, jet_pt), "eta": np.full(n, jet_eta),
-                                           "phi": np.full(n, jet_phi), "weight": np.ones(n), "label": np.ones(n, np.int8)})
+                                           "phi": np.full(n, jet_phi), "weight": np.ones(n),
+                                           "label": np.ones(n, np.int8) if label is None else label})
     return folder
 
 
@@ -212,3 +213,29 @@ def test_the_workflow_step_reads_exports_in_jetnet_coordinates(tmp_path):
     assert json.loads((tmp_path / "jetnet_metrics.json").read_text()) == expected
     with pytest.raises(ValueError, match="holds 8 constituents per jet, the metrics compare 30"):
         jetnet_metrics_step(JetNetMetricsOptions(real="real", generated="generated"), StepContext("m", tmp_path))
+
+
+def test_the_workflow_step_judges_several_generators_class_by_class(tmp_path):
+    from jetflow.core.steps import StepContext
+    from jetflow_gan.jetnet_step import JetNetMetricsOptions, jetnet_metrics_step
+
+    rng = np.random.default_rng(9)
+    label = (np.arange(800) % 2).astype(np.int8)
+    _export(tmp_path / "real", jets(rng, 800, p=8), label=label)
+    _export(tmp_path / "near", jets(rng, 800, p=8), label=label)
+    _export(tmp_path / "far", jets(rng, 800, p=8, eta_shift=0.05), label=label)
+    sizes = {"n_particles": 8, "num_eval_samples": 300, "num_batches": 2, "fpd_samples": (100, 200),
+             "kpd_batch_size": 100}
+    options = JetNetMetricsOptions(real="real", generated={"near": "near", "far": "far"}, classes=True, **sizes)
+    result = jetnet_metrics_step(options, StepContext("metrics", tmp_path))
+    metrics = result.record["metrics"]
+    assert set(metrics) == {"signal", "background"} and result.record["jets"]["signal"] == {
+        "real": 400, "near": 400, "far": 400}
+    for table in metrics.values():
+        assert set(table["w1p"]) == {"near", "far", "real"}
+        assert table["w1p"]["far"][0][0] > 3 * table["w1p"]["near"][0][0]  # eta_rel shifted in "far" only
+    assert "| metric | near | far | real |" in result.markdown and "generated background jets" in result.markdown
+    _export(tmp_path / "signal_only", jets(rng, 50, p=8))
+    with pytest.raises(ValueError, match="fewer than 2 background jets in the export.s. near"):
+        jetnet_metrics_step(JetNetMetricsOptions(real="real", generated={"near": "signal_only"}, classes=True, **sizes),
+                            StepContext("m", tmp_path))

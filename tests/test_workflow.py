@@ -23,7 +23,10 @@ def test_expressions_are_evaluated_safely():
     assert evaluate("train.models.convnet.path", names) == "m.keras"
     assert substitute({"a": "${scale}", "b": "x_${int(scale)}.root", "c": ["${len(models)}"]}, names) == {
         "a": 2.5, "b": "x_2.root", "c": [2]}
-    for bad, why in (("__import__('os')", "not allowed"), ("scale.__class__", "no key '__class__'"),
+    # | merges mappings (the right one wins); a whole-string expression may hold a mapping literal's braces
+    assert substitute("${train.models | {'lbn': scale, 'convnet': 1}}", names) == {"convnet": 1, "lbn": 2.5}
+    assert substitute("${scale}-${scale}", names) == "2.5-2.5"
+    for bad, why in (("scale | 1", "merges two mappings, not float and int"), ("__import__('os')", "not allowed"), ("scale.__class__", "no key '__class__'"),
                      ("open('f')", "not allowed"), ("nope + 1", "unknown name 'nope'")):
         with pytest.raises(ConfigError, match=why):
             evaluate(bad, names)

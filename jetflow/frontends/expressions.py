@@ -3,7 +3,7 @@
 A string that is one ``${...}`` becomes the expression's value (its type
 kept); ``${...}`` inside a longer string is written in.  Only arithmetic,
 comparisons, ``in``, ``and``/``or``/``not``, ``if`` expressions, literals,
-``a.b`` (key ``b`` of the mapping ``a``) and the functions int, float, round,
+``a.b`` (key ``b`` of the mapping ``a``), ``a | b`` (the mappings merged, ``b``'s keys winning) and the functions int, float, round,
 min, max, len and str are evaluated: a workflow cannot run code.
 """
 
@@ -19,6 +19,13 @@ from jetflow.core.errors import ConfigError
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
            ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+def _merged(a, b):
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        raise TypeError(f"| merges two mappings, not {type(a).__name__} and {type(b).__name__}")
+    return {**a, **b}
+
+
+_BINARY[ast.BitOr] = _merged
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
             ast.NotIn: lambda a, b: a not in b}
@@ -92,15 +99,24 @@ def _eval(node: ast.AST, names: Mapping[str, Any]) -> Any:
 def substitute(value: Any, names: Mapping[str, Any]) -> Any:
     """``value`` with every ``${...}`` evaluated: a whole-string expression keeps its type."""
     if isinstance(value, str):
-        whole = _REFERENCE.fullmatch(value)
-        if whole:
-            return evaluate(whole.group(1), names)
+        if value.startswith("${") and value.endswith("}") and _balanced(value[2:-1]):
+            return evaluate(value[2:-1], names)  # one expression, which may hold mapping literals' braces
         return _REFERENCE.sub(lambda m: str(evaluate(m.group(1), names)), value)
     if isinstance(value, Mapping):
         return {k: substitute(v, names) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [substitute(v, names) for v in value]
     return value
+
+
+def _balanced(text: str) -> bool:
+    """Whether every brace of ``text`` closes within it (so that ``${text}`` is one expression)."""
+    depth = 0
+    for c in text:
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 class Fragments(Mapping):

@@ -154,22 +154,27 @@ def physics_features(jets: np.ndarray) -> np.ndarray:
     return efps(jets, max_degree=4)
 
 
-def evaluate(real: np.ndarray, generated: np.ndarray, reference: np.ndarray | None = None, *,
+def evaluate(real: np.ndarray, generated, reference: np.ndarray | None = None, *,
              num_eval_samples: int = 50_000, num_batches: int = 5, seed: int = 0, fpd_options: dict | None = None,
              kpd_options: dict | None = None) -> dict[str, dict]:
     """Every metric of ``generated`` against ``real``, and of a second real sample against ``real`` beside it:
     ``{metric: {"generated": value, "real": value}}``, each value ``[mean or limit, error]`` (W1-P and W1-EFP:
-    per feature, ``[[means], [errors]]``).  Without ``reference`` the real jets are split in two halves at random
-    (``seed``): the first is ``real`` for both rows, the second the reference, so both rows see samples of one
-    size.  ``fpd_options``, ``kpd_options``: arguments of :func:`fpd` and :func:`kpd` (their sample sizes)."""
+    per feature, ``[[means], [errors]]``).  ``generated`` may be a mapping of names to samples: one row per name,
+    beside one real row.  Without ``reference`` the real jets are split in two halves at random (``seed``): the
+    first is ``real`` for every row, the second the reference, so all rows see samples of one size.
+    ``fpd_options``, ``kpd_options``: arguments of :func:`fpd` and :func:`kpd` (their sample sizes)."""
     real = np.asarray(real)
     if reference is None:
         order = np.random.default_rng(seed).permutation(len(real))
         real, reference = real[order[: len(real) // 2]], real[order[len(real) // 2:]]
+    rows = dict(generated) if isinstance(generated, dict) else {"generated": generated}
+    if "real" in rows:
+        raise ValueError("evaluate: 'real' names the real-against-real row; name the generated samples otherwise")
     w1 = {"num_eval_samples": num_eval_samples, "num_batches": num_batches, "seed": seed}
     features = physics_features(real)
     out: dict[str, dict] = {}
-    for row, other in (("generated", np.asarray(generated)), ("real", np.asarray(reference))):
+    for row, other in (*rows.items(), ("real", reference)):
+        other = np.asarray(other)
         other_features = physics_features(other)
         for name, value in (("w1m", w1m(real, other, **w1)), ("w1p", w1p(real, other, **w1)),
                             ("w1efp", w1efp(real, other, **w1)), ("fpd", fpd(features, other_features, **(fpd_options or {}))),

@@ -8,8 +8,8 @@ multiplicity n (the real slots, at most N).  Each batch of real clouds:
    clouds of a batch have one distribution of conditions, the training jets' own), from fresh noise;
 2. the discriminator learns real (1) against generated (0) with the least-squares loss of [epic-gan];
 3. the generator learns to be scored 1 on a second draw of noise for the same conditions, plus
-   ``mass_weight`` x the W1 distance, per class, between the batch's generated and real jet masses (in units
-   of the real spread; 0 turns it off).  The mass is the one quantity a deep set learns slowly (a sum of
+   ``mass_weight`` x the W1 distance, per class, between the batch's generated jet masses and the mass
+   distribution of all the training jets of that class (in units of the real spread; 0 turns it off).  The mass is the one quantity a deep set learns slowly (a sum of
    four-vectors, squared) and the one W1-M judges: this term gives its gradient directly.
 
 Adam (learning rate 1e-4, beta_1 0.5) for both.  Seeded.  After every epoch a checkpoint
@@ -145,7 +145,10 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
         state = resume_checkpoint(checkpoint, args, fingerprint, seed, gen, disc)
         history, first_epoch, best = state["history"], state["epochs_done"], tuple(state["best"])
         rng = np.random.default_rng([seed, first_epoch])
-    step = _tensorflow_step(gen, disc, opt_g, opt_d, args["mass_weight"] / stats["jet_std"][0])
+    from jetflow.stats.jetnet_metrics import jet_mass
+
+    step = _tensorflow_step(gen, disc, opt_g, opt_d, args["mass_weight"] / stats["jet_std"][0],
+                            mass_quantiles(jet_mass(train["cloud"]), train["label"]))
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.mkdir(exist_ok=True)
     conditions = {k: train[k] for k in ("label", "multiplicity", "pt", "eta")}
@@ -202,20 +205,40 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
     return record
 
 
-def mass_distance(generated, real, label):
-    """W1 between two equal-sized batches of jet masses ``[b]`` with the same classes ``label`` ``[b]`` (0 / 1), per
-    class: the mean absolute difference of the sorted masses, class by class (offsetting each class by 1e3 keeps
-    the classes apart in one sort)."""
+def mass_quantiles(mass: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reference of :func:`mass_distance`: the sorted masses of the class-0 jets then of the class-1 jets, and
+    where each class's run starts and how long it is, ``[[start_0, length_0], [start_1, length_1]]``."""
+    parts = [np.sort(mass[label == c]) for c in (0, 1)]
+    runs = np.array([[0, len(parts[0])], [len(parts[0]), len(parts[1])]])
+    return np.concatenate(parts).astype(np.float32), runs
+
+
+def mass_distance(generated, label, reference, runs):
+    """W1 between a batch of jet masses ``generated`` ``[b]`` of classes ``label`` ``[b]`` (0 / 1) and the real mass
+    distribution of each class (:func:`mass_quantiles`), averaged over the batch: the k-th smallest of the n
+    masses of a class against that class's real quantile (k + 1/2) / n (nearest rank).  A class without real jets
+    is compared with nothing (its runs' length 0 is floored to 1: its masses are then compared with whatever
+    the table holds next, so give both classes)."""
     from keras import ops
 
-    offset = ops.cast(label, "float32") * 1e3
-    return ops.mean(ops.abs(ops.sort(generated + offset) - ops.sort(real + offset)))
+    label = ops.cast(label, "int32")
+    order = ops.argsort(ops.cast(label, "float32") * 1e3 + generated)  # class 0 first, each class ascending
+    masses, classes = ops.take(generated, order), ops.take(label, order)
+    n_0 = ops.sum(1 - label)
+    counts = ops.where(classes == 0, n_0, ops.shape(label)[0] - n_0)
+    rank = ops.arange(ops.shape(label)[0]) - ops.where(classes == 0, 0, n_0)
+    runs = ops.take(ops.convert_to_tensor(runs), classes, axis=0)
+    quantile = (ops.cast(rank, "float32") + 0.5) / ops.cast(counts, "float32")
+    index = runs[:, 0] + ops.minimum(ops.cast(quantile * ops.cast(runs[:, 1], "float32"), "int32"),
+                                     ops.maximum(runs[:, 1], 1) - 1)
+    return ops.mean(ops.abs(masses - ops.take(ops.convert_to_tensor(reference), index)))
 
 
-def _tensorflow_step(gen, disc, opt_g, opt_d, mass_weight: float):
+def _tensorflow_step(gen, disc, opt_g, opt_d, mass_weight: float, reference):
     """One compiled training step (a ``tf.function``): the discriminator on a real batch and as many generated clouds
     of the same conditions, then the generator on a second draw of noise, its loss plus ``mass_weight`` x the
-    batch's W1 of the jet mass per class (:func:`mass_distance`)."""
+    batch's W1 of the jet mass per class to the training jets' (:func:`mass_distance`, ``reference``: its
+    :func:`mass_quantiles`)."""
     import tensorflow as tf
 
     from jetflow_gan.cloud_model import jet_mass
@@ -233,8 +256,7 @@ def _tensorflow_step(gen, disc, opt_g, opt_d, mass_weight: float):
             score = disc([fake, mask, label], training=True)
             g_loss = tf.reduce_mean((score - 1.0) ** 2)
             if mass_weight:
-                m = mask[..., None]
-                g_loss += mass_weight * mass_distance(jet_mass(fake, m), jet_mass(cloud, m), label[:, 0])
+                g_loss += mass_weight * mass_distance(jet_mass(fake, mask[..., None]), label[:, 0], *reference)
         opt_g.apply_gradients(zip(tape.gradient(g_loss, gen.trainable_variables), gen.trainable_variables))
         return d_loss, g_loss
 

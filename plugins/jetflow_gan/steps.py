@@ -80,6 +80,10 @@ class EvaluateOptions(Options):
     gan_export: str | None = Field(None, description="export of the GAN jets run through the chain (optional)")
     maxout_pythia: str | None = Field(None, description="a MaxOut trained on Pythia images (optional)")
     maxout_gan: str | None = Field(None, description="a MaxOut trained on GAN images (optional)")
+    others: dict[str, str] = Field(default_factory=dict, description=(
+        "other generators' jets run through the chain: name -> export (with images); judged beside the GAN's"))
+    maxout_others: dict[str, str] = Field(default_factory=dict, description=(
+        "MaxOuts trained on those jets: name -> model (with maxout_pythia and maxout_gan)"))
     out: str = Field("lagan", description="folder of the figures")
     gallery: int = Field(8, ge=1, le=20, description="Pythia images shown with their nearest GAN neighbour")
     seed: int = 1
@@ -106,6 +110,8 @@ def evaluate_step(options: EvaluateOptions, ctx: StepContext) -> StepResult:
     samples = {"Pythia B (reference)": pythia_b, "Pythia A (training)": pythia_a, "GAN": gan}
     if options.gan_export:
         samples["GAN through the chain"] = load_images(ctx.resolve(options.gan_export))
+    for name, folder in options.others.items():
+        samples[name] = load_images(ctx.resolve(folder))
     obs = sample_observables(samples)
     table = distance_table(obs, "Pythia B (reference)", rng)
     plots.observable_distributions(obs, out / "observables.png")
@@ -113,7 +119,8 @@ def evaluate_step(options: EvaluateOptions, ctx: StepContext) -> StepResult:
 
     disc = load_discriminator(ctx.resolve(options.generator))
     matrices = {}
-    for name, (images, classes) in (("Pythia images", pythia_b), ("GAN images", gan)):
+    for name, (images, classes) in (("Pythia images", pythia_b), ("GAN images", gan),
+                                    *((f"{k} images", samples[k]) for k in options.others)):
         aux = disc.predict(images, batch_size=1024, verbose=0)[1][:, 0]
         matrices[name] = confusion((aux > 0.5).astype(int), classes)
     plots.confusion_matrices(matrices, out / "confusion.png")
@@ -126,7 +133,8 @@ def evaluate_step(options: EvaluateOptions, ctx: StepContext) -> StepResult:
         reference = read(ctx.resolve(options.pythia_reference), columns=["image", "label", "weight"])
         images, labels, weights = reference["image"][..., :1], reference["label"].astype(int), reference["weight"]
         scores, aucs = {}, {}
-        for name, path in (("trained on Pythia", options.maxout_pythia), ("trained on GAN", options.maxout_gan)):
+        for name, path in (("trained on Pythia", options.maxout_pythia), ("trained on GAN", options.maxout_gan),
+                           *((f"trained on {k}", v) for k, v in options.maxout_others.items())):
             scores[name] = KerasModel(name, ctx.resolve(path))(images, 1024)
             roc = WeightedROC(["score"], [(2000, 0.0, 1.0)], "higher")
             roc.fill([scores[name]], labels, weights, np.zeros(len(labels), dtype=int))
