@@ -99,8 +99,6 @@ def test_the_networks_jet_mass_and_mass_distance_against_numpy_and_scipy():
     got = mass_distance(batch.astype("float32"), label, *mass_quantiles(real, real_label))
     np.testing.assert_allclose(float(got), expected / 40, rtol=1e-5)
     # which is W1 to the real distribution, up to the nearest-rank quantiles
-    from scipy.stats import wasserstein_distance
-
     big = rng.normal(0.5, 2, size=4000).astype("float32")
     w1 = wasserstein_distance(big, real[real_label == 0])
     assert abs(float(mass_distance(big, np.zeros(4000, "int32"), *mass_quantiles(real, real_label))) - w1) < 0.05 * w1

@@ -233,8 +233,8 @@ def test_generative_study_end_to_end(tmp_path):
     assert set(steps["images"]["maxout_auc"]) == {"trained on Pythia", "trained on GAN", "trained on EPiC-GAN"}
     for cls, table in steps["metrics"]["metrics"].items():
         assert set(table["w1m"]) == {"LAGAN", "EPiC-GAN", "real"}
-        for generator in ("LAGAN", "EPiC-GAN"):  # two-epoch generators against two Pythia samples
-            assert table["w1m"][generator][0] > table["w1m"]["real"][0], (cls, generator)
+        for name in ("LAGAN", "EPiC-GAN"):  # two-epoch generators against two Pythia samples
+            assert table["w1m"][name][0] > table["w1m"]["real"][0], (cls, name)
     assert steps["export_cloud"]["jets"] == {"cloud_w": 100, "cloud_qcd": 100}
     for name in ("lagan/lagan/observables", "lagan/lagan/maxout", "figures/observables", "figures/confusion",
                  "figures/maxout", "models/epic.keras.history"):
