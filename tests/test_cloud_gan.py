@@ -145,6 +145,7 @@ def test_tiny_cloud_gan_trains_resumes_and_its_jets_feed_a_run(constituents_expo
     resumed = train_epic(constituents_export, out, epochs=3, batch_size=32, seed=2, model_args=args, resume=True,
                          progress=False)
     assert resumed["training"]["epochs_run"] == 3 and resumed["history"]["d_loss"][:2] == record["history"]["d_loss"]
+    assert (tmp_path / "epic.keras.checkpoint" / "saved.weights.h5").is_file()  # the averaged generator, resumed too
     with pytest.raises(ValueError, match="other data, seed or arguments"):
         train_epic(constituents_export, out, epochs=4, batch_size=32, seed=3, model_args=args, resume=True,
                    progress=False)

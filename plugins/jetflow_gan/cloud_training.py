@@ -12,7 +12,9 @@ multiplicity n (the real slots, at most N).  Each batch of real clouds:
    distribution of all the training jets of that class (in units of the real spread; 0 turns it off).  The mass is the one quantity a deep set learns slowly (a sum of
    four-vectors, squared) and the one W1-M judges: this term gives its gradient directly.
 
-Adam (learning rate 1e-4, beta_1 0.5) for both.  Seeded.  After every epoch a checkpoint
+Adam (learning rate 1e-4, beta_1 0.5) for both.  Seeded.  The generator evaluated and saved is the
+exponential moving average of the trained one's weights (``average`` = 0.995 per step: over the last ~200
+steps; 0 keeps the trained weights), which smooths the epoch-to-epoch wander of a GAN.  After every epoch a checkpoint
 (``<out>.checkpoint/``) and the figures of merit on held-out real jets: per class the W1 distances of the
 jet mass and of the three particle coordinates between generated and real clouds (same conditions), in units
 of the real distribution's spread.  The generator saved as ``out`` is that of the epoch where their sum is
@@ -39,7 +41,7 @@ import numpy as np
 from jetflow.core.atomic import atomic_write, write_text
 
 DEFAULTS = {"n_particles": 30, "hidden": 64, "latent": 10, "point_noise": 3, "generator_layers": 3,
-            "discriminator_layers": 3, "mass_weight": 1.0}
+            "discriminator_layers": 3, "mass_weight": 1.0, "average": 0.995}
 """The sizes: JetNet's 30 particles, and a CPU-sized EPiC-GAN ([epic-gan]'s are hidden 128 and 6 generator layers)."""
 
 
@@ -134,6 +136,8 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
     gen = cloud_generator(args["n_particles"], stats, point_noise=args["point_noise"],
                           epic_layers=args["generator_layers"], **sizes)
     disc = cloud_discriminator(args["n_particles"], stats, epic_layers=args["discriminator_layers"], **sizes)
+    averaged = keras.models.clone_model(gen) if args["average"] else gen
+    averaged.set_weights(gen.get_weights())
     opt_g = keras.optimizers.Adam(learning_rate, beta_1=0.5)
     opt_d = keras.optimizers.Adam(learning_rate, beta_1=0.5)
 
@@ -142,13 +146,14 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
     first_epoch, best = 0, (np.inf, -1)
     fingerprint = data_fingerprint(jets["cloud"], jets["label"])
     if resume:
-        state = resume_checkpoint(checkpoint, args, fingerprint, seed, gen, disc)
+        state = resume_checkpoint(checkpoint, args, fingerprint, seed, gen, disc,
+                                  averaged if averaged is not gen else None)
         history, first_epoch, best = state["history"], state["epochs_done"], tuple(state["best"])
         rng = np.random.default_rng([seed, first_epoch])
     from jetflow.stats.jetnet_metrics import jet_mass
 
     step = _tensorflow_step(gen, disc, opt_g, opt_d, args["mass_weight"] / stats["jet_std"][0],
-                            mass_quantiles(jet_mass(train["cloud"]), train["label"]))
+                            mass_quantiles(jet_mass(train["cloud"]), train["label"]), averaged, args["average"])
     out.parent.mkdir(parents=True, exist_ok=True)
     checkpoint.mkdir(exist_ok=True)
     conditions = {k: train[k] for k in ("label", "multiplicity", "pt", "eta")}
@@ -170,7 +175,7 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
                                   noise[0][0], noise[1][0], noise[0][1], noise[1][1])
             d_sum += float(d_loss)
             g_sum += float(g_loss)
-        fake = sample_clouds(gen, val["label"], val["multiplicity"], seed=seed + 1000 + epoch)
+        fake = sample_clouds(averaged, val["label"], val["multiplicity"], seed=seed + 1000 + epoch)
         distances = relative_distances(fake, val["cloud"], val["label"])
         score = sum(distances.values())
         history["d_loss"].append(d_sum / n_batches)
@@ -178,7 +183,8 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
         history["distance"].append(distances)
         history["seconds"].append(time.time() - t0)
         best = finish_epoch(out, checkpoint, gen, disc, score, epoch, best,
-                            {"args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "history": history})
+                            {"args": args, "data": str(data), "fingerprint": fingerprint, "seed": seed, "history": history},
+                            averaged if averaged is not gen else None)
         if progress:
             mass = ", ".join(f"{k.split()[0]} {v:.3f}" for k, v in distances.items() if k.endswith(" mass"))
             print(f"epoch {epoch + 1}/{epochs}: d_loss {history['d_loss'][-1]:.3f}, g_loss {history['g_loss'][-1]:.3f}, "
@@ -234,11 +240,12 @@ def mass_distance(generated, label, reference, runs):
     return ops.mean(ops.abs(masses - ops.take(ops.convert_to_tensor(reference), index)))
 
 
-def _tensorflow_step(gen, disc, opt_g, opt_d, mass_weight: float, reference):
+def _tensorflow_step(gen, disc, opt_g, opt_d, mass_weight: float, reference, averaged, average: float):
     """One compiled training step (a ``tf.function``): the discriminator on a real batch and as many generated clouds
     of the same conditions, then the generator on a second draw of noise, its loss plus ``mass_weight`` x the
     batch's W1 of the jet mass per class to the training jets' (:func:`mass_distance`, ``reference``: its
-    :func:`mass_quantiles`)."""
+    :func:`mass_quantiles`); then ``averaged``'s weights move to ``average`` x theirs + (1 - ``average``) x the
+    generator's."""
     import tensorflow as tf
 
     from jetflow_gan.cloud_model import jet_mass
@@ -258,6 +265,9 @@ def _tensorflow_step(gen, disc, opt_g, opt_d, mass_weight: float, reference):
             if mass_weight:
                 g_loss += mass_weight * mass_distance(jet_mass(fake, mask[..., None]), label[:, 0], *reference)
         opt_g.apply_gradients(zip(tape.gradient(g_loss, gen.trainable_variables), gen.trainable_variables))
+        if averaged is not gen:
+            for mean, value in zip(averaged.trainable_variables, gen.trainable_variables):
+                mean.assign(average * mean + (1.0 - average) * value)
         return d_loss, g_loss
 
     return step

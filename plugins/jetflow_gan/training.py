@@ -202,9 +202,10 @@ def out_of_time(time_limit: float | None, t_start: float, epoch: int, progress: 
         print(f"time limit {time_limit:.0f} s reached after epoch {epoch}: resume for the rest", flush=True)
     return True
 
-def resume_checkpoint(checkpoint: Path, args: dict, fingerprint: str, seed: int, gen, disc) -> dict:
-    """The state of a GAN checkpoint (``--resume``), its networks' weights loaded into ``gen`` and ``disc``; it must
-    have been made with the same arguments, data (by content) and seed."""
+def resume_checkpoint(checkpoint: Path, args: dict, fingerprint: str, seed: int, gen, disc, saved=None) -> dict:
+    """The state of a GAN checkpoint (``--resume``), its networks' weights loaded into ``gen``, ``disc`` (and
+    ``saved``, as :func:`finish_epoch` wrote them); it must have been made with the same arguments, data (by
+    content) and seed."""
     if not (checkpoint / "state.json").is_file():
         raise ValueError(f"--resume: no checkpoint at {checkpoint}")
     state = json.loads((checkpoint / "state.json").read_text())
@@ -213,18 +214,23 @@ def resume_checkpoint(checkpoint: Path, args: dict, fingerprint: str, seed: int,
                          f"arguments ({state['data']}, seed {state['seed']}, {state['args']}); remove it to start afresh")
     gen.load_weights(checkpoint / "generator.weights.h5")
     disc.load_weights(checkpoint / "discriminator.weights.h5")
+    if saved is not None:
+        saved.load_weights(checkpoint / "saved.weights.h5")
     return state
 
 
-def finish_epoch(out: Path, checkpoint: Path, gen, disc, score: float, epoch: int, best: tuple, state: dict) -> tuple:
-    """After an epoch of score ``score`` (smaller is better): the generator saved as ``out`` if it is the best so
-    far, then the checkpoint, both networks' weights and ``state`` (with ``epochs_done`` and ``best``), each file
-    replaced whole, the state last (a run killed meanwhile resumes one epoch back).  Returns the best (score,
-    epoch)."""
+def finish_epoch(out: Path, checkpoint: Path, gen, disc, score: float, epoch: int, best: tuple, state: dict,
+                 saved=None) -> tuple:
+    """After an epoch of score ``score`` (smaller is better): the generator (or the model ``saved``, which the
+    checkpoint keeps too: an average of the generator's weights) saved as ``out`` if it is the best so far, then
+    the checkpoint, the networks' weights and ``state`` (with ``epochs_done`` and ``best``), each file replaced
+    whole, the state last (a run killed meanwhile resumes one epoch back).  Returns the best (score, epoch)."""
     if score < best[0]:
         best = (float(score), epoch)
-        _atomically(out, gen.save, "generator")
+        _atomically(out, (saved or gen).save, "generator")
     state = {**state, "epochs_done": epoch + 1, "best": list(best)}
+    if saved is not None:
+        _atomically(checkpoint / "saved.weights.h5", saved.save_weights, "GAN checkpoint")
     _atomically(checkpoint / "generator.weights.h5", gen.save_weights, "GAN checkpoint")
     _atomically(checkpoint / "discriminator.weights.h5", disc.save_weights, "GAN checkpoint")
     write_text(checkpoint / "state.json", json.dumps(state, indent=1), "GAN checkpoint")
