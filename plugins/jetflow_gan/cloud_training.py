@@ -111,6 +111,7 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
     ``<out>.conditions.npz``.  Returns the record written to ``<out>.json``."""
     import keras
 
+    from jetflow.stats.jetnet_metrics import jet_mass
     from jetflow_gan.cloud_model import cloud_discriminator, cloud_generator
     from jetflow_gan.cloud_source import sample_clouds
     from jetflow_gan.training import (checked_arguments, data_fingerprint, finish_epoch, out_of_time,
@@ -150,8 +151,6 @@ def train_epic(data, out: str | os.PathLike, *, epochs: int = 100, batch_size: i
                                   averaged if averaged is not gen else None)
         history, first_epoch, best = state["history"], state["epochs_done"], tuple(state["best"])
         rng = np.random.default_rng([seed, first_epoch])
-    from jetflow.stats.jetnet_metrics import jet_mass
-
     step = _tensorflow_step(gen, disc, opt_g, opt_d, args["mass_weight"] / stats["jet_std"][0],
                             mass_quantiles(jet_mass(train["cloud"]), train["label"]), averaged, args["average"])
     out.parent.mkdir(parents=True, exist_ok=True)
