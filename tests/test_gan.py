@@ -232,12 +232,14 @@ def test_generative_study_end_to_end(tmp_path):
     assert "EPiC-GAN through the chain" in steps["images"]["distances"]["W"]["image_mass"]
     assert set(steps["images"]["maxout_auc"]) == {"trained on Pythia", "trained on GAN", "trained on EPiC-GAN"}
     for cls, table in steps["metrics"]["metrics"].items():
-        assert set(table["w1m"]) == {"LAGAN", "EPiC-GAN", "real"}
-        for name in ("LAGAN", "EPiC-GAN"):  # two-epoch generators against two Pythia samples
+        generators = {"LAGAN", "EPiC-GAN", "LAGAN, no windows", "EPiC-GAN, no windows"}
+        assert set(table["w1m"]) == generators | {"real"}
+        for name in generators:  # two-epoch generators against two Pythia samples
             assert table["w1m"][name][0] > table["w1m"]["real"][0], (cls, name)
     assert steps["export_cloud"]["jets"] == {"cloud_w": 100, "cloud_qcd": 100}
+    assert steps["export_lagan_all"]["jets"] == {"gan_w": 100, "gan_qcd": 100}
     for name in ("lagan/lagan/observables", "lagan/lagan/maxout", "figures/observables", "figures/confusion",
                  "figures/maxout", "models/epic.keras.history"):
         assert (out / f"{name}.png").is_file(), name
     text = (out / "study.md").read_text()
-    assert "| metric | LAGAN | EPiC-GAN | real |" in text and "| W | image_mass |" in text
+    assert "| metric | LAGAN | EPiC-GAN | LAGAN, no windows | EPiC-GAN, no windows | real |" in text and "| W | image_mass |" in text
