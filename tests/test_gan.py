@@ -237,7 +237,8 @@ def test_generative_study_end_to_end(tmp_path):
         for name in generators:  # two-epoch generators against two Pythia samples
             assert table["w1m"][name][0] > table["w1m"]["real"][0], (cls, name)
     assert steps["export_cloud"]["jets"] == {"cloud_w": 100, "cloud_qcd": 100}
-    assert steps["export_lagan_all"]["jets"] == {"gan_w": 100, "gan_qcd": 100}
+    # without windows every cloud is a jet again; a LAGAN image may come out dark (no lit pixel, no jet)
+    assert all(80 < n <= 100 for n in steps["export_lagan_all"]["jets"].values())
     for name in ("lagan/lagan/observables", "lagan/lagan/maxout", "figures/observables", "figures/confusion",
                  "figures/maxout", "models/epic.keras.history"):
         assert (out / f"{name}.png").is_file(), name

@@ -31,6 +31,8 @@ def trainer(kind: str):
     """The training function of a generative model named in :data:`GENERATORS`."""
     import importlib
 
+    if kind not in GENERATORS:
+        raise ValueError(f"unknown generative model {kind!r}; known: {', '.join(GENERATORS)}")
     module, name = GENERATORS[kind].split(":")
     return getattr(importlib.import_module(module), name)
 

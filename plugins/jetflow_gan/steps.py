@@ -16,7 +16,8 @@ class TrainOptions(Options):
     """Options of ``train_gan`` (those of ``jetflow train-gan``; epochs, batch size and learning rate default to the
     model's)."""
 
-    model: Literal["lagan", "epic"] = Field("lagan", description="lagan: images ([lagan]); epic: constituents ([epic-gan])")
+    model: str = Field("lagan", description=(
+        "a generator of jetflow_gan.GENERATORS: lagan on images ([lagan]), epic on constituents ([epic-gan])"))
     data: str = Field(description="the training export (with images, or constituents)")
     out: str = Field(description="the generator file, name.keras")
     epochs: int | None = Field(None, ge=1)
