@@ -131,7 +131,7 @@ def test_tiny_cloud_gan_trains_resumes_and_its_jets_feed_a_run(constituents_expo
     from jetflow_gan import generate_gan_command, train_gan_command
 
     out = tmp_path / "epic.keras"
-    args = {"hidden": 8, "latent": 4, "generator_layers": 1, "discriminator_layers": 1}
+    args = {"hidden": 8, "latent": 4, "generator_layers": 1, "discriminator_layers": 1, "mass_weight": 0.5}
     sizes = [a for k, v in args.items() for a in ("--size", f"{k}={v}")]
     res = CliRunner().invoke(train_gan_command, ["--model", "epic", "--data", str(constituents_export), "--out",
                                                  str(out), "--epochs", "2", "--batch-size", "32", "--seed", "2",
@@ -140,6 +140,7 @@ def test_tiny_cloud_gan_trains_resumes_and_its_jets_feed_a_run(constituents_expo
     assert "jet mass and particle eta, phi, pT" in res.output and (tmp_path / "epic.keras.history.png").is_file()
     record = json.loads((tmp_path / "epic.keras.json").read_text())
     assert record["model"] == "epic" and record["training"]["epochs_run"] == 2
+    assert record["model_args"]["mass_weight"] == 0.5 and record["model_args"]["hidden"] == 8  # --size: floats, ints
     assert set(record["validation"]["distances"]) == {f"{c} {k}" for c in ("W", "QCD")
                                                       for k in ("mass", "eta_rel", "phi_rel", "pt_rel")}
     resumed = train_epic(constituents_export, out, epochs=3, batch_size=32, seed=2, model_args=args, resume=True,

@@ -3,8 +3,9 @@
 A string that is one ``${...}`` becomes the expression's value (its type
 kept); ``${...}`` inside a longer string is written in.  Only arithmetic,
 comparisons, ``in``, ``and``/``or``/``not``, ``if`` expressions, literals,
-``a.b`` (key ``b`` of the mapping ``a``), ``a | b`` (the mappings merged, ``b``'s keys winning) and the functions int, float, round,
-min, max, len and str are evaluated: a workflow cannot run code.
+``a.b`` (key ``b`` of the mapping ``a``), ``a | b`` (the mappings merged,
+``b``'s keys winning) and the functions int, float, round, min, max, len and
+str are evaluated: a workflow cannot run code.
 """
 
 from __future__ import annotations
@@ -17,15 +18,15 @@ from typing import Any
 
 from jetflow.core.errors import ConfigError
 
-_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow}
+
 def _merged(a, b):
     if not isinstance(a, Mapping) or not isinstance(b, Mapping):
         raise TypeError(f"| merges two mappings, not {type(a).__name__} and {type(b).__name__}")
     return {**a, **b}
 
 
-_BINARY[ast.BitOr] = _merged
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow, ast.BitOr: _merged}
 _COMPARE = {ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
             ast.Gt: operator.gt, ast.GtE: operator.ge, ast.In: lambda a, b: a in b,
             ast.NotIn: lambda a, b: a not in b}

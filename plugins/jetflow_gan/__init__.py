@@ -23,8 +23,10 @@ import click
 from jetflow import hookimpl
 
 
-GENERATORS = {"lagan": "jetflow_gan.training:train_lagan", "epic": "jetflow_gan.cloud_training:train_epic"}
-"""The generative models ``jetflow train-gan --model NAME`` trains: [lagan]'s image GAN, [epic-gan]'s point clouds."""
+GENERATORS = {"lagan": ("jetflow_gan.training:train_lagan", "image pT and mass"),
+              "epic": ("jetflow_gan.cloud_training:train_epic", "jet mass and particle eta, phi, pT")}
+"""The generative models ``jetflow train-gan --model NAME`` trains ([lagan]'s image GAN, [epic-gan]'s point clouds):
+their training function, and what the held-out distances that choose the saved epoch are of."""
 
 
 def trainer(kind: str):
@@ -33,7 +35,7 @@ def trainer(kind: str):
 
     if kind not in GENERATORS:
         raise ValueError(f"unknown generative model {kind!r}; known: {', '.join(GENERATORS)}")
-    module, name = GENERATORS[kind].split(":")
+    module, name = GENERATORS[kind][0].split(":")
     return getattr(importlib.import_module(module), name)
 
 
@@ -63,17 +65,27 @@ def train_gan_command(kind, data, out, epochs, batch_size, learning_rate, valida
     train = trainer(kind)
     given = {"epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate}
     try:
-        args = {name: int(value) for name, value in (s.split("=", 1) for s in sizes)}
+        args = {name: _number(name, value) for name, value in (s.split("=", 1) for s in sizes)}
         record = train(data, out, validation_split=validation_split, seed=seed, model_args=args, resume=resume,
                        time_limit=time_limit, progress=progress, **{k: v for k, v in given.items() if v is not None})
     except ValueError as exc:
         click.echo(f"jetflow: error: {exc}", err=True)
         sys.exit(2)
     t, v = record["training"], record["validation"]
-    observables = "image pT and mass" if kind == "lagan" else "jet mass and particle eta, phi, pT"
+    observables = GENERATORS[kind][1]
     click.echo(f"saved {out} (epoch {t['best_epoch']} of {t['epochs_run']}, {t['seconds']:.0f} s): sum over classes of "
                f"W1(generated, real) / spread of {observables} {v['distance_sum']:.3f}; history {out}.json, "
                f"{out}.history.png; checkpoint {out}.checkpoint")
+
+
+def _number(name: str, value: str) -> int | float:
+    """A ``--size NAME=VALUE`` value: an integer (sizes) or a float (``mass_weight``, ``average``)."""
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    raise ValueError(f"--size {name}={value}: the value must be a number")
 
 
 @click.command("generate-gan")

@@ -33,6 +33,13 @@ from keras import layers, ops
 _SLOPE = 0.01  # LeakyReLU's, as [epic-gan]
 
 
+def pooled(p, mask, sum_scale: float = 0.01):
+    """Per jet, over the real particles of ``p [b, N, k]`` (``mask [b, N, 1]``): ``[sum_i p_i * sum_scale,
+    mean_i p_i]``, ``[b, 2k]`` (the sum carries the multiplicity, the mean the shape)."""
+    summed = ops.sum(p * mask, axis=1)
+    return ops.concatenate([summed * sum_scale, summed / ops.maximum(ops.sum(mask, axis=1), 1.0)], axis=-1)
+
+
 @keras.saving.register_keras_serializable(package="jetflow")
 class EPiCLayer(layers.Layer):
     """One EPiC layer: inputs ``(g [b, latent], p [b, N, hidden], mask [b, N, 1])``, outputs the new ``(g, p)``.
@@ -58,9 +65,7 @@ class EPiCLayer(layers.Layer):
 
     def call(self, inputs):
         g, p, mask = inputs
-        summed = ops.sum(p * mask, axis=1)
-        mean = summed / ops.maximum(ops.sum(mask, axis=1), 1.0)
-        g1 = ops.leaky_relu(self.global_1(ops.concatenate([summed * self.sum_scale, mean, g], axis=-1)), _SLOPE)
+        g1 = ops.leaky_relu(self.global_1(ops.concatenate([pooled(p, mask, self.sum_scale), g], axis=-1)), _SLOPE)
         g = ops.leaky_relu(self.global_2(g1) + g, _SLOPE)
         l1 = ops.leaky_relu(self.local_points(p) + ops.expand_dims(self.local_global(g), 1), _SLOPE)
         p = ops.leaky_relu(self.local_2(l1) + p, _SLOPE) * mask
@@ -156,25 +161,25 @@ class CloudJetFeatures(layers.Layer):
 
 @keras.saving.register_keras_serializable(package="jetflow")
 class CloudPool(layers.Layer):
-    """Per jet, from ``(p [b, N, k], mask [b, N, 1])``: ``[sum_i p_i * 0.01, mean_i p_i]`` over the real particles,
-    or with ``condition=True``, ``(label [b, 1], mask)``: the class and ``n / N``."""
-
-    def __init__(self, condition: bool = False, **kwargs):
-        super().__init__(**kwargs)
-        self.condition = bool(condition)
+    """:func:`pooled` as a layer: ``(p [b, N, k], mask [b, N, 1])`` -> ``[b, 2k]``."""
 
     def call(self, inputs):
-        x, mask = inputs
-        if self.condition:
-            return ops.concatenate([ops.cast(x, "float32"), ops.mean(mask, axis=1)], axis=-1)
-        summed = ops.sum(x * mask, axis=1)
-        return ops.concatenate([summed * 0.01, summed / ops.maximum(ops.sum(mask, axis=1), 1.0)], axis=-1)
+        return pooled(*inputs)
 
     def compute_output_shape(self, input_shapes):
-        return (input_shapes[0][0], 2 if self.condition else 2 * input_shapes[0][-1])
+        return (input_shapes[0][0], 2 * input_shapes[0][-1])
 
-    def get_config(self):
-        return {**super().get_config(), "condition": self.condition}
+
+@keras.saving.register_keras_serializable(package="jetflow")
+class CloudCondition(layers.Layer):
+    """The conditions of each jet, ``(label [b, 1], mask [b, N, 1])`` -> ``[b, 2]``: the class (0 / 1) and ``n / N``."""
+
+    def call(self, inputs):
+        label, mask = inputs
+        return ops.concatenate([ops.cast(label, "float32"), ops.mean(mask, axis=1)], axis=-1)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], 2)
 
 
 @keras.saving.register_keras_serializable(package="jetflow")
@@ -198,7 +203,7 @@ def cloud_generator(n_particles: int, stats: dict, hidden: int = 64, latent: int
     mask_in = keras.Input((n_particles,), name="mask")
     label = keras.Input((1,), dtype="int32", name="class")
     mask = layers.Reshape((n_particles, 1))(mask_in)
-    condition = CloudPool(condition=True)([label, mask])
+    condition = CloudCondition()([label, mask])
     g = layers.LeakyReLU(_SLOPE)(layers.Dense(latent)(layers.Concatenate()([z_global, condition])))
     p = Masked()([layers.LeakyReLU(_SLOPE)(layers.Dense(hidden)(z_points)), mask])
     for _ in range(epic_layers):
@@ -219,7 +224,7 @@ def cloud_discriminator(n_particles: int, stats: dict, hidden: int = 64, latent:
     x = CloudCoordinates(stats["mean"], stats["std"])([cloud, mask])
     jet = CloudJetFeatures(stats["jet_mean"][0], stats["jet_std"][0])([cloud, mask])
     p = Masked()([layers.LeakyReLU(_SLOPE)(layers.Dense(hidden)(x)), mask])
-    condition = CloudPool(condition=True)([label, mask])
+    condition = CloudCondition()([label, mask])
     g = layers.LeakyReLU(_SLOPE)(layers.Dense(latent)(layers.Concatenate()([CloudPool()([p, mask]), jet, condition])))
     for _ in range(epic_layers):
         g, p = EPiCLayer(hidden, latent)([g, p, mask])

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import jetflow_gan.cloud_model  # noqa: F401  (registers the layers a saved generator is made of)
-from jetflow_gan.source import PHOTON, file_seed, write_generated_events
+from jetflow_gan.source import photons, write_generated_files
 
 
 def sample_clouds(gen, labels: np.ndarray, multiplicities: np.ndarray, seed: int, batch_size: int = 4096) -> np.ndarray:
@@ -42,20 +42,12 @@ def sample_clouds(gen, labels: np.ndarray, multiplicities: np.ndarray, seed: int
 
 def cloud_particles(cloud: np.ndarray, jet_pt: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray):
     """The real particles (pT_rel > 0) of clouds ``[n, N, 3]`` placed at jets (pT, eta, phi): jagged ``ak`` records
-    ``pt, eta, phi, mass, pdgId, charge`` (massless photons)."""
-    import awkward as ak
-
+    ``pt, eta, phi, mass, pdgId, charge`` (massless photons, :func:`jetflow_gan.source.photons`)."""
     real = cloud[..., 2] > 0
-    counts = real.sum(1)
     pt = (cloud[..., 2] * jet_pt[:, None])[real].astype(np.float32)
     eta = (cloud[..., 0] + jet_eta[:, None])[real].astype(np.float32)
     phi = np.angle(np.exp(1j * (cloud[..., 1] + jet_phi[:, None])))[real].astype(np.float32)
-    zeros = np.zeros(len(pt), dtype=np.int32)
-    return ak.zip({
-        "pt": ak.unflatten(pt, counts), "eta": ak.unflatten(eta, counts), "phi": ak.unflatten(phi, counts),
-        "mass": ak.unflatten(np.zeros(len(pt), np.float32), counts),
-        "pdgId": ak.unflatten(zeros + PHOTON, counts), "charge": ak.unflatten(zeros, counts),
-    })
+    return photons(pt, eta, phi, real.sum(1))
 
 
 def is_cloud_generator(gen) -> bool:
@@ -80,20 +72,14 @@ def generate_clouds(gen, model: Path, label: int, events: int, out: Path, seed: 
     pool = np.flatnonzero(conditions["label"] == label)
     if not len(pool):
         raise ValueError(f"{model}: the generator was trained on no jets of class {label}")
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for index, first in enumerate(range(0, events, events_per_file)):
-        n = min(events_per_file, events - first)
-        s = file_seed(seed, label, index, "cloud")
+
+    def draw(n: int, s: int):
         rng = np.random.default_rng([s, 1])
         picks = pool[rng.integers(len(pool), size=n)]
         t0 = time.perf_counter()
         cloud = sample_clouds(gen, np.full(n, label), conditions["multiplicity"][picks], seed=s, batch_size=batch_size)
-        t1 = time.perf_counter()
+        generator_s = time.perf_counter() - t0
         phi = rng.uniform(-np.pi, np.pi, size=n)
-        particle = cloud_particles(cloud, conditions["pt"][picks], conditions["eta"][picks], phi)
-        path = out / f"cloud_{label}_{seed}_{index:04d}.root"
-        write_generated_events(path, particle, index, first)
-        records.append({"path": str(path), "events": n, "seed": s, "generator_s": t1 - t0,
-                        "write_s": time.perf_counter() - t1})
-    return records
+        return cloud_particles(cloud, conditions["pt"][picks], conditions["eta"][picks], phi), generator_s
+
+    return write_generated_files(out, "cloud", label, seed, events, events_per_file, draw)

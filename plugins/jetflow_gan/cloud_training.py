@@ -9,13 +9,14 @@ multiplicity n (the real slots, at most N).  Each batch of real clouds:
 2. the discriminator learns real (1) against generated (0) with the least-squares loss of [epic-gan];
 3. the generator learns to be scored 1 on a second draw of noise for the same conditions, plus
    ``mass_weight`` x the W1 distance, per class, between the batch's generated jet masses and the mass
-   distribution of all the training jets of that class (in units of the real spread; 0 turns it off).  The mass is the one quantity a deep set learns slowly (a sum of
-   four-vectors, squared) and the one W1-M judges: this term gives its gradient directly.
+   distribution of all the training jets of that class (in units of the real spread; 0 turns it off).
+   The mass is the one quantity a deep set learns slowly (a sum of four-vectors, squared) and the one
+   W1-M judges: this term gives its gradient directly.
 
 Adam (learning rate 1e-4, beta_1 0.5) for both.  Seeded.  The generator evaluated and saved is the
-exponential moving average of the trained one's weights (``average`` = 0.995 per step: over the last ~200
-steps; 0 keeps the trained weights), which smooths the epoch-to-epoch wander of a GAN.  After every epoch a checkpoint
-(``<out>.checkpoint/``) and the figures of merit on held-out real jets: per class the W1 distances of the
+exponential moving average of the trained one's weights (``average`` = 0.995 per step: over the last
+~200 steps; 0 keeps the trained weights), which smooths the epoch-to-epoch wander of a GAN.  After every
+epoch a checkpoint (``<out>.checkpoint/``) and the figures of merit on held-out real jets: per class the W1 distances of the
 jet mass and of the three particle coordinates between generated and real clouds (same conditions), in units
 of the real distribution's spread.  The generator saved as ``out`` is that of the epoch where their sum is
 smallest.  ``--resume`` carries on as for the LAGAN (:mod:`jetflow_gan.training`): same clouds by content,
@@ -90,9 +91,10 @@ def relative_distances(generated: np.ndarray, real: np.ndarray, labels: np.ndarr
     from scipy.stats import wasserstein_distance
 
     from jetflow.stats.jetnet_metrics import jet_mass
+    from jetflow_gan.evaluation import CLASSES
 
     out = {}
-    for name, value in (("W", 1), ("QCD", 0)):
+    for value, name in CLASSES.items():
         g, r = generated[labels == value], real[labels == value]
         if len(r) < 2:
             continue
@@ -221,9 +223,8 @@ def mass_quantiles(mass: np.ndarray, label: np.ndarray) -> tuple[np.ndarray, np.
 def mass_distance(generated, label, reference, runs):
     """W1 between a batch of jet masses ``generated`` ``[b]`` of classes ``label`` ``[b]`` (0 / 1) and the real mass
     distribution of each class (:func:`mass_quantiles`), averaged over the batch: the k-th smallest of the n
-    masses of a class against that class's real quantile (k + 1/2) / n (nearest rank).  A class without real jets
-    is compared with nothing (its runs' length 0 is floored to 1: its masses are then compared with whatever
-    the table holds next, so give both classes)."""
+    masses of a class against that class's real quantile (k + 1/2) / n (nearest rank).  The batch's classes must
+    be ones the reference holds jets of, as in training, where a generated batch takes a real batch's classes."""
     from keras import ops
 
     label = ops.cast(label, "int32")

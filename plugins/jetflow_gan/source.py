@@ -32,11 +32,9 @@ def image_particles(images: np.ndarray, pixel_size: float):
     """The lit pixels of images ``[n, h, w, c]`` (first channel) as jagged massless particles.
 
     Returns an ``ak`` record array (one list per image) with ``pt, eta, phi,
-    mass, pdgId, charge``: row ``i`` (eta) and column ``j`` (phi) at the pixel
+    mass, pdgId, charge`` (:func:`photons`): row ``i`` (eta) and column ``j`` (phi) at the pixel
     centre ``((i - (h - 1) / 2) * pixel_size, (j - (w - 1) / 2) * pixel_size)``.
     """
-    import awkward as ak
-
     inten = np.asarray(images)[..., 0]
     n, h, w = inten.shape
     lit = inten > 0
@@ -44,7 +42,14 @@ def image_particles(images: np.ndarray, pixel_size: float):
     _, ii, jj = np.nonzero(lit)  # row-major: image by image
     eta = ((ii - (h - 1) / 2) * pixel_size).astype(np.float32)
     phi = ((jj - (w - 1) / 2) * pixel_size).astype(np.float32)
-    pt = inten[lit].astype(np.float32)
+    return photons(inten[lit].astype(np.float32), eta, phi, counts)
+
+
+def photons(pt: np.ndarray, eta: np.ndarray, phi: np.ndarray, counts: np.ndarray):
+    """Flat particle ``pt, eta, phi`` split into jets of ``counts`` particles: jagged ``ak`` records ``pt, eta, phi,
+    mass, pdgId, charge`` of massless photons (the particles both generators' jets are written as)."""
+    import awkward as ak
+
     zeros = np.zeros(len(pt), dtype=np.int32)
     return ak.zip({
         "pt": ak.unflatten(pt, counts), "eta": ak.unflatten(eta, counts), "phi": ak.unflatten(phi, counts),
@@ -79,6 +84,27 @@ def write_generated_events(path: Path, particle, index: int, first: int) -> None
     write_events(path, branches)
 
 
+def write_generated_files(out: Path, stem: str, label: int, seed: int, events: int, events_per_file: int,
+                          draw) -> list[dict]:
+    """``events`` generated jets of class ``label`` in files ``<stem>_<label>_<seed>_<i>.root`` of ``events_per_file``
+    (:func:`write_generated_events`).  ``draw(n, file_seed)`` makes a file's jets: it returns their particles and the
+    seconds spent in the generator; the noise of file ``i`` is drawn from ``file_seed(seed, label, i, stem)``, so a
+    file is the same whatever the number of files before it.  One record per file: path, events, seed, seconds
+    in the generator and from its output to the file."""
+    out.mkdir(parents=True, exist_ok=True)
+    records = []
+    for index, first in enumerate(range(0, events, events_per_file)):
+        n = min(events_per_file, events - first)
+        s = file_seed(seed, label, index, stem)
+        t0 = time.perf_counter()
+        particle, generator_s = draw(n, s)
+        path = out / f"{stem}_{label}_{seed}_{index:04d}.root"
+        write_generated_events(path, particle, index, first)
+        records.append({"path": str(path), "events": n, "seed": s, "generator_s": generator_s,
+                        "write_s": time.perf_counter() - t0 - generator_s})
+    return records
+
+
 def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | os.PathLike, seed: int = 1,
                  events_per_file: int = 10000, pixel_size: float = 0.1, batch_size: int = 1024) -> list[dict]:
     """Write ``events`` generated jets of class ``label`` (1 = W, 0 = QCD) as files ``gan_<label>_<seed>_<i>.root``
@@ -108,17 +134,10 @@ def generate_gan(model: str | os.PathLike, label: int, events: int, out: str | o
         raise ValueError(f"{model} is neither a LAGAN generator (inputs latent + class, output a 25 x 25 x 1 image) "
                          "nor a point-cloud one (inputs point_noise, global_noise, mask, class)")
     gen = sampling_model(gen)
-    out.mkdir(parents=True, exist_ok=True)
-    records = []
-    for index, first in enumerate(range(0, events, events_per_file)):
-        n = min(events_per_file, events - first)
-        s = file_seed(seed, label, index)
+
+    def draw(n: int, s: int):
         t0 = time.perf_counter()
         images = sample(gen, np.full(n, label), seed=s, batch_size=batch_size)
-        t1 = time.perf_counter()
-        particle = image_particles(images, pixel_size)
-        path = out / f"gan_{label}_{seed}_{index:04d}.root"
-        write_generated_events(path, particle, index, first)
-        records.append({"path": str(path), "events": n, "seed": s, "generator_s": t1 - t0,
-                        "write_s": time.perf_counter() - t1})
-    return records
+        return image_particles(images, pixel_size), time.perf_counter() - t0
+
+    return write_generated_files(out, "gan", label, seed, events, events_per_file, draw)

@@ -32,7 +32,7 @@ class TrainOptions(Options):
 def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
     from pathlib import Path
 
-    from jetflow_gan import trainer
+    from jetflow_gan import GENERATORS, trainer
 
     out = ctx.resolve(options.out)
     resume = options.resume and (Path(str(out) + ".checkpoint") / "state.json").is_file()
@@ -41,11 +41,10 @@ def train_step(options: TrainOptions, ctx: StepContext) -> StepResult:
                                     seed=options.seed, model_args=options.model_args, resume=resume,
                                     progress=ctx.progress, **{k: v for k, v in given.items() if v is not None})
     t, v = record["training"], record["validation"]
-    what = ("LAGAN", "images", "image pT and mass") if options.model == "lagan" else \
-        ("Point-cloud GAN", "jets", "jet mass and particle eta, phi, pT")
-    text = (f"{what[0]} trained on `{options.data}` ({record['jets']['train']} {what[1]}, {t['epochs_run']} epochs, "
-            f"{t['seconds']:.0f} s); saved `{options.out}` from epoch {t['best_epoch']} (sum of W1 / spread of "
-            f"{what[2]} per class on held-out jets: {v['distance_sum']:.2f}); history "
+    text = (f"Generator `{options.model}` trained on `{options.data}` ({record['jets']['train']} jets, "
+            f"{t['epochs_run']} epochs, {t['seconds']:.0f} s); saved `{options.out}` from epoch {t['best_epoch']} (sum "
+            f"of W1 / spread of {GENERATORS[options.model][1]} per class on held-out jets: {v['distance_sum']:.2f}); "
+            f"history "
             f"![history]({options.out}.history.png)")
     return StepResult({"generator": str(out), "training": t, "validation": v}, text)
 
