@@ -6,7 +6,7 @@ GAN of [epic-gan] (constituents), both as sources of jets.
 - :mod:`jetflow_gan.cloud_model`, :mod:`jetflow_gan.cloud_training`: the EPiC layer, the point-cloud
   networks and their training (``jetflow train-gan --model epic``);
 - :mod:`jetflow_gan.source`, :mod:`jetflow_gan.cloud_source`: a generator's images or clouds written as
-  jetflow events (``jetflow generate-gan``), which any run reads like Pythia's;
+  jetflow events (``jetflow generate-gan``; :mod:`jetflow_gan.events`), which any run reads like Pythia's;
 - :mod:`jetflow_gan.evaluation`: the seed's physics figures of merit; :mod:`jetflow_gan.jetnet_step`:
   [jetnet]'s metrics as a workflow step.
 

@@ -1,7 +1,7 @@
 """A trained point-cloud generator as a source of jets: ``jetflow generate-gan --model CLOUD.keras ...``.
 
 Each generated cloud becomes one event of jetflow's particle-level format (as the LAGAN's images,
-:func:`jetflow_gan.source.write_generated_events`): every particle a massless photon (``pdgId`` 22; the
+:func:`jetflow_gan.events.write_generated_events`): every particle a massless photon (``pdgId`` 22; the
 training jets are made of calorimeter towers, massless and neutral) at pT = pT_rel x pT_jet, eta = eta_rel +
 eta_jet, phi = phi_rel + phi_jet.  The jet's class is asked for; its multiplicity, pT and eta are those of a
 training jet of that class drawn at random (``<model>.conditions.npz``, written by the training), so that
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 import jetflow_gan.cloud_model  # noqa: F401  (registers the layers a saved generator is made of)
-from jetflow_gan.source import photons, write_generated_files
+from jetflow_gan.events import photons, write_generated_files
 
 
 def sample_clouds(gen, labels: np.ndarray, multiplicities: np.ndarray, seed: int, batch_size: int = 4096) -> np.ndarray:
@@ -42,7 +42,7 @@ def sample_clouds(gen, labels: np.ndarray, multiplicities: np.ndarray, seed: int
 
 def cloud_particles(cloud: np.ndarray, jet_pt: np.ndarray, jet_eta: np.ndarray, jet_phi: np.ndarray):
     """The real particles (pT_rel > 0) of clouds ``[n, N, 3]`` placed at jets (pT, eta, phi): jagged ``ak`` records
-    ``pt, eta, phi, mass, pdgId, charge`` (massless photons, :func:`jetflow_gan.source.photons`)."""
+    ``pt, eta, phi, mass, pdgId, charge`` (massless photons, :func:`jetflow_gan.events.photons`)."""
     real = cloud[..., 2] > 0
     pt = (cloud[..., 2] * jet_pt[:, None])[real].astype(np.float32)
     eta = (cloud[..., 0] + jet_eta[:, None])[real].astype(np.float32)
